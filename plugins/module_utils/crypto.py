@@ -1,0 +1,303 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Keys, CSRs, certificates and their encodings: pure functions on ``cryptography``."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+
+class CertError(ValueError):
+    """Bad input or unusable material; the message names what to fix."""
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+_CURVES = {256: ec.SECP256R1, 384: ec.SECP384R1}
+RSA_SIZES = (2048, 3072, 4096)
+ECDSA_SIZES = tuple(_CURVES)
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """Which private key to make: ``rsa`` 2048/3072/4096 or ``ecdsa`` 256 (P-256) / 384 (P-384)."""
+
+    type: str = "rsa"
+    size: int = 2048
+
+    def __post_init__(self):
+        allowed = {"rsa": RSA_SIZES, "ecdsa": ECDSA_SIZES}
+        if self.type not in allowed:
+            raise CertError("key_type must be 'rsa' or 'ecdsa', got %r" % (self.type,))
+        if self.size not in allowed[self.type]:
+            raise CertError("key_size %r is not supported for %s keys; use one of %s"
+                            % (self.size, self.type, ", ".join(map(str, allowed[self.type]))))
+
+    def __str__(self):
+        return "RSA-%d" % self.size if self.type == "rsa" else "ECDSA P-%d" % self.size
+
+    def generate(self):
+        if self.type == "rsa":
+            return rsa.generate_private_key(public_exponent=65537, key_size=self.size)
+        return ec.generate_private_key(_CURVES[self.size]())
+
+    @classmethod
+    def of(cls, key) -> "KeySpec | None":
+        """The spec an existing key satisfies, or None for key types we do not make."""
+        if isinstance(key, rsa.RSAPrivateKey) and key.key_size in RSA_SIZES:
+            return cls("rsa", key.key_size)
+        if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size in ECDSA_SIZES:
+            return cls("ecdsa", key.curve.key_size)
+        return None
+
+
+def load_private_key(data: bytes):
+    """A private key from PEM or DER (unencrypted); raises CertError when it is not one."""
+    for loader in (serialization.load_pem_private_key, serialization.load_der_private_key):
+        try:
+            return loader(data, password=None)
+        except (ValueError, TypeError):
+            continue
+        except Exception:  # unsupported algorithm and the like
+            break
+    raise CertError("not an unencrypted private key in PEM or DER form")
+
+
+def same_public_key(a, b) -> bool:
+    """True when two keys (private or public) share one public key."""
+    a = a.public_key() if hasattr(a, "private_bytes") else a
+    b = b.public_key() if hasattr(b, "private_bytes") else b
+    fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return a.public_bytes(*fmt) == b.public_bytes(*fmt)
+
+
+def pkcs8_pem(key) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def pkcs8_der(key) -> bytes:
+    return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+# --- names -----------------------------------------------------------------------------------
+
+_DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def validate_common_name(cn, option: str) -> str:
+    if not isinstance(cn, str) or not cn.strip():
+        raise CertError("%s must be a non-empty string" % option)
+    if len(cn) > 64:
+        raise CertError("%s %r is longer than the 64 characters X.509 allows for a CN" % (option, cn))
+    if any(ord(c) < 32 or ord(c) == 127 for c in cn):
+        raise CertError("%s %r contains control characters" % (option, cn))
+    return cn
+
+
+def _dns_name(name: str, option: str) -> x509.DNSName:
+    labels = name[2:].split(".") if name.startswith("*.") else name.split(".")
+    if name.endswith(".") or not all(_DNS_LABEL.match(label) for label in labels):
+        raise CertError("%s: %r is not a valid DNS name (a wildcard is allowed only as the whole "
+                        "left-most label, as in '*.example.com')" % (option, name))
+    if name.startswith("*.") and len(labels) < 2:
+        raise CertError("%s: wildcard %r must cover a domain with at least two labels" % (option, name))
+    return x509.DNSName(name.lower())
+
+
+def parse_subject_alt_names(entries, option: str = "subject_alt_names") -> list:
+    """``DNS:x``, ``IP:x`` or bare names and addresses into GeneralNames (order kept, no repeats)."""
+    names = []
+    for entry in entries or []:
+        if not isinstance(entry, str) or not entry.strip():
+            raise CertError("%s: every entry must be a non-empty string, got %r" % (option, entry))
+        kind, sep, value = entry.strip().partition(":")
+        if sep and kind.upper() == "DNS":
+            name = _dns_name(value.strip(), option)
+        elif sep and kind.upper() == "IP":
+            try:
+                name = x509.IPAddress(ipaddress.ip_address(value.strip()))
+            except ValueError:
+                raise CertError("%s: %r is not a valid IP address" % (option, entry)) from None
+        else:
+            try:  # bare IPv6 addresses contain ':' too, so try the whole entry as an address first
+                name = x509.IPAddress(ipaddress.ip_address(entry.strip()))
+            except ValueError:
+                if sep:
+                    raise CertError("%s: %r has an unknown prefix; use 'DNS:' or 'IP:'" % (option, entry)) from None
+                name = _dns_name(entry.strip(), option)
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def general_name_text(name) -> str:
+    if isinstance(name, x509.DNSName):
+        return "DNS:" + name.value
+    if isinstance(name, x509.IPAddress):
+        return "IP:" + str(name.value)
+    return str(name.value)
+
+
+# --- CSRs and certificates -------------------------------------------------------------------
+
+def build_csr(key, common_name: str) -> x509.CertificateSigningRequest:
+    """A CSR proving possession of ``key``; the CA takes names from the inventory, not from here."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, _signing_hash(key))
+
+
+def csr_pem(csr: x509.CertificateSigningRequest) -> bytes:
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def load_csr(pem) -> x509.CertificateSigningRequest:
+    try:
+        csr = x509.load_pem_x509_csr(pem.encode() if isinstance(pem, str) else pem)
+    except ValueError:
+        raise CertError("not a PEM certificate signing request") from None
+    if not csr.is_signature_valid:
+        raise CertError("the CSR's signature does not verify (the requester does not hold the key)")
+    return csr
+
+
+def load_certificate(data) -> x509.Certificate:
+    data = data.encode() if isinstance(data, str) else data
+    for loader in (x509.load_pem_x509_certificate, x509.load_der_x509_certificate):
+        try:
+            return loader(data)
+        except ValueError:
+            continue
+    raise CertError("not an X.509 certificate in PEM or DER form")
+
+
+def certificate_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _signing_hash(key):
+    return hashes.SHA384() if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size > 256 \
+        else hashes.SHA256()
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+# Backdating absorbs small clock differences between the CA host and its clients.
+_BACKDATE = datetime.timedelta(minutes=5)
+
+
+def issue_ca_certificate(key, common_name: str, valid_days: int, now=None) -> x509.Certificate:
+    """A self-signed root: CA:TRUE (pathlen 0), keyCertSign + cRLSign, random serial."""
+    now = now or _now()
+    public = key.public_key()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name)).issuer_name(_name(common_name))
+        .public_key(public).serial_number(x509.random_serial_number())
+        .not_valid_before(now - _BACKDATE).not_valid_after(now + datetime.timedelta(days=valid_days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .sign(key, _signing_hash(key))
+    )
+
+
+PROFILES = {"server": ExtendedKeyUsageOID.SERVER_AUTH, "client": ExtendedKeyUsageOID.CLIENT_AUTH}
+
+
+def issue_leaf_certificate(ca_key, ca_cert: x509.Certificate, public_key, profile: str, common_name: str,
+                           subject_alt_names: list, valid_days: int, now=None) -> x509.Certificate:
+    """A server (EKU serverAuth) or client (EKU clientAuth) certificate signed by the CA."""
+    now = now or _now()
+    not_after = min(now + datetime.timedelta(days=valid_days), ca_cert.not_valid_after_utc)
+    is_rsa = isinstance(public_key, rsa.RSAPublicKey)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name)).issuer_name(ca_cert.subject)
+        .public_key(public_key).serial_number(x509.random_serial_number())
+        .not_valid_before(now - _BACKDATE).not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=is_rsa,
+                                     data_encipherment=False, key_agreement=not is_rsa, key_cert_sign=False,
+                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([PROFILES[profile]]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+    )
+    if subject_alt_names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(subject_alt_names), critical=False)
+    return builder.sign(ca_key, _signing_hash(ca_key))
+
+
+# --- inspection ------------------------------------------------------------------------------
+
+def common_name_of(cert) -> str | None:
+    values = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return values[0].value if values else None
+
+
+def subject_alt_names_of(cert) -> list:
+    try:
+        return list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        return []
+
+
+def is_ca_certificate(cert) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
+def extended_key_usages_of(cert) -> list:
+    try:
+        return list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        return []
+
+
+def issued_by(cert, ca_cert) -> bool:
+    if cert.issuer != ca_cert.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(ca_cert)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def fingerprint_sha256(cert) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+def describe_certificate(cert) -> dict:
+    """Public facts about a certificate, safe to return and log."""
+    return {
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "serial_number": "%x" % cert.serial_number,
+        "not_before": cert.not_valid_before_utc.isoformat(),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+        "subject_alt_names": [general_name_text(n) for n in subject_alt_names_of(cert)],
+        "fingerprint_sha256": fingerprint_sha256(cert),
+    }

@@ -1,0 +1,211 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""File state in, atomic file changes out: the only I/O the planners' results need."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import secrets
+import stat
+from dataclasses import dataclass, field
+
+from .crypto import CertError
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """Owner, group and mode a file must end with."""
+
+    mode: int
+    uid: int
+    gid: int
+
+    def describe(self) -> str:
+        return "%s:%s %04o" % (_user_name(self.uid), _group_name(self.gid), self.mode)
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What is on disk now; ``data`` is None when the file is missing."""
+
+    path: str
+    data: bytes | None = None
+    attributes: Attributes | None = None
+    error: str | None = None  # set when the file exists but cannot be read
+
+
+@dataclass
+class Change:
+    """One file to write (``data``) or to re-own / re-mode (``data`` None), and why."""
+
+    path: str
+    reason: str
+    attributes: Attributes
+    data: bytes | None = None
+    before: str = ""  # what --diff shows; never key material
+    after: str = ""
+    directory: bool = False
+
+    @property
+    def action(self) -> str:
+        if self.directory:
+            return "create directory"
+        return "write" if self.data is not None else "set owner/mode"
+
+    def summary(self) -> dict:
+        return {"path": self.path, "action": self.action, "reason": self.reason}
+
+    def diff(self) -> dict:
+        return {"before_header": self.path, "after_header": self.path,
+                "before": self.before, "after": self.after}
+
+
+@dataclass
+class Plan:
+    """Everything that must change on one host, each item with its reason."""
+
+    changes: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def resolve_attributes(owner, group, mode, option: str) -> Attributes:
+    """Owner/group names (or None for root) and an octal mode into Attributes, with clear errors."""
+    try:
+        uid = pwd.getpwnam(owner).pw_uid if owner not in (None, "") else 0
+    except KeyError:
+        raise CertError("%s_owner: user %r does not exist on this host; create it first or choose "
+                        "an existing user" % (option, owner)) from None
+    try:
+        gid = grp.getgrnam(group).gr_gid if group not in (None, "") else 0
+    except KeyError:
+        raise CertError("%s_group: group %r does not exist on this host; create it first or choose "
+                        "an existing group" % (option, group)) from None
+    return Attributes(parse_mode(mode, option + "_mode"), uid, gid)
+
+
+def parse_mode(mode, option: str) -> int:
+    try:
+        value = mode if isinstance(mode, int) else int(str(mode), 8)
+    except ValueError:
+        raise CertError("%s: %r is not an octal file mode such as '0640'" % (option, mode)) from None
+    if not 0 <= value <= 0o777:
+        raise CertError("%s: %r is out of range; use permission bits only, such as '0640'" % (option, mode))
+    return value
+
+
+def read_state(path: str) -> FileState:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return FileState(path)
+    except OSError as exc:
+        return FileState(path, error=exc.strerror)
+    attributes = Attributes(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+    if stat.S_ISDIR(st.st_mode):
+        return FileState(path, attributes=attributes, data=b"")
+    if not stat.S_ISREG(st.st_mode):
+        return FileState(path, attributes=attributes, error="not a regular file")
+    try:
+        with open(path, "rb") as handle:
+            return FileState(path, handle.read(), attributes)
+    except OSError as exc:
+        return FileState(path, attributes=attributes, error=exc.strerror)
+
+
+def attribute_change(state: FileState, wanted: Attributes, what: str) -> Change | None:
+    """A Change that only fixes owner/mode, when the content is right but they are not."""
+    if state.attributes is None or state.attributes == wanted:
+        return None
+    return Change(state.path, "%s: %s, should be %s" % (what, state.attributes.describe(), wanted.describe()),
+                  wanted, before=state.attributes.describe() + "\n", after=wanted.describe() + "\n")
+
+
+def apply_plan(plan: Plan) -> None:
+    """Write every change atomically: stage all temp files first, then rename them into place.
+
+    A failure while staging (disk full, read-only, permissions) removes the temp files and
+    leaves every existing file as it was.
+    """
+    staged = []
+    try:
+        for change in plan.changes:
+            if change.directory:
+                _make_directory(change.path, change.attributes)
+            elif change.data is not None:
+                staged.append((_stage(change), change.path))
+    except OSError as exc:
+        for temp, _ in staged:
+            _unlink_quietly(temp)
+        raise CertError("cannot write %s: %s; nothing was changed" % (exc.filename or "files", exc.strerror)) from None
+    for temp, path in staged:
+        os.rename(temp, path)
+    for change in plan.changes:
+        if change.data is None and not change.directory:
+            os.chown(change.path, change.attributes.uid, change.attributes.gid)
+            os.chmod(change.path, change.attributes.mode)
+    for directory in sorted({os.path.dirname(path) for _, path in staged}):
+        _fsync_directory(directory)
+
+
+def _make_directory(path: str, attributes: Attributes) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    os.mkdir(path, 0o700)
+    os.chown(path, attributes.uid, attributes.gid)
+    os.chmod(path, attributes.mode)
+
+
+def _stage(change: Change) -> str:
+    """Write content to a temp file that has its final owner and mode before any byte lands."""
+    directory, name = os.path.split(change.path)
+    temp = os.path.join(directory, ".%s.certkeeper-%s" % (name, secrets.token_hex(4)))
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        os.fchown(fd, change.attributes.uid, change.attributes.gid)
+        os.fchmod(fd, change.attributes.mode)
+        view = memoryview(change.data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except OSError as exc:
+        os.close(fd)
+        _unlink_quietly(temp)
+        exc.filename = exc.filename or change.path
+        raise
+    os.close(fd)
+    return temp
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _fsync_directory(path: str) -> None:
+    fd = os.open(path or ".", os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

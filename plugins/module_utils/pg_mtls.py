@@ -1,0 +1,389 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PostgreSQL mutual TLS material for one host: decide what must change and why.
+
+Three roles, as in the vendor procedure (seed 002) but with a dedicated CA key:
+
+* ``ca``: ``root.key`` + self-signed ``root.crt`` in a root-only directory; signs CSRs in batches.
+* ``server``: ``server.key``, ``server.crt`` (EKU serverAuth, CN + SANs), ``root.crt``.
+* ``client``: ``client.key``, ``client.crt`` (EKU clientAuth, CN = database user), ``root.crt``
+  and the derived forms ``client.pk8`` (PKCS#8 DER), ``client.pem.pk8`` (PKCS#8 PEM) and
+  ``client.pfx`` (PKCS#12, alias ``user``).
+
+Every function here is pure apart from key generation: it takes file states read by the caller
+and returns a Plan of Changes, each with a reason a person can read in check mode and --diff.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import crypto
+from .crypto import CertError, KeySpec
+from .files import Attributes, Change, FileState, Plan, attribute_change
+from .pkcs12 import load_pkcs12, serialize_pkcs12
+
+CA_KEY, CA_CERT = "root.key", "root.crt"
+LEAF_NAMES = {
+    "server": {"key": "server.key", "cert": "server.crt"},
+    "client": {"key": "client.key", "cert": "client.crt", "pk8": "client.pk8",
+               "pem_pk8": "client.pem.pk8", "pfx": "client.pfx"},
+}
+ROOT_ONLY = Attributes(0o600, 0, 0)
+ROOT_ONLY_DIRECTORY = Attributes(0o700, 0, 0)
+
+
+def now_utc() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+@dataclass(frozen=True)
+class CARequest:
+    directory: str
+    common_name: str = "certkeeper.pki PostgreSQL CA"
+    key_spec: KeySpec = KeySpec()
+    valid_days: int = 3650
+    renew_before_days: int = 30
+    public_attributes: Attributes = Attributes(0o644, 0, 0)
+
+
+@dataclass(frozen=True)
+class LeafRequest:
+    role: str  # "server" or "client"
+    directory: str
+    common_name: str
+    ca_certificate: object  # x509.Certificate the leaf must chain to
+    subject_alt_names: tuple = ()
+    key_spec: KeySpec = KeySpec()
+    renew_before_days: int = 30
+    key_attributes: Attributes = Attributes(0o640, 0, 0)
+    public_attributes: Attributes = Attributes(0o644, 0, 0)
+    directory_attributes: Attributes = Attributes(0o755, 0, 0)
+    pfx_password: str = ""
+    pfx_friendly_name: str = "user"
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.directory, name)
+
+
+@dataclass
+class CAPlan(Plan):
+    key: object = None
+    certificate: object = None
+
+
+@dataclass
+class LeafPlan(Plan):
+    certificate: object = None  # the certificate in force after applying (None: waiting for the CA)
+    certificate_reasons: list = field(default_factory=list)
+    csr: object = None
+
+    @property
+    def certificate_needed(self) -> bool:
+        return bool(self.certificate_reasons) and self.certificate is None
+
+
+def _describe_key(spec: KeySpec, attributes: Attributes) -> str:
+    return "private key (%s), %s\n" % (spec, attributes.describe())
+
+
+def _describe_cert(cert, attributes: Attributes) -> str:
+    facts = crypto.describe_certificate(cert)
+    return "certificate %s, issuer %s, SANs [%s], expires %s, SHA-256 %s, %s\n" % (
+        facts["subject"], facts["issuer"], ", ".join(facts["subject_alt_names"]), facts["not_after"],
+        facts["fingerprint_sha256"], attributes.describe())
+
+
+def _before(state: FileState, kind: str) -> str:
+    if state.error:
+        return "unreadable %s: %s\n" % (kind, state.error)
+    return "absent\n" if state.data is None else "existing %s (%d bytes), %s\n" % (
+        kind, len(state.data), state.attributes.describe())
+
+
+def _existing_problem(state: FileState) -> str | None:
+    if state.error:
+        return "unreadable (%s)" % state.error
+    return "missing" if state.data is None else None
+
+
+def directory_changes(state: FileState, wanted: Attributes, what: str) -> list:
+    if state.data is None and not state.error:
+        return [Change(state.path, "%s missing" % what, wanted, before="absent\n",
+                       after="directory, %s\n" % wanted.describe(), directory=True)]
+    if state.error:
+        raise CertError("%s %s is not usable: %s" % (what, state.path, state.error))
+    change = attribute_change(state, wanted, what)
+    return [change] if change else []
+
+
+def _expiry_problem(cert, renew_before_days: int, now) -> str | None:
+    left = cert.not_valid_after_utc - now
+    if left <= datetime.timedelta(0):
+        return "expired on %s" % cert.not_valid_after_utc.date().isoformat()
+    if left < datetime.timedelta(days=renew_before_days):
+        return "expires on %s, within the renewal window of %d days" % (
+            cert.not_valid_after_utc.date().isoformat(), renew_before_days)
+    return None
+
+
+# --- CA ------------------------------------------------------------------------------------
+
+def plan_ca(request: CARequest, directory: FileState, key_state: FileState, cert_state: FileState,
+            now=None) -> CAPlan:
+    """Create the CA on first use; afterwards only reissue root.crt (same key) when it is due.
+
+    A CA key that exists but cannot be used is an error, never replaced: a new CA key would
+    orphan every certificate the old one signed.
+    """
+    now = now or now_utc()
+    plan = CAPlan(changes=directory_changes(directory, ROOT_ONLY_DIRECTORY, "CA directory"))
+    key_path, cert_path = key_state.path, cert_state.path
+    if key_state.error:
+        raise CertError("cannot read CA key %s: %s" % (key_path, key_state.error))
+    if key_state.data is None:
+        if cert_state.data is not None:
+            raise CertError("%s exists but its key %s is missing; restore root.key from a backup, or move "
+                            "root.crt away to start a new CA (every certificate will be reissued)"
+                            % (cert_path, key_path))
+        plan.key = request.key_spec.generate()
+        plan.changes.append(Change(key_path, "missing: new CA key", ROOT_ONLY, crypto.pkcs8_pem(plan.key),
+                                   before="absent\n", after=_describe_key(request.key_spec, ROOT_ONLY)))
+        reason = "missing: new self-signed CA certificate"
+    else:
+        try:
+            plan.key = crypto.load_private_key(key_state.data)
+        except CertError:
+            raise CertError("CA key %s is not a usable private key; restore it from a backup (certkeeper "
+                            "never replaces an existing CA key)" % key_path) from None
+        fix = attribute_change(key_state, ROOT_ONLY, "CA key")
+        if fix:
+            plan.changes.append(fix)
+        reason = _ca_certificate_problem(cert_state, plan.key, request, now)
+        if reason is None:
+            plan.certificate = crypto.load_certificate(cert_state.data)
+            fix = attribute_change(cert_state, request.public_attributes, "CA certificate")
+            if fix:
+                plan.changes.append(fix)
+            return plan
+    plan.certificate = crypto.issue_ca_certificate(plan.key, request.common_name, request.valid_days, now)
+    plan.changes.append(Change(cert_path, reason, request.public_attributes, crypto.certificate_pem(plan.certificate),
+                               before=_before(cert_state, "certificate"),
+                               after=_describe_cert(plan.certificate, request.public_attributes)))
+    return plan
+
+
+def _ca_certificate_problem(state: FileState, key, request: CARequest, now) -> str | None:
+    problem = _existing_problem(state)
+    if problem:
+        return problem + ": reissue the CA certificate from the existing CA key"
+    try:
+        cert = crypto.load_certificate(state.data)
+    except CertError:
+        return "corrupt (not a certificate): reissue the CA certificate from the existing CA key"
+    if not crypto.same_public_key(cert.public_key(), key):
+        raise CertError("%s does not belong to CA key %s; restore the matching pair from a backup"
+                        % (state.path, os.path.join(os.path.dirname(state.path), CA_KEY)))
+    if not crypto.is_ca_certificate(cert):
+        raise CertError("%s is not a CA certificate (no basicConstraints CA:TRUE); restore the CA's own "
+                        "certificate" % state.path)
+    if crypto.common_name_of(cert) != request.common_name:
+        return "CN %r, %r requested: reissue from the same CA key" % (crypto.common_name_of(cert), request.common_name)
+    expiry = _expiry_problem(cert, request.renew_before_days, now)
+    return expiry + ": reissue from the same CA key" if expiry else None
+
+
+@dataclass(frozen=True)
+class SigningRequest:
+    """What a host asks the CA for; names come from the inventory, the CSR only proves the key."""
+
+    name: str
+    csr: str
+    profile: str
+    common_name: str
+    subject_alt_names: tuple = ()
+    valid_days: int = 365
+
+
+def sign_request(ca_key, ca_cert, request: SigningRequest, now=None):
+    if request.profile not in crypto.PROFILES:
+        raise CertError("request %r: profile must be 'server' or 'client', got %r" % (request.name, request.profile))
+    try:
+        csr = crypto.load_csr(request.csr)
+    except CertError as exc:
+        raise CertError("request %r: %s" % (request.name, exc)) from None
+    return crypto.issue_leaf_certificate(ca_key, ca_cert, csr.public_key(), request.profile, request.common_name,
+                                         list(request.subject_alt_names), request.valid_days, now)
+
+
+# --- server and client ---------------------------------------------------------------------
+
+def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable | None = None,
+              now=None) -> LeafPlan:
+    """Plan one server's or client's files.
+
+    ``states`` maps each file name (and "directory") to its FileState. ``issued`` is a
+    certificate the CA returned for this host's CSR; ``signer`` (CSR -> certificate) is given
+    when the CA key is on this very host, so issuing happens in the same call.
+    """
+    now = now or now_utc()
+    names = LEAF_NAMES[request.role]
+    plan = LeafPlan(changes=directory_changes(states["directory"], request.directory_attributes,
+                                              "%s directory" % request.role))
+    key = _plan_key(plan, request, states[names["key"]])
+    cert_state = states[names["cert"]]
+
+    if issued is not None:
+        problem = _certificate_problem(issued, key, request, now)
+        if problem:
+            raise CertError("the certificate returned by the CA cannot be used: %s" % problem)
+        plan.certificate = issued
+        plan.certificate_reasons.append("issued by the CA")
+    else:
+        problem = _current_certificate_problem(cert_state, key, request, now)
+        if problem:
+            plan.certificate_reasons.append(problem)
+            plan.csr = crypto.build_csr(key, request.common_name)
+            plan.certificate = signer(plan.csr) if signer else None
+        else:
+            plan.certificate = crypto.load_certificate(cert_state.data)
+
+    if plan.certificate is not None:
+        _plan_public(plan, cert_state, crypto.certificate_pem(plan.certificate), request.public_attributes,
+                     "certificate", "; ".join(plan.certificate_reasons) or None,
+                     lambda: _describe_cert(plan.certificate, request.public_attributes))
+    _plan_public(plan, states[CA_CERT], crypto.certificate_pem(request.ca_certificate), request.public_attributes,
+                 "CA certificate", None, lambda: _describe_cert(request.ca_certificate, request.public_attributes))
+    if request.role == "client":
+        _plan_client_formats(plan, request, states, key)
+    return plan
+
+
+def _plan_key(plan: LeafPlan, request: LeafRequest, state: FileState):
+    problem = _existing_problem(state)
+    key = None
+    if problem is None:
+        try:
+            key = crypto.load_private_key(state.data)
+        except CertError:
+            problem = "corrupt (not a private key)"
+        else:
+            spec = KeySpec.of(key)
+            if spec != request.key_spec:
+                problem = "is %s, %s requested" % (spec or "an unsupported key type", request.key_spec)
+    if problem is None:
+        fix = attribute_change(state, request.key_attributes, "private key")
+        if fix:
+            plan.changes.append(fix)
+        return key
+    key = request.key_spec.generate()
+    plan.changes.append(Change(state.path, "%s: new %s key" % (problem, request.key_spec), request.key_attributes,
+                               crypto.pkcs8_pem(key), before=_before(state, "private key"),
+                               after=_describe_key(request.key_spec, request.key_attributes)))
+    plan.certificate_reasons.append("new private key")
+    return key
+
+
+def _certificate_problem(cert, key, request: LeafRequest, now) -> str | None:
+    """Why ``cert`` is not the certificate this host should present, or None."""
+    if not crypto.same_public_key(cert.public_key(), key):
+        return "does not match the private key"
+    if not crypto.issued_by(cert, request.ca_certificate):
+        return "not issued by the CA in root.crt"
+    cn = crypto.common_name_of(cert)
+    if cn != request.common_name:
+        return "CN is %r, %r requested" % (cn, request.common_name)
+    current = sorted(crypto.general_name_text(n) for n in crypto.subject_alt_names_of(cert))
+    wanted = sorted(crypto.general_name_text(n) for n in request.subject_alt_names)
+    if current != wanted:
+        return "SANs are [%s], [%s] requested" % (", ".join(current), ", ".join(wanted))
+    if crypto.PROFILES[request.role] not in crypto.extended_key_usages_of(cert):
+        return "lacks the %s extended key usage" % ("serverAuth" if request.role == "server" else "clientAuth")
+    return _expiry_problem(cert, request.renew_before_days, now)
+
+
+def _current_certificate_problem(state: FileState, key, request: LeafRequest, now) -> str | None:
+    problem = _existing_problem(state)
+    if problem:
+        return problem
+    try:
+        cert = crypto.load_certificate(state.data)
+    except CertError:
+        return "corrupt (not a certificate)"
+    return _certificate_problem(cert, key, request, now)
+
+
+def _plan_public(plan: Plan, state: FileState, wanted: bytes, attributes: Attributes, kind: str,
+                 reason: str | None, describe: Callable) -> None:
+    """Write a public PEM file when its content differs; otherwise only fix owner/mode."""
+    if state.data is not None and not state.error and _same_certificate(state.data, wanted):
+        fix = attribute_change(state, attributes, kind)
+        if fix:
+            plan.changes.append(fix)
+        return
+    reason = reason or _existing_problem(state) or "differs from the CA's current certificate"
+    plan.changes.append(Change(state.path, reason, attributes, wanted, before=_before(state, kind), after=describe()))
+
+
+def _same_certificate(data: bytes, wanted_pem: bytes) -> bool:
+    try:
+        return crypto.load_certificate(data) == crypto.load_certificate(wanted_pem)
+    except CertError:
+        return False
+
+
+def _plan_client_formats(plan: LeafPlan, request: LeafRequest, states: dict, key) -> None:
+    """client.pk8 (PKCS#8 DER), client.pem.pk8 (PKCS#8 PEM) and client.pfx (PKCS#12)."""
+    names = LEAF_NAMES["client"]
+    attributes = request.key_attributes
+    for name, encode, label in ((names["pk8"], crypto.pkcs8_der, "PKCS#8 DER key"),
+                                (names["pem_pk8"], crypto.pkcs8_pem, "PKCS#8 PEM key")):
+        state, wanted = states[name], encode(key)
+        if state.data == wanted and not state.error:
+            fix = attribute_change(state, attributes, label)
+            if fix:
+                plan.changes.append(fix)
+            continue
+        reason = _existing_problem(state) or "does not hold the key of client.key in %s form" % label.split(" key")[0]
+        plan.changes.append(Change(state.path, reason, attributes, wanted, before=_before(state, label),
+                                   after="%s of client.key, %s\n" % (label, attributes.describe())))
+    if plan.certificate is None:
+        return  # client.pfx waits for the certificate
+    state = states[names["pfx"]]
+    problem = _pfx_problem(state, key, plan.certificate, request)
+    if problem is None:
+        fix = attribute_change(state, attributes, "PKCS#12 file")
+        if fix:
+            plan.changes.append(fix)
+        return
+    data = serialize_pkcs12(key, plan.certificate, request.pfx_password, request.pfx_friendly_name,
+                            (request.ca_certificate,))
+    plan.changes.append(Change(state.path, problem, attributes, data, before=_before(state, "PKCS#12 file"),
+                               after="PKCS#12: key + %s + root.crt, alias %r, %s, %s\n" % (
+                                   crypto.common_name_of(plan.certificate), request.pfx_friendly_name,
+                                   "empty password" if request.pfx_password == "" else "password set",
+                                   attributes.describe())))
+
+
+def _pfx_problem(state: FileState, key, cert, request: LeafRequest) -> str | None:
+    problem = _existing_problem(state)
+    if problem:
+        return problem
+    try:
+        bundle = load_pkcs12(state.data, request.pfx_password)
+    except (ValueError, TypeError):
+        return "cannot be opened with the configured password (or is corrupt)"
+    if bundle.key is None or not crypto.same_public_key(bundle.key, key):
+        return "does not hold the key of client.key"
+    if bundle.cert is None or bundle.cert.certificate != cert:
+        return "does not hold the current client.crt"
+    if bundle.cert.friendly_name != request.pfx_friendly_name.encode("utf-8"):
+        return "alias is %r, %r requested" % ((bundle.cert.friendly_name or b"").decode("utf-8", "replace"),
+                                              request.pfx_friendly_name)
+    if request.ca_certificate not in [c.certificate for c in bundle.additional_certs]:
+        return "does not carry the current root.crt"
+    return None

@@ -1,0 +1,176 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The pg_mtls_certs module's work, without Ansible: options in, plan applied, result out."""
+
+from __future__ import annotations
+
+import os
+
+from . import crypto
+from .config_blocks import plan_block
+from .crypto import CertError, KeySpec
+from .files import Plan, apply_plan, read_state, resolve_attributes
+from .pg_mtls import (CA_CERT, CA_KEY, LEAF_NAMES, CARequest, LeafRequest, SigningRequest, plan_ca,
+                      plan_leaf, sign_request)
+
+DEFAULT_KEY_MODE = {"ca": "0600", "server": "0600", "client": "0640"}
+CONFIG_BLOCK_NAME = "pg_mtls"
+
+
+def _positive(params: dict, option: str) -> int:
+    value = params[option]
+    if value is None or value < 1 or value > 36500:
+        raise CertError("%s must be a number of days between 1 and 36500, got %r" % (option, value))
+    return value
+
+
+def _key_spec(params: dict) -> KeySpec:
+    size = params.get("key_size") or (2048 if params["key_type"] == "rsa" else 256)
+    return KeySpec(params["key_type"], size)
+
+
+def _ca_request(params: dict, directory: str) -> CARequest:
+    return CARequest(directory, crypto.validate_common_name(params["ca_common_name"], "ca_common_name"),
+                     _key_spec(params), _positive(params, "ca_valid_days"), _positive(params, "renew_before"))
+
+
+def _plan_ca_in(params: dict, directory: str):
+    return plan_ca(_ca_request(params, directory), read_state(directory),
+                   read_state(os.path.join(directory, CA_KEY)), read_state(os.path.join(directory, CA_CERT)))
+
+
+def _leaf_sans(params: dict) -> tuple:
+    sans = crypto.parse_subject_alt_names(params["subject_alt_names"])
+    if params["role"] == "server":
+        cn_name = crypto.parse_subject_alt_names([params["common_name"]], "common_name")[0]
+        if cn_name not in sans:
+            sans.insert(0, cn_name)
+    elif sans:
+        raise CertError("subject_alt_names applies to role=server only; a client certificate is named by "
+                        "its common_name (the database user)")
+    return tuple(sans)
+
+
+def run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
+    role = params["role"]
+    if role == "ca":
+        return _run_ca(params, check_mode)
+    if params.get("sign"):
+        raise CertError("sign applies to role=ca only")
+
+    plan = Plan()
+    signer = None
+    ca_pem = params.get("ca_certificate")
+    result = {}
+    if params.get("ca_path"):
+        ca_plan = _plan_ca_in(params, params["ca_path"])
+        plan.changes += ca_plan.changes
+        ca_cert = ca_plan.certificate
+        result["ca_certificate"] = crypto.certificate_pem(ca_cert).decode()
+        sans, valid_days = list(_leaf_sans(params)), _positive(params, "valid_days")
+
+        def signer(csr):
+            return crypto.issue_leaf_certificate(ca_plan.key, ca_cert, csr.public_key(), role,
+                                                 params["common_name"], sans, valid_days)
+    elif ca_pem:
+        try:
+            ca_cert = crypto.load_certificate(ca_pem)
+        except CertError:
+            raise CertError("ca_certificate is not a PEM certificate; pass the CA host's ca_certificate result") from None
+        if not crypto.is_ca_certificate(ca_cert):
+            raise CertError("ca_certificate is not a CA certificate (no basicConstraints CA:TRUE)")
+    else:
+        raise CertError("role=%s needs ca_certificate (the CA's PEM) or ca_path (a CA on this host)" % role)
+
+    request = _leaf_request(params, ca_cert)
+    issued = None
+    if params.get("certificate"):
+        try:
+            issued = crypto.load_certificate(params["certificate"])
+        except CertError:
+            raise CertError("certificate is not a PEM certificate; pass the CA host's certificates[host] result") from None
+    states = {name: read_state(request.path(name)) for name in list(LEAF_NAMES[role].values()) + [CA_CERT]}
+    states["directory"] = read_state(request.directory)
+    leaf = plan_leaf(request, states, issued=issued, signer=signer)
+    plan.changes += leaf.changes
+    if role == "server":
+        plan.changes += _config_changes(params)
+    if request.pfx_password and not request.pfx_password.isascii():
+        plan.warnings.append("pfx_password has non-ASCII characters; Java's PKCS12 KeyStore cannot open such a file")
+
+    if not check_mode:
+        apply_plan(plan)
+    result.update(_result(plan))
+    result.update(certificate_needed=leaf.certificate_needed,
+                  certificate_reasons=leaf.certificate_reasons)
+    if leaf.certificate_needed:
+        result["csr"] = crypto.csr_pem(leaf.csr).decode()
+    if leaf.certificate is not None:
+        result["certificate"] = crypto.describe_certificate(leaf.certificate)
+    return result
+
+
+def _leaf_request(params: dict, ca_cert) -> LeafRequest:
+    role = params["role"]
+    key_mode = params.get("key_mode") or DEFAULT_KEY_MODE[role]
+    return LeafRequest(
+        role=role,
+        directory=params["path"],
+        common_name=crypto.validate_common_name(params["common_name"], "common_name"),
+        ca_certificate=ca_cert,
+        subject_alt_names=_leaf_sans(params),
+        key_spec=_key_spec(params),
+        renew_before_days=_positive(params, "renew_before"),
+        key_attributes=resolve_attributes(params["key_owner"], params["key_group"], key_mode, "key"),
+        pfx_password=params["pfx_password"] or "",
+        pfx_friendly_name=crypto.validate_common_name(params["pfx_friendly_name"], "pfx_friendly_name"),
+    )
+
+
+def _config_changes(params: dict) -> list:
+    changes = []
+    for path_option, block_option, placement, what in (
+            ("postgresql_conf", "postgresql_conf_block", "last", "postgresql.conf"),
+            ("pg_hba_conf", "pg_hba_block", "first", "pg_hba.conf")):
+        if params.get(path_option):
+            change = plan_block(read_state(params[path_option]), CONFIG_BLOCK_NAME, params[block_option],
+                                placement, what)
+            if change:
+                changes.append(change)
+    return changes
+
+
+def _run_ca(params: dict, check_mode: bool) -> dict:
+    for option in ("certificate", "ca_certificate", "ca_path", "postgresql_conf", "pg_hba_conf"):
+        if params.get(option):
+            raise CertError("%s does not apply to role=ca" % option)
+    plan = _plan_ca_in(params, params["path"])
+    valid_days = _positive(params, "valid_days")
+    requests = [SigningRequest(r["name"], r["csr"], r["profile"],
+                               crypto.validate_common_name(r["common_name"], "sign[%s].common_name" % r["name"]),
+                               tuple(crypto.parse_subject_alt_names(
+                                   r["subject_alt_names"], "sign[%s].subject_alt_names" % r["name"])),
+                               valid_days)
+                for r in params.get("sign") or []]
+    certificates = {r.name: crypto.certificate_pem(sign_request(plan.key, plan.certificate, r)).decode()
+                    for r in requests}
+    if not check_mode:
+        apply_plan(plan)
+    result = _result(plan)
+    result.update(ca_certificate=crypto.certificate_pem(plan.certificate).decode(), certificates=certificates,
+                  certificate=crypto.describe_certificate(plan.certificate))
+    if certificates:
+        result["changed"] = True
+        result["changes"].append({"path": params["path"], "action": "sign",
+                                  "reason": "issued certificates for %s" % ", ".join(sorted(certificates))})
+    return result
+
+
+def _result(plan: Plan) -> dict:
+    return {
+        "changed": plan.changed,
+        "changes": [change.summary() for change in plan.changes],
+        "diff": [change.diff() for change in plan.changes],
+        "warnings": plan.warnings,
+    }

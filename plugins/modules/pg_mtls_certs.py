@@ -1,0 +1,328 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pg_mtls_certs
+short_description: PostgreSQL mutual TLS keys and certificates for one host (CA, server or client)
+version_added: 0.1.0
+description:
+  - Makes and keeps the files of the PostgreSQL mutual TLS procedure on one host, with a dedicated CA key
+    instead of the vendor procedure's reuse of C(server.key).
+  - O(role=ca) keeps C(root.key) and the self-signed C(root.crt) in a root-only directory and signs
+    certificate signing requests in one batch (O(sign)).
+  - O(role=server) keeps C(server.key), C(server.crt) (EKU serverAuth, CN and SANs) and C(root.crt), and
+    optionally the SSL settings block of C(postgresql.conf) and the C(hostssl) block of C(pg_hba.conf).
+  - O(role=client) keeps C(client.key), C(client.crt) (EKU clientAuth, CN = database user), C(root.crt),
+    C(client.pk8) (PKCS#8 DER, for JDBC), C(client.pem.pk8) (PKCS#8 PEM) and C(client.pfx)
+    (PKCS#12 with alias C(user), for .NET and JDBC).
+  - Private keys are made on the host that uses them and never returned. When a certificate must be
+    (re)issued and the CA is on another host, the module returns a CSR (RV(csr)); the CA host signs it
+    and a second call hands the certificate in through O(certificate).
+  - Decides from the files themselves, never from a cache; every change carries a reason (missing,
+    corrupt, key does not match, not issued by this CA, CN/SAN changed, within the renewal window,
+    wrong format, owner/mode) that check mode and C(--diff) show.
+  - Files are written atomically with their final owner and mode set before content; when a write
+    fails, every existing file stays as it was.
+author:
+  - certkeeper.pki contributors
+extends_documentation_fragment:
+  - certkeeper.pki.private_key
+attributes:
+  check_mode:
+    support: full
+    description: Reports every change and its reason; writes nothing.
+  diff_mode:
+    support: full
+    description: Shows each file before and after; key material is described, never shown.
+  idempotent:
+    support: full
+    description: A second run with the same options changes nothing and rewrites no file.
+  safe_file_operations:
+    support: full
+    description: Temp file in the same directory with final owner and mode, fsync, rename.
+options:
+  role:
+    description: Which part of the procedure this host plays.
+    type: str
+    required: true
+    choices: [ca, server, client]
+  path:
+    description:
+      - Directory of the files. For O(role=ca) the CA directory (made root-only, 0700); otherwise the
+        directory of C(server.*) or C(client.*) and C(root.crt). Created when missing.
+    type: path
+    required: true
+  common_name:
+    description:
+      - CN of the certificate. The server's FQDN for O(role=server); the PostgreSQL role the client
+        logs in as for O(role=client). Required unless O(role=ca).
+    type: str
+  subject_alt_names:
+    description:
+      - Subject alternative names of the server certificate, as C(DNS:name), C(IP:address), or bare
+        names and addresses. Wildcards only as the whole left-most label (C(*.example.com)).
+      - For O(role=server) the O(common_name) is always included.
+    type: list
+    elements: str
+    default: []
+  ca_certificate:
+    description:
+      - PEM of the CA certificate the host's certificate must chain to (the CA host returns it as
+        RV(ca_certificate)). Written to C(root.crt).
+      - Required for O(role=server) and O(role=client) unless O(ca_path) is set.
+    type: str
+  ca_path:
+    description:
+      - CA directory on this same host. The CA is created there when missing and this host's
+        certificate is signed in the same call, so no CSR travels.
+    type: path
+  ca_common_name:
+    description: CN of the self-signed CA certificate.
+    type: str
+    default: certkeeper.pki PostgreSQL CA
+  ca_valid_days:
+    description: Validity of the CA certificate, in days.
+    type: int
+    default: 3650
+  certificate:
+    description:
+      - PEM certificate the CA issued for this host's RV(csr). It must match this host's key, chain to
+        O(ca_certificate) and carry the requested names, or the module fails and changes nothing.
+    type: str
+  sign:
+    description:
+      - For O(role=ca), the signing requests to serve in this call. Names come from here (the inventory),
+        never from the CSR, which only proves possession of the key.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Key of this request in RV(certificates), usually the inventory host name.
+        type: str
+        required: true
+      csr:
+        description: PEM certificate signing request.
+        type: str
+        required: true
+      profile:
+        description: V(server) (EKU serverAuth) or V(client) (EKU clientAuth).
+        type: str
+        required: true
+        choices: [server, client]
+      common_name:
+        description: CN to issue.
+        type: str
+        required: true
+      subject_alt_names:
+        description: SANs to issue, as for O(subject_alt_names).
+        type: list
+        elements: str
+        default: []
+  valid_days:
+    description: Validity of issued server and client certificates, in days (capped at the CA's own expiry).
+    type: int
+    default: 365
+  renew_before:
+    description: Reissue a certificate when fewer than this many days of validity are left.
+    type: int
+    default: 30
+  key_owner:
+    description:
+      - Owner of the private key files (C(server.key); C(client.key), C(client.pk8), C(client.pem.pk8),
+        C(client.pfx)). The CA key is always C(root:root 0600).
+    type: str
+    default: root
+  key_group:
+    description: Group of the private key files.
+    type: str
+    default: root
+  key_mode:
+    description:
+      - Mode of the private key files, as an octal string. Defaults to V(0600) for O(role=server)
+        (what PostgreSQL requires unless the key is owned by root with group read, V(0640)) and to
+        V(0640) for O(role=client), as in the vendor procedure.
+    type: raw
+  pfx_password:
+    description: Password of C(client.pfx). Empty by default, as in the vendor procedure.
+    type: str
+    default: ""
+  pfx_friendly_name:
+    description: Alias (friendly name) of the key entry in C(client.pfx); pgjdbc looks up V(user).
+    type: str
+    default: user
+  postgresql_conf:
+    description:
+      - For O(role=server), the C(postgresql.conf) that gets O(postgresql_conf_block) as a marked block at
+        its end, where its settings win. The rest of the file is kept.
+    type: path
+  postgresql_conf_block:
+    description: Settings to keep in the marked block of O(postgresql_conf).
+    type: str
+  pg_hba_conf:
+    description:
+      - For O(role=server), the C(pg_hba.conf) that gets O(pg_hba_block) as a marked block at its top,
+        so its rules match before the user's own rules, which are kept.
+    type: path
+  pg_hba_block:
+    description: Rules to keep in the marked block of O(pg_hba_conf).
+    type: str
+notes:
+  - Requires the C(cryptography) Python library (40 or newer) on the managed host.
+  - The CA key is never replaced once it exists; a corrupt CA key is an error to resolve by hand.
+seealso:
+  - name: Vendor procedure (seed 002) and how the role maps it
+    description: docs/pg_mtls.md in this collection.
+    link: https://github.com/certkeeper/pki/blob/main/docs/pg_mtls.md
+"""
+
+EXAMPLES = r"""
+- name: CA and the server's own certificate on the first PostgreSQL server, in one call
+  certkeeper.pki.pg_mtls_certs:
+    role: server
+    path: /etc/postgresql/15/main
+    ca_path: /root/certkeeper-ca
+    common_name: db1.example.com
+    subject_alt_names: [IP:10.0.0.5]
+    key_owner: postgres
+    key_group: postgres
+  register: server_tls
+
+- name: Client key and CSR; files that need no CA are written now
+  certkeeper.pki.pg_mtls_certs:
+    role: client
+    path: /etc/certkeeper/postgresql
+    common_name: app
+    ca_certificate: "{{ hostvars['db1'].server_tls.ca_certificate }}"
+  register: client_tls
+
+- name: Sign every pending CSR in one call on the CA host
+  certkeeper.pki.pg_mtls_certs:
+    role: ca
+    path: /root/certkeeper-ca
+    sign:
+      - name: app1
+        csr: "{{ hostvars['app1'].client_tls.csr }}"
+        profile: client
+        common_name: app
+  delegate_to: db1
+  run_once: true
+  register: signed
+
+- name: Install the issued certificate with all client formats
+  certkeeper.pki.pg_mtls_certs:
+    role: client
+    path: /etc/certkeeper/postgresql
+    common_name: app
+    ca_certificate: "{{ hostvars['db1'].server_tls.ca_certificate }}"
+    certificate: "{{ signed.certificates[inventory_hostname] }}"
+  when: client_tls.certificate_needed
+"""
+
+RETURN = r"""
+changes:
+  description: What changed (or would change in check mode), one entry per file, with the reason.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"path": "/etc/certkeeper/postgresql/client.pk8", "action": "write", "reason": "missing"}]
+certificate_needed:
+  description: True when this host needs a certificate from a CA on another host; RV(csr) holds the request.
+  returned: when O(role) is server or client
+  type: bool
+csr:
+  description: PEM certificate signing request for this host's key, when RV(certificate_needed).
+  returned: when a certificate must be issued
+  type: str
+certificate_reasons:
+  description: Why a certificate is (re)issued, for example V(missing) or V(expires on ..., within the renewal window of 30 days).
+  returned: when O(role) is server or client
+  type: list
+  elements: str
+certificate:
+  description: Public facts of the certificate in force after this call (subject, issuer, serial_number,
+    not_before, not_after, subject_alt_names, fingerprint_sha256).
+  returned: when a certificate is in force
+  type: dict
+ca_certificate:
+  description: PEM of the CA certificate; hand it to other hosts as O(ca_certificate).
+  returned: when O(role=ca) or O(ca_path) is set
+  type: str
+certificates:
+  description: For O(role=ca), the issued PEM certificates keyed by request name.
+  returned: when O(role=ca)
+  type: dict
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_module import run_pg_mtls_certs
+    from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import CertError
+except ImportError:
+    IMPORT_ERROR = traceback.format_exc()
+else:
+    IMPORT_ERROR = None
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            role=dict(type="str", required=True, choices=["ca", "server", "client"]),
+            path=dict(type="path", required=True),
+            common_name=dict(type="str"),
+            subject_alt_names=dict(type="list", elements="str", default=[]),
+            ca_certificate=dict(type="str"),
+            ca_path=dict(type="path"),
+            ca_common_name=dict(type="str", default="certkeeper.pki PostgreSQL CA"),
+            ca_valid_days=dict(type="int", default=3650),
+            certificate=dict(type="str"),
+            sign=dict(type="list", elements="dict", default=[], options=dict(
+                name=dict(type="str", required=True),
+                csr=dict(type="str", required=True),
+                profile=dict(type="str", required=True, choices=["server", "client"]),
+                common_name=dict(type="str", required=True),
+                subject_alt_names=dict(type="list", elements="str", default=[]),
+            )),
+            key_type=dict(type="str", default="rsa", choices=["rsa", "ecdsa"]),
+            key_size=dict(type="int"),
+            valid_days=dict(type="int", default=365),
+            renew_before=dict(type="int", default=30),
+            key_owner=dict(type="str", default="root"),
+            key_group=dict(type="str", default="root"),
+            key_mode=dict(type="raw"),
+            pfx_password=dict(type="str", default="", no_log=True),
+            pfx_friendly_name=dict(type="str", default="user"),
+            postgresql_conf=dict(type="path"),
+            postgresql_conf_block=dict(type="str"),
+            pg_hba_conf=dict(type="path"),
+            pg_hba_block=dict(type="str"),
+        ),
+        required_if=[("role", "server", ("common_name",)), ("role", "client", ("common_name",))],
+        required_together=[("postgresql_conf", "postgresql_conf_block"), ("pg_hba_conf", "pg_hba_block")],
+        mutually_exclusive=[("ca_certificate", "ca_path")],
+        supports_check_mode=True,
+    )
+    if IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=IMPORT_ERROR)
+    try:
+        result = run_pg_mtls_certs(module.params, check_mode=module.check_mode)
+    except CertError as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
+    if module._diff:
+        result["diff"] = result.pop("diff")
+    else:
+        result.pop("diff")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
