@@ -48,9 +48,12 @@ class Change:
     before: str = ""  # what --diff shows; never key material
     after: str = ""
     directory: bool = False
+    pending: bool = False  # waits for the CA: reported, not written by this call
 
     @property
     def action(self) -> str:
+        if self.pending:
+            return "request certificate"
         if self.directory:
             return "create directory"
         return "write" if self.data is not None else "set owner/mode"
@@ -161,7 +164,7 @@ def apply_plan(plan: Plan) -> None:
     for temp, path in staged:
         os.rename(temp, path)
     for change in plan.changes:
-        if change.data is None and not change.directory:
+        if change.data is None and not (change.directory or change.pending):
             os.chown(change.path, change.attributes.uid, change.attributes.gid)
             os.chmod(change.path, change.attributes.mode)
     for directory in sorted({os.path.dirname(path) for _, path in staged}):

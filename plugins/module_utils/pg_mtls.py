@@ -249,6 +249,11 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
             plan.certificate_reasons.append(problem)
             plan.csr = crypto.build_csr(key, request.common_name)
             plan.certificate = signer(plan.csr) if signer else None
+            if plan.certificate is None:
+                plan.changes.append(Change(cert_state.path, "%s: request a certificate from the CA" % problem,
+                                           request.public_attributes, before=_before(cert_state, "certificate"),
+                                           after="certificate for CN=%s from the CA (CSR returned)\n"
+                                           % request.common_name, pending=True))
         else:
             plan.certificate = crypto.load_certificate(cert_state.data)
 
