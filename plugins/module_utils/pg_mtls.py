@@ -234,7 +234,7 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
     names = LEAF_NAMES[request.role]
     plan = LeafPlan(changes=directory_changes(states["directory"], request.directory_attributes,
                                               "%s directory" % request.role))
-    key = _plan_key(plan, request, states[names["key"]])
+    key, key_is_new = _plan_key(plan, request, states[names["key"]])
     cert_state = states[names["cert"]]
 
     if issued is not None:
@@ -244,7 +244,10 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
         plan.certificate = issued
         plan.certificate_reasons.append("issued by the CA")
     else:
-        problem = _current_certificate_problem(cert_state, key, request, now)
+        if key_is_new:
+            problem = _existing_problem(cert_state) or "new private key"
+        else:
+            problem = _current_certificate_problem(cert_state, key, request, now)
         if problem:
             plan.certificate_reasons.append(problem)
             plan.csr = crypto.build_csr(key, request.common_name)
@@ -284,13 +287,12 @@ def _plan_key(plan: LeafPlan, request: LeafRequest, state: FileState):
         fix = attribute_change(state, request.key_attributes, "private key")
         if fix:
             plan.changes.append(fix)
-        return key
+        return key, False
     key = request.key_spec.generate()
     plan.changes.append(Change(state.path, "%s: new %s key" % (problem, request.key_spec), request.key_attributes,
                                crypto.pkcs8_pem(key), before=_before(state, "private key"),
                                after=_describe_key(request.key_spec, request.key_attributes)))
-    plan.certificate_reasons.append("new private key")
-    return key
+    return key, True
 
 
 def _certificate_problem(cert, key, request: LeafRequest, now) -> str | None:

@@ -54,6 +54,8 @@ def _leaf_sans(params: dict) -> tuple:
 
 def run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
     role = params["role"]
+    for option in ("valid_days", "renew_before", "ca_valid_days"):
+        _positive(params, option)
     if role == "ca":
         return _run_ca(params, check_mode)
     if params.get("sign"):

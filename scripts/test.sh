@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests of plugins/module_utils, then integration tests that run the
+# module and the role through Ansible against a real PostgreSQL and real clients.
+# Extra arguments go to pytest (e.g. scripts/test.sh tests/unit -k pkcs12).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/bootstrap.sh"
+cd "$root"
+export PATH="$root/.venv/bin:$PATH"
+start=$(date +%s)
+status=0
+python -m pytest "${@:-tests}" || status=$?
+echo "test suite: $(( $(date +%s) - start )) s"
+exit $status

@@ -1,0 +1,219 @@
+"""The pg_mtls_certs work without Ansible: real files in a temp directory, real keys and certificates."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from ansible_collections.certkeeper.pki.plugins.module_utils import crypto
+from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import CertError
+from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_module import run_pg_mtls_certs
+
+DEFAULTS = dict(role=None, path=None, common_name=None, subject_alt_names=[], ca_certificate=None, ca_path=None,
+                ca_common_name="certkeeper.pki PostgreSQL CA", ca_valid_days=3650, certificate=None, sign=[],
+                key_type="rsa", key_size=None, valid_days=365, renew_before=30, key_owner="root", key_group="root",
+                key_mode=None, pfx_password="", pfx_friendly_name="user", postgresql_conf=None,
+                postgresql_conf_block=None, pg_hba_conf=None, pg_hba_block=None)
+
+
+def run(check_mode=False, **options):
+    return run_pg_mtls_certs(dict(DEFAULTS, **options), check_mode=check_mode)
+
+
+def snapshot(*directories):
+    result = {}
+    for directory in directories:
+        if os.path.isdir(directory):
+            for name in sorted(os.listdir(directory)):
+                path = os.path.join(directory, name)
+                st = os.stat(path)
+                result[path] = (open(path, "rb").read(), st.st_mode, st.st_uid, st.st_ino)
+    return result
+
+
+@pytest.fixture
+def hosts(tmp_path):
+    """A CA + server host (signing locally) and a client with its first certificate installed."""
+    ca, srv, cli = str(tmp_path / "ca"), str(tmp_path / "srv"), str(tmp_path / "cli")
+    server = run(role="server", path=srv, ca_path=ca, common_name="db1.example.com", subject_alt_names=["IP:10.0.0.5"])
+    client = dict(role="client", path=cli, common_name="app", ca_certificate=server["ca_certificate"])
+    phase1 = run(**client)
+    signed = run(role="ca", path=ca, sign=[dict(name="cli", csr=phase1["csr"], profile="client", common_name="app",
+                                                subject_alt_names=[])])
+    run(certificate=signed["certificates"]["cli"], **client)
+    return dict(ca=ca, srv=srv, cli=cli, client=client, server_result=server, phase1=phase1)
+
+
+def reasons(result):
+    return {os.path.basename(c["path"]): c["reason"] for c in result["changes"]}
+
+
+def test_first_calls_make_everything_and_reruns_change_nothing(hosts):
+    assert hosts["server_result"]["certificate"]["subject_alt_names"] == ["DNS:db1.example.com", "IP:10.0.0.5"]
+    assert hosts["phase1"]["certificate_needed"] and "BEGIN CERTIFICATE REQUEST" in hosts["phase1"]["csr"]
+    assert reasons(hosts["phase1"])["client.crt"] == "missing: request a certificate from the CA"
+    assert sorted(os.listdir(hosts["cli"])) == ["client.crt", "client.key", "client.pem.pk8", "client.pfx",
+                                               "client.pk8", "root.crt"]
+    before = snapshot(hosts["ca"], hosts["srv"], hosts["cli"])
+    again = run(**hosts["client"])
+    assert not again["changed"] and not again["certificate_needed"]
+    assert not run(role="server", path=hosts["srv"], ca_path=hosts["ca"], common_name="db1.example.com",
+                   subject_alt_names=["IP:10.0.0.5"])["changed"]
+    assert snapshot(hosts["ca"], hosts["srv"], hosts["cli"]) == before
+
+
+def test_check_mode_reports_and_writes_nothing(tmp_path):
+    result = run(check_mode=True, role="server", path=str(tmp_path / "srv"), ca_path=str(tmp_path / "ca"),
+                 common_name="db1")
+    assert result["changed"] and os.listdir(tmp_path) == []
+    assert {"root.key", "root.crt", "server.key", "server.crt"} <= set(reasons(result))
+
+
+def test_a_corrupt_pfx_is_rebuilt_alone(hosts):
+    pfx = os.path.join(hosts["cli"], "client.pfx")
+    with open(pfx, "wb") as handle:
+        handle.write(b"garbage")
+    before = snapshot(hosts["cli"])
+    result = run(**hosts["client"])
+    assert reasons(result) == {"client.pfx": "cannot be opened with the configured password (or is corrupt)"}
+    after = snapshot(hosts["cli"])
+    assert {p for p in after if after[p] != before[p]} == {pfx}
+
+
+def test_a_new_pfx_password_rebuilds_the_pfx(hosts):
+    result = run(**dict(hosts["client"], pfx_password="changed"))
+    assert reasons(result) == {"client.pfx": "cannot be opened with the configured password (or is corrupt)"}
+
+
+def test_loose_key_mode_is_tightened_without_rewriting(hosts):
+    key = os.path.join(hosts["cli"], "client.key")
+    os.chmod(key, 0o644)
+    inode = os.stat(key).st_ino
+    result = run(**hosts["client"])
+    assert reasons(result) == {"client.key": "private key: root:root 0644, should be root:root 0640"}
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o640 and os.stat(key).st_ino == inode
+
+
+@pytest.mark.parametrize("change, reason", [
+    (dict(common_name="app2"), "CN is 'app', 'app2' requested: request a certificate from the CA"),
+    (dict(renew_before=400), "within the renewal window of 400 days: request a certificate from the CA"),
+    (dict(key_type="ecdsa"), "new private key: request a certificate from the CA"),
+])
+def test_certificate_reasons(hosts, change, reason):
+    result = run(**dict(hosts["client"], **change))
+    assert result["certificate_needed"]
+    assert reasons(result)["client.crt"].endswith(reason)
+
+
+def test_server_san_change_is_signed_locally_in_the_same_call(hosts):
+    result = run(role="server", path=hosts["srv"], ca_path=hosts["ca"], common_name="db1.example.com",
+                 subject_alt_names=["IP:10.0.0.6"])
+    assert reasons(result)["server.crt"].startswith("SANs are [DNS:db1.example.com, IP:10.0.0.5]")
+    assert not result["certificate_needed"]
+    assert result["certificate"]["subject_alt_names"] == ["DNS:db1.example.com", "IP:10.0.0.6"]
+
+
+def test_a_certificate_from_a_foreign_ca_is_replaced(hosts, tmp_path):
+    other = run(role="server", path=str(tmp_path / "osrv"), ca_path=str(tmp_path / "oca"), common_name="x")
+    result = run(**dict(hosts["client"], ca_certificate=other["ca_certificate"]))
+    assert reasons(result)["root.crt"] == "differs from the CA's current certificate"
+    assert reasons(result)["client.crt"] == "not issued by the CA in root.crt: request a certificate from the CA"
+
+
+def test_a_certificate_for_another_key_is_refused_and_nothing_changes(hosts, tmp_path):
+    stranger = run(role="client", path=str(tmp_path / "stranger"), common_name="app",
+                   ca_certificate=hosts["server_result"]["ca_certificate"])
+    signed = run(role="ca", path=hosts["ca"], sign=[dict(name="s", csr=stranger["csr"], profile="client",
+                                                         common_name="app", subject_alt_names=[])])
+    os.unlink(os.path.join(hosts["cli"], "client.pk8"))
+    before = snapshot(hosts["cli"])
+    with pytest.raises(CertError, match="returned by the CA cannot be used: does not match the private key"):
+        run(certificate=signed["certificates"]["s"], **hosts["client"])
+    assert snapshot(hosts["cli"]) == before
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("corrupt key", "is not a usable private key; restore it from a backup"),
+    ("foreign cert", "does not belong to CA key"),
+    ("missing key", "exists but its key .* is missing"),
+])
+def test_a_damaged_ca_is_an_error_never_replaced(hosts, tmp_path, damage, message):
+    key, cert = os.path.join(hosts["ca"], "root.key"), os.path.join(hosts["ca"], "root.crt")
+    if damage == "corrupt key":
+        open(key, "wb").write(b"-----BEGIN PRIVATE KEY-----\ntruncated")
+    elif damage == "foreign cert":
+        other = run(role="ca", path=str(tmp_path / "other-ca"))
+        open(cert, "w").write(other["ca_certificate"])
+    else:
+        os.unlink(key)
+    before = snapshot(hosts["ca"], hosts["srv"])
+    with pytest.raises(CertError, match=message):
+        run(role="server", path=hosts["srv"], ca_path=hosts["ca"], common_name="db1.example.com",
+            subject_alt_names=["IP:10.0.0.5"])
+    assert snapshot(hosts["ca"], hosts["srv"]) == before
+
+
+def test_a_missing_ca_certificate_is_reissued_from_the_same_key(hosts):
+    os.unlink(os.path.join(hosts["ca"], "root.crt"))
+    result = run(role="ca", path=hosts["ca"])
+    assert reasons(result) == {"root.crt": "missing: reissue the CA certificate from the existing CA key"}
+    # certificates signed before still chain to the new root.crt (same key, same name)
+    client = crypto.load_certificate(open(os.path.join(hosts["cli"], "client.crt"), "rb").read())
+    assert crypto.issued_by(client, crypto.load_certificate(result["ca_certificate"]))
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(common_name=""), "common_name must be a non-empty string"),
+    (dict(subject_alt_names=["DNS:x"]), "subject_alt_names applies to role=server only"),
+    (dict(key_owner="no-such-user-ck"), "user 'no-such-user-ck' does not exist"),
+    (dict(key_size=1024), "key_size 1024 is not supported"),
+    (dict(valid_days=0), "valid_days must be a number of days"),
+    (dict(ca_certificate="junk"), "ca_certificate is not a PEM certificate"),
+    (dict(ca_certificate=None), "needs ca_certificate"),
+    (dict(certificate="junk"), "certificate is not a PEM certificate"),
+    (dict(sign=[{"name": "x"}]), "sign applies to role=ca only"),
+])
+def test_bad_client_options_fail_clearly_and_change_nothing(hosts, options, message):
+    os.unlink(os.path.join(hosts["cli"], "client.pk8"))  # a pending change that must not be applied
+    before = snapshot(hosts["cli"])
+    with pytest.raises(CertError, match=message):
+        run(**dict(hosts["client"], **options))
+    assert snapshot(hosts["cli"]) == before
+
+
+def test_a_ca_certificate_that_is_not_a_ca_is_refused(hosts):
+    leaf = open(os.path.join(hosts["cli"], "client.crt")).read()
+    with pytest.raises(CertError, match="ca_certificate is not a CA certificate"):
+        run(**dict(hosts["client"], ca_certificate=leaf))
+
+
+def test_signing_validates_each_request(hosts):
+    with pytest.raises(CertError, match="request 'bad': not a PEM certificate signing request"):
+        run(role="ca", path=hosts["ca"], sign=[dict(name="bad", csr="x", profile="client", common_name="app",
+                                                    subject_alt_names=[])])
+    with pytest.raises(CertError, match=r"sign\[bad\].subject_alt_names"):
+        run(role="ca", path=hosts["ca"], sign=[dict(name="bad", csr=hosts["phase1"]["csr"], profile="server",
+                                                    common_name="db", subject_alt_names=["IP:300.1.1.1"])])
+
+
+def test_config_blocks_are_written_and_kept_idempotent(hosts, tmp_path):
+    conf, hba = tmp_path / "postgresql.conf", tmp_path / "pg_hba.conf"
+    conf.write_text("port = 5432\n")
+    hba.write_text("local all all peer\n")
+    options = dict(role="server", path=hosts["srv"], ca_path=hosts["ca"], common_name="db1.example.com",
+                   subject_alt_names=["IP:10.0.0.5"], postgresql_conf=str(conf), postgresql_conf_block="ssl = on",
+                   pg_hba_conf=str(hba), pg_hba_block="hostssl all all 0.0.0.0/0 cert")
+    first = run(**options)
+    assert set(reasons(first)) == {"postgresql.conf", "pg_hba.conf"}
+    assert conf.read_text().startswith("port = 5432\n") and hba.read_text().endswith("local all all peer\n")
+    assert not run(**options)["changed"]
+    missing = dict(options, pg_hba_conf=str(tmp_path / "nope" / "pg_hba.conf"))
+    with pytest.raises(CertError, match="does not exist; point the configuration directory option"):
+        run(**missing)
+
+
+def test_non_ascii_pfx_password_warns_about_java(hosts):
+    result = run(**dict(hosts["client"], pfx_password="pässword"))
+    assert any("Java" in w for w in result["warnings"])
