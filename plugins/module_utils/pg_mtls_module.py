@@ -60,6 +60,7 @@ def run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
         return _run_ca(params, check_mode)
     if params.get("sign"):
         raise CertError("sign applies to role=ca only")
+    crypto.validate_common_name(params["common_name"], "common_name")
 
     plan = Plan()
     signer = None
@@ -119,7 +120,7 @@ def _leaf_request(params: dict, ca_cert) -> LeafRequest:
     return LeafRequest(
         role=role,
         directory=params["path"],
-        common_name=crypto.validate_common_name(params["common_name"], "common_name"),
+        common_name=params["common_name"],
         ca_certificate=ca_cert,
         subject_alt_names=_leaf_sans(params),
         key_spec=_key_spec(params),
