@@ -172,7 +172,7 @@ options:
     description: Rules to keep in the marked block of O(pg_hba_conf).
     type: str
 notes:
-  - Requires the C(cryptography) Python library (40 or newer) on the managed host.
+  - Requires the C(cryptography) Python library (42 or newer) on the managed host.
   - The CA key is never replaced once it exists; a corrupt CA key is an error to resolve by hand.
 seealso:
   - name: Vendor procedure (seed 002) and how the role maps it
