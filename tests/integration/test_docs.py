@@ -1,0 +1,55 @@
+"""The documentation users read is complete and renders: ansible-doc, RETURN, argument specs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.integration.conftest import COLLECTIONS, ROOT
+from tests.unit.test_pg_mtls import run
+
+pytestmark = pytest.mark.integration
+CONTRACT_VARIABLES = {
+    "pg_mtls_conf_dir", "pg_mtls_ssl_dir", "pg_mtls_server_cn", "pg_mtls_server_sans", "pg_mtls_ca_host",
+    "pg_mtls_ca_dir", "pg_mtls_db_user", "pg_mtls_client_dir", "pg_mtls_client_key_owner",
+    "pg_mtls_client_key_group", "pg_mtls_client_key_mode", "pg_mtls_pfx_password", "pg_mtls_reload_command",
+    "pg_mtls_hba_rules"}
+
+
+def ansible_doc(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-doc"), *args],
+                          env=dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS), capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("kind, name", [("module", "certkeeper.pki.pg_mtls_certs"), ("role", "certkeeper.pki.pg_mtls"),
+                                        ("filter", "certkeeper.pki.pg_mtls_signing_requests")])
+def test_ansible_doc_renders_without_warnings(kind, name):
+    result = ansible_doc("-t", kind, name)
+    assert result.returncode == 0 and name in result.stdout, result.stderr
+    assert "WARNING" not in result.stderr and "ERROR" not in result.stderr, result.stderr
+
+
+def test_every_returned_key_is_documented(tmp_path):
+    doc = json.loads(ansible_doc("--json", "certkeeper.pki.pg_mtls_certs").stdout)["certkeeper.pki.pg_mtls_certs"]
+    documented = set(doc["return"]) | {"changed", "diff", "warnings"}
+    server = run(role="server", path=str(tmp_path / "s"), ca_path=str(tmp_path / "ca"), common_name="db")
+    client = run(role="client", path=str(tmp_path / "c"), common_name="app", ca_certificate=server["ca_certificate"])
+    ca = run(role="ca", path=str(tmp_path / "ca"), sign=[dict(name="c", csr=client["csr"], profile="client",
+                                                              common_name="app", subject_alt_names=[])])
+    returned = set(server) | set(client) | set(ca)
+    assert returned <= documented, returned - documented
+    assert doc["doc"]["attributes"]["check_mode"]["support"] == "full"
+
+
+def test_role_defaults_and_contract_variables_are_in_the_argument_spec():
+    specs = yaml.safe_load(open(os.path.join(ROOT, "roles/pg_mtls/meta/argument_specs.yml")))
+    options = set(specs["argument_specs"]["main"]["options"])
+    defaults = set(yaml.safe_load(open(os.path.join(ROOT, "roles/pg_mtls/defaults/main.yml"))))
+    assert defaults <= options, defaults - options
+    assert CONTRACT_VARIABLES <= options, CONTRACT_VARIABLES - options
+    assert all(spec.get("description") for spec in specs["argument_specs"]["main"]["options"].values())
