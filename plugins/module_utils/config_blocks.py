@@ -46,9 +46,11 @@ def plan_block(state: FileState, name: str, content: str, placement: str, what: 
     if state.data is None:
         raise CertError("%s %s does not exist; point the configuration directory option at the "
                         "directory that holds it" % (what, state.path))
-    before = state.data.decode("utf-8", errors="replace")
+    before = state.data.decode("utf-8", errors="surrogateescape")  # keep any non-UTF-8 bytes as they are
     after = with_block(before, name, content, placement)
     if after == before:
         return None
     reason = "update the %s block" % MARKER if _markers(name)[0] in before else "add the %s block" % MARKER
-    return Change(state.path, reason, state.attributes, after.encode("utf-8"), before=before, after=after)
+    data = after.encode("utf-8", errors="surrogateescape")
+    return Change(state.path, reason, state.attributes, data,
+                  before=state.data.decode("utf-8", errors="replace"), after=data.decode("utf-8", errors="replace"))

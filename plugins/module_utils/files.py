@@ -35,6 +35,7 @@ class FileState:
     data: bytes | None = None
     attributes: Attributes | None = None
     error: str | None = None  # set when the file exists but cannot be read
+    is_directory: bool = False
 
 
 @dataclass
@@ -118,6 +119,7 @@ def parse_mode(mode, option: str) -> int:
 
 
 def read_state(path: str) -> FileState:
+    """What is at ``path``, never following a symbolic link (a link is reported, not read)."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -126,14 +128,17 @@ def read_state(path: str) -> FileState:
         return FileState(path, error=exc.strerror)
     attributes = Attributes(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
     if stat.S_ISDIR(st.st_mode):
-        return FileState(path, attributes=attributes, data=b"")
+        return FileState(path, b"", attributes, is_directory=True)
+    if stat.S_ISLNK(st.st_mode):
+        return FileState(path, attributes=attributes, error="is a symbolic link, which certkeeper does not follow")
     if not stat.S_ISREG(st.st_mode):
         return FileState(path, attributes=attributes, error="not a regular file")
     try:
-        with open(path, "rb") as handle:
-            return FileState(path, handle.read(), attributes)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         return FileState(path, attributes=attributes, error=exc.strerror)
+    with os.fdopen(fd, "rb") as handle:
+        return FileState(path, handle.read(), attributes)
 
 
 def attribute_change(state: FileState, wanted: Attributes, what: str) -> Change | None:
@@ -161,12 +166,22 @@ def apply_plan(plan: Plan) -> None:
         for temp, _ in staged:
             _unlink_quietly(temp)
         raise CertError("cannot write %s: %s; nothing was changed" % (exc.filename or "files", exc.strerror)) from None
-    for temp, path in staged:
-        os.rename(temp, path)
+    for index, (temp, path) in enumerate(staged):
+        try:
+            os.rename(temp, path)
+        except OSError as exc:
+            for leftover, _ in staged[index:]:
+                _unlink_quietly(leftover)
+            done = ", ".join(p for _, p in staged[:index]) or "none"
+            raise CertError("cannot replace %s: %s; already replaced: %s" % (path, exc.strerror, done)) from None
     for change in plan.changes:
         if change.data is None and not (change.directory or change.pending):
-            os.chown(change.path, change.attributes.uid, change.attributes.gid)
-            os.chmod(change.path, change.attributes.mode)
+            fd = os.open(change.path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+            try:
+                os.fchown(fd, change.attributes.uid, change.attributes.gid)
+                os.fchmod(fd, change.attributes.mode)
+            finally:
+                os.close(fd)
     for directory in sorted({os.path.dirname(path) for _, path in staged}):
         _fsync_directory(directory)
 

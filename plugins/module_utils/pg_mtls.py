@@ -106,18 +106,21 @@ def _before(state: FileState, kind: str) -> str:
 
 
 def _existing_problem(state: FileState) -> str | None:
+    if state.is_directory:
+        raise CertError("%s is a directory where a file belongs; move it away" % state.path)
     if state.error:
         return "unreadable (%s)" % state.error
     return "missing" if state.data is None else None
 
 
-def directory_changes(state: FileState, wanted: Attributes, what: str) -> list:
+def directory_changes(state: FileState, wanted: Attributes, what: str, enforce: bool) -> list:
+    """Create a missing directory with ``wanted``; fix an existing one's owner/mode only if ``enforce``."""
     if state.data is None and not state.error:
         return [Change(state.path, "%s missing" % what, wanted, before="absent\n",
                        after="directory, %s\n" % wanted.describe(), directory=True)]
-    if state.error:
-        raise CertError("%s %s is not usable: %s" % (what, state.path, state.error))
-    change = attribute_change(state, wanted, what)
+    if state.error or not state.is_directory:
+        raise CertError("%s %s is not usable: %s" % (what, state.path, state.error or "not a directory"))
+    change = attribute_change(state, wanted, what) if enforce else None
     return [change] if change else []
 
 
@@ -141,7 +144,7 @@ def plan_ca(request: CARequest, directory: FileState, key_state: FileState, cert
     orphan every certificate the old one signed.
     """
     now = now or now_utc()
-    plan = CAPlan(changes=directory_changes(directory, ROOT_ONLY_DIRECTORY, "CA directory"))
+    plan = CAPlan(changes=directory_changes(directory, ROOT_ONLY_DIRECTORY, "CA directory", enforce=True))
     key_path, cert_path = key_state.path, cert_state.path
     if key_state.error:
         raise CertError("cannot read CA key %s: %s" % (key_path, key_state.error))
@@ -233,14 +236,18 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
     now = now or now_utc()
     names = LEAF_NAMES[request.role]
     plan = LeafPlan(changes=directory_changes(states["directory"], request.directory_attributes,
-                                              "%s directory" % request.role))
+                                              "%s directory" % request.role, enforce=False))
     key, key_is_new = _plan_key(plan, request, states[names["key"]])
     cert_state = states[names["cert"]]
 
     if issued is not None:
-        problem = _certificate_problem(issued, key, request, now)
+        problem = _certificate_problem(issued, key, request, now, renewal_window=False)
         if problem:
             raise CertError("the certificate returned by the CA cannot be used: %s" % problem)
+        due = _expiry_problem(issued, request.renew_before_days, now)
+        if due:  # better a fresh short certificate than the old one; the next run asks again
+            plan.warnings.append("the certificate the CA issued %s; lower renew_before or raise the CA's "
+                                 "valid_days" % due)
         plan.certificate = issued
         plan.certificate_reasons.append("issued by the CA")
     else:
@@ -272,6 +279,8 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
 
 
 def _plan_key(plan: LeafPlan, request: LeafRequest, state: FileState):
+    if state.error:  # never replace a key that may still be in use but cannot be read here
+        raise CertError("cannot read private key %s: %s; fix or remove it" % (state.path, state.error))
     problem = _existing_problem(state)
     key = None
     if problem is None:
@@ -295,7 +304,7 @@ def _plan_key(plan: LeafPlan, request: LeafRequest, state: FileState):
     return key, True
 
 
-def _certificate_problem(cert, key, request: LeafRequest, now) -> str | None:
+def _certificate_problem(cert, key, request: LeafRequest, now, renewal_window: bool = True) -> str | None:
     """Why ``cert`` is not the certificate this host should present, or None."""
     if not crypto.same_public_key(cert.public_key(), key):
         return "does not match the private key"
@@ -310,7 +319,7 @@ def _certificate_problem(cert, key, request: LeafRequest, now) -> str | None:
         return "SANs are [%s], [%s] requested" % (", ".join(current), ", ".join(wanted))
     if crypto.PROFILES[request.role] not in crypto.extended_key_usages_of(cert):
         return "lacks the %s extended key usage" % ("serverAuth" if request.role == "server" else "clientAuth")
-    return _expiry_problem(cert, request.renew_before_days, now)
+    return _expiry_problem(cert, request.renew_before_days if renewal_window else 0, now)
 
 
 def _current_certificate_problem(state: FileState, key, request: LeafRequest, now) -> str | None:

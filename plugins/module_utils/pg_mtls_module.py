@@ -40,22 +40,33 @@ def _plan_ca_in(params: dict, directory: str):
                    read_state(os.path.join(directory, CA_KEY)), read_state(os.path.join(directory, CA_CERT)))
 
 
-def _leaf_sans(params: dict) -> tuple:
-    sans = crypto.parse_subject_alt_names(params["subject_alt_names"])
-    if params["role"] == "server":
-        cn_name = crypto.parse_subject_alt_names([params["common_name"]], "common_name")[0]
+def _subject_alt_names(profile: str, common_name: str, entries, prefix: str = "") -> tuple:
+    """A server certificate always names its CN among its SANs; a client certificate has none.
+
+    ``prefix`` places the options in error messages, e.g. "sign[db2]." for a signing request."""
+    sans = crypto.parse_subject_alt_names(entries, prefix + "subject_alt_names")
+    if profile == "server":
+        cn_name = crypto.parse_subject_alt_names([common_name], prefix + "common_name")[0]
         if cn_name not in sans:
             sans.insert(0, cn_name)
     elif sans:
-        raise CertError("subject_alt_names applies to role=server only; a client certificate is named by "
-                        "its common_name (the database user)")
+        raise CertError("%ssubject_alt_names applies to server certificates only; a client certificate is "
+                        "named by its common_name (the database user)" % prefix)
     return tuple(sans)
+
+
+def _leaf_sans(params: dict) -> tuple:
+    return _subject_alt_names(params["role"], params["common_name"], params["subject_alt_names"])
 
 
 def run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
     role = params["role"]
     for option in ("valid_days", "renew_before", "ca_valid_days"):
         _positive(params, option)
+    for validity in ("valid_days", "ca_valid_days"):
+        if params["renew_before"] >= params[validity]:
+            raise CertError("renew_before (%d days) must be shorter than %s (%d days), or every run would "
+                            "reissue" % (params["renew_before"], validity, params[validity]))
     if role == "ca":
         return _run_ca(params, check_mode)
     if params.get("sign"):
@@ -117,6 +128,10 @@ def run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
 def _leaf_request(params: dict, ca_cert) -> LeafRequest:
     role = params["role"]
     key_mode = params.get("key_mode") or DEFAULT_KEY_MODE[role]
+    key_attributes = resolve_attributes(params["key_owner"], params["key_group"], key_mode, "key")
+    if key_attributes.mode & 0o027:
+        raise CertError("key_mode %04o gives the key to other users; use 0600, or 0640 for a group that must "
+                        "read it" % key_attributes.mode)
     return LeafRequest(
         role=role,
         directory=params["path"],
@@ -125,7 +140,7 @@ def _leaf_request(params: dict, ca_cert) -> LeafRequest:
         subject_alt_names=_leaf_sans(params),
         key_spec=_key_spec(params),
         renew_before_days=_positive(params, "renew_before"),
-        key_attributes=resolve_attributes(params["key_owner"], params["key_group"], key_mode, "key"),
+        key_attributes=key_attributes,
         pfx_password=params["pfx_password"] or "",
         pfx_friendly_name=crypto.validate_common_name(params["pfx_friendly_name"], "pfx_friendly_name"),
     )
@@ -152,8 +167,8 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
     valid_days = _positive(params, "valid_days")
     requests = [SigningRequest(r["name"], r["csr"], r["profile"],
                                crypto.validate_common_name(r["common_name"], "sign[%s].common_name" % r["name"]),
-                               tuple(crypto.parse_subject_alt_names(
-                                   r["subject_alt_names"], "sign[%s].subject_alt_names" % r["name"])),
+                               _subject_alt_names(r["profile"], r["common_name"], r["subject_alt_names"],
+                                                  "sign[%s]." % r["name"]),
                                valid_days)
                 for r in params.get("sign") or []]
     certificates = {r.name: crypto.certificate_pem(sign_request(plan.key, plan.certificate, r)).decode()

@@ -194,3 +194,37 @@ def test_deleted_certificate_is_reissued_through_the_ca(lab, first_run):
     assert run.changed == {"app2": 2, "db1": 1}  # CSR, install; one batched signature on the CA host
     assert open(os.path.join(lab.client_dir("app2"), "client.key"), "rb").read() == key_before
     assert psql(libpq(lab, "app2", "app2")).returncode == 0
+
+
+def served_fingerprint(lab) -> str:
+    hello = subprocess.run(["openssl", "s_client", "-starttls", "postgres", "-connect", "127.0.0.1:%d" % lab.cluster.port,
+                            "-CAfile", os.path.join(lab.ssl_dir, "root.crt"), "-verify_return_error"],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    return subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"], input=hello.stdout,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def file_fingerprint(path: str) -> str:
+    return subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", path],
+                          capture_output=True, text=True).stdout.strip()
+
+
+def test_certificates_in_the_renewal_window_are_reissued_and_served(lab, first_run):
+    server_crt = os.path.join(lab.ssl_dir, "server.crt")
+    assert served_fingerprint(lab) == file_fingerprint(server_crt) != ""
+    keys_before = {h: open(os.path.join(lab.client_dir(h), "client.key"), "rb").read() for h in ("app1", "app2")}
+    ca_before = open(os.path.join(lab.ca_dir, "root.crt"), "rb").read()
+    # 366 days > the 365-day validity of the first run: every server and client certificate is due,
+    # the CA (10 years) is not; the new ones are issued for 400 days
+    renew = lab.write_inventory("renew.yml", all={"pg_mtls_renew_before": 366, "pg_mtls_valid_days": 400})
+    run = lab.run("-v", inventory=renew)
+    assert run.returncode == 0, run.output
+    assert "within the renewal window of 366 days" in run.output
+    assert run.invocations == {"db1": 3, "app1": 2, "app2": 2}  # renewal costs what a first run costs
+    assert open(os.path.join(lab.ca_dir, "root.crt"), "rb").read() == ca_before
+    for host in ("app1", "app2"):  # renewal keeps the key, as certmonger does
+        assert open(os.path.join(lab.client_dir(host), "client.key"), "rb").read() == keys_before[host]
+        assert psql(libpq(lab, host, host)).returncode == 0
+    # the reload made PostgreSQL serve the renewed certificate
+    assert served_fingerprint(lab) == file_fingerprint(server_crt)
+    assert lab.run(inventory=renew).changed == {}

@@ -98,13 +98,30 @@ def test_loose_key_mode_is_tightened_without_rewriting(hosts):
 
 @pytest.mark.parametrize("change, reason", [
     (dict(common_name="app2"), "CN is 'app', 'app2' requested: request a certificate from the CA"),
-    (dict(renew_before=400), "within the renewal window of 400 days: request a certificate from the CA"),
+    (dict(renew_before=400, valid_days=500), "within the renewal window of 400 days: request a certificate from the CA"),
     (dict(key_type="ecdsa"), "new private key: request a certificate from the CA"),
 ])
 def test_certificate_reasons(hosts, change, reason):
     result = run(**dict(hosts["client"], **change))
     assert result["certificate_needed"]
     assert reasons(result)["client.crt"].endswith(reason)
+
+
+def test_a_second_server_is_signed_by_the_remote_ca_with_its_cn_among_the_sans(hosts, tmp_path):
+    server = dict(role="server", path=str(tmp_path / "db2"), common_name="db2.example.com",
+                  subject_alt_names=["IP:10.0.0.7"], ca_certificate=hosts["server_result"]["ca_certificate"])
+    phase1 = run(**server)
+    signed = run(role="ca", path=hosts["ca"], sign=[dict(name="db2", csr=phase1["csr"], profile="server",
+                                                         common_name="db2.example.com",
+                                                         subject_alt_names=["IP:10.0.0.7"])])
+    installed = run(certificate=signed["certificates"]["db2"], **server)
+    assert installed["certificate"]["subject_alt_names"] == ["DNS:db2.example.com", "IP:10.0.0.7"]
+    assert not run(**server)["changed"]
+
+
+def test_an_integer_key_mode_is_taken_at_its_value(hosts):
+    # YAML reads an unquoted 0640 as the integer 416; it must not become mode 0o416
+    assert not run(**dict(hosts["client"], key_mode=0o640))["changed"]
 
 
 def test_server_san_change_is_signed_locally_in_the_same_call(hosts):
@@ -166,10 +183,13 @@ def test_a_missing_ca_certificate_is_reissued_from_the_same_key(hosts):
 
 @pytest.mark.parametrize("options, message", [
     (dict(common_name=""), "common_name must be a non-empty string"),
-    (dict(subject_alt_names=["DNS:x"]), "subject_alt_names applies to role=server only"),
+    (dict(subject_alt_names=["DNS:x"]), "subject_alt_names applies to server certificates only"),
+    (dict(key_mode="0644"), "key_mode 0644 gives the key to other users"),
+    (dict(key_mode="0660"), "key_mode 0660 gives the key to other users"),
     (dict(key_owner="no-such-user-ck"), "user 'no-such-user-ck' does not exist"),
     (dict(key_size=1024), "key_size 1024 is not supported"),
     (dict(valid_days=0), "valid_days must be a number of days"),
+    (dict(renew_before=365), r"renew_before \(365 days\) must be shorter than valid_days \(365 days\)"),
     (dict(ca_certificate="junk"), "ca_certificate is not a PEM certificate"),
     (dict(ca_certificate=None), "needs ca_certificate"),
     (dict(certificate="junk"), "certificate is not a PEM certificate"),
@@ -217,3 +237,36 @@ def test_config_blocks_are_written_and_kept_idempotent(hosts, tmp_path):
 def test_non_ascii_pfx_password_warns_about_java(hosts):
     result = run(**dict(hosts["client"], pfx_password="pässword"))
     assert any("Java" in w for w in result["warnings"])
+
+
+def test_a_symlinked_key_is_an_error_and_is_not_replaced(hosts, tmp_path):
+    key = os.path.join(hosts["cli"], "client.key")
+    target = tmp_path / "elsewhere.key"
+    os.rename(key, target)
+    os.symlink(target, key)
+    before = snapshot(hosts["cli"])
+    with pytest.raises(CertError, match="cannot read private key .*symbolic link"):
+        run(**hosts["client"])
+    assert snapshot(hosts["cli"]) == before and os.path.islink(key)
+
+
+def test_a_directory_where_a_file_belongs_is_an_error(hosts):
+    crt = os.path.join(hosts["cli"], "client.crt")
+    os.unlink(crt)
+    os.mkdir(crt)
+    with pytest.raises(CertError, match="client.crt is a directory where a file belongs"):
+        run(**hosts["client"])
+
+
+def test_an_existing_directory_keeps_its_owner_and_mode(hosts):
+    os.chmod(hosts["cli"], 0o750)
+    assert not run(**hosts["client"])["changed"]
+    assert stat.S_IMODE(os.stat(hosts["cli"]).st_mode) == 0o750
+
+
+def test_non_utf8_bytes_in_a_config_file_survive(hosts, tmp_path):
+    conf = tmp_path / "postgresql.conf"
+    conf.write_bytes(b"# caf\xe9 latin-1 comment\nport = 5432\n")
+    run(role="server", path=hosts["srv"], ca_path=hosts["ca"], common_name="db1.example.com",
+        subject_alt_names=["IP:10.0.0.5"], postgresql_conf=str(conf), postgresql_conf_block="ssl = on")
+    assert conf.read_bytes().startswith(b"# caf\xe9 latin-1 comment\nport = 5432\n")
