@@ -17,6 +17,17 @@ def _markers(name: str) -> tuple[str, str]:
             "# END %s %s" % (MARKER, name))
 
 
+def _find_block(lines: list, name: str) -> tuple | None:
+    """(first, last) line index of block ``name``, None when absent; damaged markers are an error."""
+    begin, end = _markers(name)
+    starts = [i for i, line in enumerate(lines) if line.strip() == begin]
+    ends = [i for i, line in enumerate(lines) if line.strip() == end]
+    if len(starts) > 1 or len(ends) > 1 or len(starts) != len(ends) or (starts and ends[0] < starts[0]):
+        raise CertError("the %s markers of block %r are damaged (found %d BEGIN and %d END lines); "
+                        "fix or remove them by hand" % (MARKER, name, len(starts), len(ends)))
+    return (starts[0], ends[0]) if starts else None
+
+
 def with_block(text: str, name: str, content: str, placement: str) -> str:
     """``text`` with the block ``name`` holding ``content``: replaced where it is, else added
     first (pg_hba.conf: the first matching rule wins) or last (postgresql.conf: the last setting wins)."""
@@ -25,18 +36,21 @@ def with_block(text: str, name: str, content: str, placement: str) -> str:
     begin, end = _markers(name)
     block = [begin] + content.rstrip("\n").splitlines() + [end]
     lines = text.splitlines()
-    starts = [i for i, line in enumerate(lines) if line.strip() == begin]
-    ends = [i for i, line in enumerate(lines) if line.strip() == end]
-    if len(starts) > 1 or len(ends) > 1 or len(starts) != len(ends) or (starts and ends[0] < starts[0]):
-        raise CertError("the %s markers of block %r are damaged (found %d BEGIN and %d END lines); "
-                        "fix or remove them by hand" % (MARKER, name, len(starts), len(ends)))
-    if starts:
-        lines[starts[0]:ends[0] + 1] = block
+    found = _find_block(lines, name)
+    if found:
+        lines[found[0]:found[1] + 1] = block
     elif placement == "first":
         lines = block + lines
     else:
         lines = lines + block
     return "\n".join(lines) + "\n"
+
+
+def _block_of(text: str, name: str) -> str:
+    """Only the managed block: --diff must not print the rest of a file that may hold passwords."""
+    lines = text.splitlines()
+    found = _find_block(lines, name)
+    return "\n".join(lines[found[0]:found[1] + 1]) + "\n" if found else ""
 
 
 def plan_block(state: FileState, name: str, content: str, placement: str, what: str) -> Change | None:
@@ -52,5 +66,6 @@ def plan_block(state: FileState, name: str, content: str, placement: str, what: 
         return None
     reason = "update the %s block" % MARKER if _markers(name)[0] in before else "add the %s block" % MARKER
     data = after.encode("utf-8", errors="surrogateescape")
+    shown = data.decode("utf-8", errors="replace")
     return Change(state.path, reason, state.attributes, data,
-                  before=state.data.decode("utf-8", errors="replace"), after=data.decode("utf-8", errors="replace"))
+                  before=_block_of(state.data.decode("utf-8", errors="replace"), name), after=_block_of(shown, name))

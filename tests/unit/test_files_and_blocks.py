@@ -86,4 +86,6 @@ def test_plan_block_needs_the_file(tmp_path):
         plan_block(read_state(str(tmp_path / "pg_hba.conf")), "pg_mtls", "x", "first", "pg_hba.conf")
     (tmp_path / "pg_hba.conf").write_text(USER_HBA)
     change = plan_block(read_state(str(tmp_path / "pg_hba.conf")), "pg_mtls", "x", "first", "pg_hba.conf")
-    assert change.reason == "add the certkeeper.pki block" and change.before == USER_HBA
+    assert change.reason == "add the certkeeper.pki block"
+    # --diff shows the managed block only, never the user's lines (they may hold passwords)
+    assert change.before == "" and "local all all peer" not in change.after and "\nx\n" in change.after
