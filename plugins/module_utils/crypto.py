@@ -107,6 +107,8 @@ def validate_common_name(cn, option: str) -> str:
 
 
 def _dns_name(name: str, option: str) -> x509.DNSName:
+    if re.fullmatch(r"[0-9.]+", name):
+        raise CertError("%s: %r is not a valid IP address, and digits alone are not a DNS name" % (option, name))
     labels = name[2:].split(".") if name.startswith("*.") else name.split(".")
     if name.endswith(".") or not all(_DNS_LABEL.match(label) for label in labels):
         raise CertError("%s: %r is not a valid DNS name (a wildcard is allowed only as the whole "
@@ -224,28 +226,47 @@ def issue_ca_certificate(key, common_name: str, valid_days: int, now=None) -> x5
 PROFILES = {"server": ExtendedKeyUsageOID.SERVER_AUTH, "client": ExtendedKeyUsageOID.CLIENT_AUTH}
 
 
-def issue_leaf_certificate(ca_key, ca_cert: x509.Certificate, public_key, profile: str, common_name: str,
-                           subject_alt_names: list, valid_days: int, now=None) -> x509.Certificate:
-    """A server (EKU serverAuth) or client (EKU clientAuth) certificate signed by the CA."""
-    now = now or _now()
-    not_after = min(now + datetime.timedelta(days=valid_days), ca_cert.not_valid_after_utc)
+def key_usage_for(public_key, encipherment: bool) -> x509.KeyUsage:
+    """digitalSignature, plus keyEncipherment (RSA) or keyAgreement (EC) when asked for."""
     is_rsa = isinstance(public_key, rsa.RSAPublicKey)
+    return x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=encipherment and is_rsa,
+                         data_encipherment=False, key_agreement=encipherment and not is_rsa, key_cert_sign=False,
+                         crl_sign=False, encipher_only=False, decipher_only=False)
+
+
+def issue_certificate(signer_key, issuer: x509.Name, public_key, subject: x509.Name, subject_alt_names: list,
+                      valid_days: int, extended_key_usages: list, encipherment: bool = True,
+                      issuer_not_after=None, now=None) -> x509.Certificate:
+    """An end-entity certificate (CA:FALSE, random serial) signed by ``signer_key``.
+
+    Self-signed when ``signer_key`` is the subject's own key and ``issuer`` its subject; never
+    valid beyond ``issuer_not_after`` (the CA's own expiry) when given."""
+    now = now or _now()
+    not_after = now + datetime.timedelta(days=valid_days)
+    if issuer_not_after is not None:
+        not_after = min(not_after, issuer_not_after)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(_name(common_name)).issuer_name(ca_cert.subject)
+        .subject_name(subject).issuer_name(issuer)
         .public_key(public_key).serial_number(x509.random_serial_number())
         .not_valid_before(now - _BACKDATE).not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=is_rsa,
-                                     data_encipherment=False, key_agreement=not is_rsa, key_cert_sign=False,
-                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([PROFILES[profile]]), critical=False)
+        .add_extension(key_usage_for(public_key, encipherment), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer_key.public_key()), critical=False)
     )
+    if extended_key_usages:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(extended_key_usages), critical=False)
     if subject_alt_names:
         builder = builder.add_extension(x509.SubjectAlternativeName(subject_alt_names), critical=False)
-    return builder.sign(ca_key, _signing_hash(ca_key))
+    return builder.sign(signer_key, _signing_hash(signer_key))
+
+
+def issue_leaf_certificate(ca_key, ca_cert: x509.Certificate, public_key, profile: str, common_name: str,
+                           subject_alt_names: list, valid_days: int, now=None) -> x509.Certificate:
+    """A server (EKU serverAuth) or client (EKU clientAuth) certificate signed by the CA."""
+    return issue_certificate(ca_key, ca_cert.subject, public_key, _name(common_name), subject_alt_names, valid_days,
+                             [PROFILES[profile]], issuer_not_after=ca_cert.not_valid_after_utc, now=now)
 
 
 # --- inspection ------------------------------------------------------------------------------
@@ -274,6 +295,30 @@ def extended_key_usages_of(cert) -> list:
         return list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
     except x509.ExtensionNotFound:
         return []
+
+
+_KEY_USAGE_NAMES = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+                    "key_agreement", "key_cert_sign", "crl_sign")
+
+
+def key_usage_of(cert) -> x509.KeyUsage | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def key_usage_names(cert) -> list:
+    """Key usages in the camelCase of RFC 5280, e.g. ["digitalSignature", "keyEncipherment"]."""
+    usage = key_usage_of(cert)
+    if usage is None:
+        return []
+    return ["".join(w.capitalize() if i else w for i, w in enumerate(name.split("_")))
+            for name in _KEY_USAGE_NAMES if getattr(usage, name)]
+
+
+def extended_key_usage_names(cert) -> list:
+    return [getattr(oid, "_name", None) or oid.dotted_string for oid in extended_key_usages_of(cert)]
 
 
 def issued_by(cert, ca_cert) -> bool:

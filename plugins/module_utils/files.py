@@ -50,11 +50,14 @@ class Change:
     after: str = ""
     directory: bool = False
     pending: bool = False  # waits for the CA: reported, not written by this call
+    remove: bool = False
 
     @property
     def action(self) -> str:
         if self.pending:
             return "request certificate"
+        if self.remove:
+            return "remove"
         if self.directory:
             return "create directory"
         return "write" if self.data is not None else "set owner/mode"
@@ -78,6 +81,11 @@ class Plan:
     def changed(self) -> bool:
         return bool(self.changes)
 
+    def result(self) -> dict:
+        """The module result keys every plan shares."""
+        return {"changed": self.changed, "changes": [c.summary() for c in self.changes],
+                "diff": [c.diff() for c in self.changes], "warnings": list(self.warnings)}
+
 
 def _user_name(uid: int) -> str:
     try:
@@ -94,18 +102,22 @@ def _group_name(gid: int) -> str:
 
 
 def resolve_attributes(owner, group, mode, option: str) -> Attributes:
-    """Owner/group names (or None for root) and an octal mode into Attributes, with clear errors."""
+    """Owner/group names (or None for root) and an octal mode into Attributes, with clear errors.
+
+    ``option`` is the options' prefix in messages: "key" names key_owner, key_group, key_mode;
+    "" names owner, group, mode."""
+    prefix = option + "_" if option else ""
     try:
         uid = pwd.getpwnam(owner).pw_uid if owner not in (None, "") else 0
     except KeyError:
-        raise CertError("%s_owner: user %r does not exist on this host; create it first or choose "
-                        "an existing user" % (option, owner)) from None
+        raise CertError("%sowner: user %r does not exist on this host; create it first or choose "
+                        "an existing user" % (prefix, owner)) from None
     try:
         gid = grp.getgrnam(group).gr_gid if group not in (None, "") else 0
     except KeyError:
-        raise CertError("%s_group: group %r does not exist on this host; create it first or choose "
-                        "an existing group" % (option, group)) from None
-    return Attributes(parse_mode(mode, option + "_mode"), uid, gid)
+        raise CertError("%sgroup: group %r does not exist on this host; create it first or choose "
+                        "an existing group" % (prefix, group)) from None
+    return Attributes(parse_mode(mode, prefix + "mode"), uid, gid)
 
 
 def parse_mode(mode, option: str) -> int:
@@ -175,7 +187,12 @@ def apply_plan(plan: Plan) -> None:
             done = ", ".join(p for _, p in staged[:index]) or "none"
             raise CertError("cannot replace %s: %s; already replaced: %s" % (path, exc.strerror, done)) from None
     for change in plan.changes:
-        if change.data is None and not (change.directory or change.pending):
+        if change.remove:
+            try:
+                os.unlink(change.path)
+            except FileNotFoundError:
+                pass
+        elif change.data is None and not (change.directory or change.pending):
             fd = os.open(change.path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
             try:
                 os.fchown(fd, change.attributes.uid, change.attributes.gid)

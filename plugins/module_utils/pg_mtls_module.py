@@ -115,7 +115,7 @@ def run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
 
     if not check_mode:
         apply_plan(plan)
-    result.update(_result(plan))
+    result.update(plan.result())
     result.update(certificate_needed=leaf.certificate_needed,
                   certificate_reasons=leaf.certificate_reasons)
     if leaf.certificate_needed:
@@ -175,7 +175,7 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
                     for r in requests}
     if not check_mode:
         apply_plan(plan)
-    result = _result(plan)
+    result = plan.result()
     result.update(ca_certificate=crypto.certificate_pem(plan.certificate).decode(), certificates=certificates,
                   certificate=crypto.describe_certificate(plan.certificate))
     if certificates:
@@ -183,12 +183,3 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
         result["changes"].append({"path": params["path"], "action": "sign",
                                   "reason": "issued certificates for %s" % ", ".join(sorted(certificates))})
     return result
-
-
-def _result(plan: Plan) -> dict:
-    return {
-        "changed": plan.changed,
-        "changes": [change.summary() for change in plan.changes],
-        "diff": [change.diff() for change in plan.changes],
-        "warnings": plan.warnings,
-    }

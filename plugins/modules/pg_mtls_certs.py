@@ -263,8 +263,8 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 try:
+    from ansible_collections.certkeeper.pki.plugins.module_utils.module_shell import run_module
     from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_module import run_pg_mtls_certs
-    from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import CertError
 except ImportError:
     IMPORT_ERROR = traceback.format_exc()
 else:
@@ -311,17 +311,7 @@ def main():
     )
     if IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=IMPORT_ERROR)
-    try:
-        result = run_pg_mtls_certs(module.params, check_mode=module.check_mode)
-    except CertError as exc:
-        module.fail_json(msg=str(exc), changed=False)
-    for warning in result.pop("warnings", []):
-        module.warn(warning)
-    if module._diff:
-        result["diff"] = result.pop("diff")
-    else:
-        result.pop("diff")
-    module.exit_json(**result)
+    run_module(module, run_pg_mtls_certs)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,22 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every certkeeper module does around its work: errors, warnings, diff, exit."""
+
+from __future__ import annotations
+
+from .crypto import CertError
+
+
+def run_module(module, work) -> None:
+    """Run ``work(params, check_mode=...)`` and report its result through an AnsibleModule."""
+    try:
+        result = work(module.params, check_mode=module.check_mode)
+    except CertError as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
+    diff = result.pop("diff", [])
+    if module._diff:
+        result["diff"] = diff
+    module.exit_json(**result)

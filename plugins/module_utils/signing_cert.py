@@ -1,0 +1,354 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A signing / SSL certificate as ``<FriendlyName>.pfx`` (seed 003, generateCertificate.ps1).
+
+Two ways in: *generate* (make or keep the certificate from subject, SANs and profile) and
+*install* (put the group's PFX, made once on a source host, on this host as the same bytes).
+Either way the decision comes from opening the existing PFX with the password, never from
+comparing bytes of a fresh encoding, and every change has a reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import os
+import re
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from . import crypto
+from .crypto import CertError, KeySpec
+from .files import Attributes, Change, FileState, Plan, apply_plan, attribute_change, read_state, resolve_attributes
+from .pkcs12 import load_pkcs12, serialize_pkcs12
+
+# profile -> (extended key usages, keyEncipherment/keyAgreement beside digitalSignature)
+PROFILES = {
+    "ssl": ([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH], True),
+    "signing": ([], False),
+}
+PUBLIC_FORMATS = {"cer": serialization.Encoding.DER, "crt": serialization.Encoding.PEM}
+_UNSAFE_FILE_NAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+_COMMON_PASSWORDS = {"123456", "12345678", "123456789", "password", "passw0rd", "qwerty", "changeme", "secret",
+                     "admin", "letmein"}
+
+
+def validate_friendly_name(name) -> str:
+    """The friendly name is also the file name: it must be safe on Linux and Windows alike."""
+    if not isinstance(name, str) or not name.strip():
+        raise CertError("friendly_name must be a non-empty string")
+    if _UNSAFE_FILE_NAME.search(name) or name.strip(" .") in ("", ".."):
+        raise CertError("friendly_name %r cannot be a file name: no path separators, control characters or "
+                        "any of : * ? \" < > |" % (name,))
+    if name != name.strip(" .") or len(name) > 200:
+        raise CertError("friendly_name %r must not start or end with a space or dot, and must be at most "
+                        "200 characters" % (name,))
+    return name
+
+
+def parse_subject(subject) -> x509.Name:
+    """A bare name becomes the CN; ``CN=x,O=y,C=CZ`` is read as an RFC 4514 distinguished name."""
+    if not isinstance(subject, str) or not subject.strip():
+        raise CertError("subject must be a non-empty string, such as 'YSoft SafeQ' or 'CN=sq.example.com,O=Example'")
+    if "=" not in subject:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, crypto.validate_common_name(subject, "subject"))])
+    try:
+        name = x509.Name.from_rfc4514_string(subject)
+    except ValueError as exc:
+        raise CertError("subject %r is not a distinguished name (%s); write it as CN=name,O=org,C=CZ"
+                        % (subject, exc)) from None
+    common_names = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(common_names) != 1:
+        raise CertError("subject %r must contain exactly one CN=" % subject)
+    crypto.validate_common_name(common_names[0].value, "subject CN")
+    return name
+
+
+def password_warnings(password: str) -> list:
+    if password.lower() in _COMMON_PASSWORDS or len(password) < 12:
+        return ["password is weak (shorter than 12 characters or a well-known password); the PFX holds the "
+                "private key, so anyone with the file and a guess has the certificate"]
+    return []
+
+
+def thumbprints(cert) -> dict:
+    """SHA-1 as Windows shows it (upper-case hex, no separators) and SHA-256."""
+    return {"thumbprint_sha1": cert.fingerprint(hashes.SHA1()).hex().upper(),  # nosec - an identifier, not security
+            "thumbprint_sha256": cert.fingerprint(hashes.SHA256()).hex().upper()}
+
+
+@dataclass(frozen=True)
+class SigningCertRequest:
+    directory: str
+    friendly_name: str
+    password: str
+    subject: x509.Name = None
+    subject_alt_names: tuple = ()
+    profile: str = "ssl"
+    key_spec: KeySpec = KeySpec()
+    valid_days: int = 365
+    renew_before_days: int = 30
+    attributes: Attributes = Attributes(0o600, 0, 0)
+    public_attributes: Attributes = Attributes(0o644, 0, 0)
+    public_formats: tuple = ()
+    force: bool = False
+    issuer: tuple = None  # (CA key, CA certificate) on this host; None for self-signed
+
+    def path(self, extension: str) -> str:
+        return os.path.join(self.directory, "%s.%s" % (self.friendly_name, extension))
+
+
+@dataclass
+class SigningCertPlan(Plan):
+    certificate: object = None
+
+
+def _open_existing(state: FileState, request: SigningCertRequest):
+    """The existing PFX's contents, None when missing; an unopenable file is an error unless forced."""
+    if state.is_directory:
+        raise CertError("%s is a directory where the PFX belongs; move it away" % state.path)
+    if state.data is None and not state.error:
+        return None
+    try:
+        if state.error:
+            raise ValueError(state.error)
+        return load_pkcs12(state.data, request.password)
+    except (ValueError, TypeError):
+        if request.force:
+            return None
+        raise CertError("%s exists but cannot be opened with the given password (or is corrupt); give the right "
+                        "password, or force: true to replace it" % state.path) from None
+
+
+def _certificate_problem(bundle, request: SigningCertRequest, now) -> str | None:
+    """Why the existing certificate is not the one asked for, or None."""
+    cert = bundle.cert.certificate if bundle.cert else None
+    if cert is None or bundle.key is None or not crypto.same_public_key(bundle.key, cert.public_key()):
+        return "does not hold a certificate with its private key"
+    if cert.subject != request.subject:
+        return "subject is %s, %s requested" % (cert.subject.rfc4514_string(), request.subject.rfc4514_string())
+    current = sorted(crypto.general_name_text(n) for n in crypto.subject_alt_names_of(cert))
+    wanted = sorted(crypto.general_name_text(n) for n in request.subject_alt_names)
+    if current != wanted:
+        return "SANs are [%s], [%s] requested" % (", ".join(current), ", ".join(wanted))
+    ekus, encipherment = PROFILES[request.profile]
+    if crypto.extended_key_usages_of(cert) != ekus or \
+            crypto.key_usage_of(cert) != crypto.key_usage_for(cert.public_key(), encipherment):
+        return "key usage is %s, not what the %s profile sets" % (
+            "+".join(crypto.key_usage_names(cert) + crypto.extended_key_usage_names(cert)), request.profile)
+    spec = KeySpec.of(bundle.key)
+    if spec != request.key_spec:
+        return "key is %s, %s requested" % (spec or "an unsupported type", request.key_spec)
+    issuer = request.issuer[1] if request.issuer else cert
+    if not crypto.issued_by(cert, issuer):
+        return "not issued by %s" % ("the given CA" if request.issuer else "itself (self-signed requested)")
+    left = cert.not_valid_after_utc - now
+    if left < datetime.timedelta(days=request.renew_before_days):
+        return "expires on %s, within the renewal window of %d days" % (
+            cert.not_valid_after_utc.date().isoformat(), request.renew_before_days)
+    if bundle.cert.friendly_name != request.friendly_name.encode("utf-8"):
+        return "friendly name attribute is %r" % (bundle.cert.friendly_name or b"").decode("utf-8", "replace")
+    return None
+
+
+def _describe(cert, request: SigningCertRequest, attributes: Attributes) -> str:
+    return "PKCS#12 %r: %s, SANs [%s], %s, expires %s, SHA-256 %s, %s\n" % (
+        request.friendly_name, cert.subject.rfc4514_string(),
+        ", ".join(crypto.general_name_text(n) for n in crypto.subject_alt_names_of(cert)),
+        "+".join(crypto.key_usage_names(cert) + crypto.extended_key_usage_names(cert)),
+        cert.not_valid_after_utc.isoformat(), thumbprints(cert)["thumbprint_sha256"], attributes.describe())
+
+
+def _issue(request: SigningCertRequest, now):
+    key = request.key_spec.generate()
+    ekus, encipherment = PROFILES[request.profile]
+    if request.issuer:
+        ca_key, ca_cert = request.issuer
+        cert = crypto.issue_certificate(ca_key, ca_cert.subject, key.public_key(), request.subject,
+                                        list(request.subject_alt_names), request.valid_days, ekus, encipherment,
+                                        issuer_not_after=ca_cert.not_valid_after_utc, now=now)
+        return key, cert, (ca_cert,)
+    cert = crypto.issue_certificate(key, request.subject, key.public_key(), request.subject,
+                                    list(request.subject_alt_names), request.valid_days, ekus, encipherment, now=now)
+    return key, cert, ()
+
+
+def plan_signing_cert(request: SigningCertRequest, states: dict, content: bytes | None = None,
+                      now=None) -> SigningCertPlan:
+    """Plan ``<friendly_name>.pfx`` (and its public forms). ``content`` is the group's PFX to install."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    directory = states["directory"]
+    plan = SigningCertPlan()
+    if directory.data is None and not directory.error:
+        plan.changes.append(Change(directory.path, "directory missing", Attributes(0o755, 0, 0),
+                                   before="absent\n", after="directory, root:root 0755\n", directory=True))
+    elif directory.error or not directory.is_directory:
+        raise CertError("path %s is not usable: %s" % (directory.path, directory.error or "not a directory"))
+
+    pfx_state = states["pfx"]
+    existing = _open_existing(pfx_state, request)
+    before = "absent\n" if pfx_state.data is None else "existing PKCS#12 (%d bytes)\n" % len(pfx_state.data)
+    if content is not None:
+        incoming = _load_content(content, request)
+        plan.certificate = incoming.cert.certificate
+        if existing is not None and existing.cert and existing.cert.certificate == plan.certificate \
+                and existing.key is not None and crypto.same_public_key(existing.key, incoming.key):
+            reason = None
+        elif existing is None:
+            reason = "missing" if pfx_state.data is None else "replaced on request (force)"
+        else:
+            reason = "holds a different certificate (SHA-256 %s): drift from the group's certificate" % (
+                thumbprints(existing.cert.certificate)["thumbprint_sha256"] if existing.cert else "none")
+        data = content
+    else:
+        reason = "force: true" if request.force and pfx_state.data is not None else None
+        if existing is None:
+            reason = reason or "missing"
+        elif not reason:
+            reason = _certificate_problem(existing, request, now)
+        if reason:
+            key, cert, chain = _issue(request, now)
+            plan.certificate = cert
+            data = serialize_pkcs12(key, cert, request.password, request.friendly_name, chain)
+        else:
+            plan.certificate = existing.cert.certificate
+    if reason:
+        plan.changes.append(Change(pfx_state.path, reason, request.attributes, data, before=before,
+                                   after=_describe(plan.certificate, request, request.attributes)))
+    else:
+        fix = attribute_change(pfx_state, request.attributes, "PKCS#12 file")
+        if fix:
+            plan.changes.append(fix)
+
+    for extension in request.public_formats:
+        state = states[extension]
+        wanted = plan.certificate.public_bytes(PUBLIC_FORMATS[extension])
+        if state.data == wanted and not state.error:
+            fix = attribute_change(state, request.public_attributes, "public certificate")
+            if fix:
+                plan.changes.append(fix)
+            continue
+        plan.changes.append(Change(state.path, "missing" if state.data is None else "differs from the PFX's certificate",
+                                   request.public_attributes, wanted,
+                                   before="absent\n" if state.data is None else "existing certificate\n",
+                                   after="public certificate (%s) of %r, %s\n" % (
+                                       extension, request.friendly_name, request.public_attributes.describe())))
+    return plan
+
+
+def _load_content(content: bytes, request: SigningCertRequest):
+    try:
+        bundle = load_pkcs12(content, request.password)
+    except (ValueError, TypeError):
+        raise CertError("pfx_content cannot be opened with the given password") from None
+    if bundle.key is None or bundle.cert is None:
+        raise CertError("pfx_content does not hold a certificate with its private key")
+    return bundle
+
+
+def plan_removal(request: SigningCertRequest, states: dict) -> Plan:
+    plan = Plan()
+    for name in ["pfx"] + list(PUBLIC_FORMATS):
+        state = states[name]
+        if state.data is not None or state.error:
+            if state.is_directory:
+                raise CertError("%s is a directory; refusing to remove it" % state.path)
+            plan.changes.append(Change(state.path, "state: absent", state.attributes, before="present\n",
+                                       after="absent\n", remove=True))
+    return plan
+
+
+# --- the module's work, without Ansible ---------------------------------------------------
+
+def _issuer(params: dict):
+    if not params.get("ca_cert_path"):
+        return None
+    key_state, cert_state = read_state(params["ca_key_path"]), read_state(params["ca_cert_path"])
+    for state, option in ((key_state, "ca_key_path"), (cert_state, "ca_cert_path")):
+        if state.data is None or state.error or state.is_directory:
+            raise CertError("%s %s cannot be read: %s" % (option, state.path, state.error or "missing"))
+    try:
+        ca_key = crypto.load_private_key(key_state.data)
+    except CertError:
+        raise CertError("ca_key_path %s is not an unencrypted private key" % key_state.path) from None
+    try:
+        ca_cert = crypto.load_certificate(cert_state.data)
+    except CertError:
+        raise CertError("ca_cert_path %s is not a certificate" % cert_state.path) from None
+    if not crypto.is_ca_certificate(ca_cert):
+        raise CertError("ca_cert_path %s is not a CA certificate (no basicConstraints CA:TRUE)" % cert_state.path)
+    if not crypto.same_public_key(ca_key, ca_cert.public_key()):
+        raise CertError("ca_key_path %s does not belong to ca_cert_path %s" % (key_state.path, cert_state.path))
+    return ca_key, ca_cert
+
+
+def run_signing_cert(params: dict, check_mode: bool) -> dict:
+    friendly_name = validate_friendly_name(params["friendly_name"])
+    directory = params["path"]
+    password = params.get("password") or ""
+    attributes = resolve_attributes(params["owner"], params["group"], params["mode"], "")
+    if attributes.mode & 0o027:
+        raise CertError("mode %04o gives the PFX (it holds the private key) to other users; use 0600, or 0640 "
+                        "for a group that must read it" % attributes.mode)
+    names = {"pfx": "pfx", "cer": "cer", "crt": "crt"}
+    states = {name: read_state(os.path.join(directory, "%s.%s" % (friendly_name, ext))) for name, ext in names.items()}
+    states["directory"] = read_state(directory)
+    warnings = []
+
+    if params["state"] == "absent":
+        plan = plan_removal(SigningCertRequest(directory, friendly_name, password), states)
+        if not check_mode:
+            apply_plan(plan)
+        return _result(plan, None, directory, friendly_name, warnings)
+
+    if password == "" and not params["allow_empty_password"]:
+        raise CertError("password is empty; set a password (keep it in Ansible Vault), or allow_empty_password: "
+                        "true for consumers that need an unprotected PFX")
+    warnings += password_warnings(password) if password else []
+    content = None
+    if params.get("pfx_content"):
+        try:
+            content = base64.b64decode(params["pfx_content"], validate=True)
+        except (binascii.Error, ValueError):
+            raise CertError("pfx_content must be the PFX file's bytes in base64") from None
+        request = SigningCertRequest(directory, friendly_name, password, attributes=attributes,
+                                     public_formats=tuple(params["public_formats"]), force=params["force"])
+    else:
+        if not params.get("subject"):
+            raise CertError("subject is required to generate a certificate (or give pfx_content to install one)")
+        sans = tuple(crypto.parse_subject_alt_names(params["subject_alt_names"]))
+        if params["profile"] == "ssl" and not sans and not params["allow_no_san"]:
+            raise CertError("an ssl certificate needs subject_alt_names with every name and address clients use "
+                            "(or they abort the connection); set allow_no_san: true to accept one without")
+        for option in ("valid_days", "renew_before"):
+            if not 1 <= params[option] <= 36500:
+                raise CertError("%s must be a number of days between 1 and 36500, got %r" % (option, params[option]))
+        if params["renew_before"] >= params["valid_days"]:
+            raise CertError("renew_before (%d days) must be shorter than valid_days (%d days), or every run would "
+                            "regenerate" % (params["renew_before"], params["valid_days"]))
+        key_size = params.get("key_size") or (2048 if params["key_type"] == "rsa" else 256)
+        request = SigningCertRequest(
+            directory, friendly_name, password, parse_subject(params["subject"]), sans, params["profile"],
+            KeySpec(params["key_type"], key_size), params["valid_days"], params["renew_before"], attributes,
+            public_formats=tuple(params["public_formats"]), force=params["force"], issuer=_issuer(params))
+    plan = plan_signing_cert(request, states, content)
+    if not check_mode:
+        apply_plan(plan)
+    return _result(plan, plan.certificate, directory, friendly_name, warnings)
+
+
+def _result(plan: Plan, cert, directory: str, friendly_name: str, warnings: list) -> dict:
+    plan.warnings += warnings
+    result = dict(plan.result(), path=os.path.join(directory, friendly_name + ".pfx"), friendly_name=friendly_name)
+    if cert is not None:
+        result.update(thumbprints(cert))
+        facts = crypto.describe_certificate(cert)
+        result.update(subject=facts["subject"], subject_alt_names=facts["subject_alt_names"],
+                      not_after=facts["not_after"], key_usage=crypto.key_usage_names(cert),
+                      extended_key_usage=crypto.extended_key_usage_names(cert))
+    return result
