@@ -11,6 +11,7 @@ from . import crypto
 from .config_blocks import plan_block
 from .crypto import CertError, KeySpec
 from .files import Plan, apply_plan, read_state, resolve_attributes
+from .pkcs12 import compatibility_warnings
 from .pg_mtls import (CA_CERT, CA_KEY, LEAF_NAMES, CARequest, LeafRequest, SigningRequest, plan_ca,
                       plan_leaf, sign_request)
 
@@ -110,8 +111,8 @@ def run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
     plan.changes += leaf.changes
     if role == "server":
         plan.changes += _config_changes(params)
-    if request.pfx_password and not request.pfx_password.isascii():
-        plan.warnings.append("pfx_password has non-ASCII characters; Java's PKCS12 KeyStore cannot open such a file")
+    if role == "client":
+        plan.warnings += compatibility_warnings(request.pfx_password)
 
     if not check_mode:
         apply_plan(plan)

@@ -175,6 +175,13 @@ def serialize_pkcs12(key, certificate: x509.Certificate, password: str, friendly
     return _seq(_int(3), _seq(_oid(_OID_DATA), _explicit0(_octets(auth_safe))), mac_data)
 
 
+def compatibility_warnings(password: str) -> list:
+    """What consumers will trip over with this password."""
+    if not password.isascii():
+        return ["the PKCS#12 password has non-ASCII characters; Java's PKCS12 KeyStore cannot open such a file"]
+    return []
+
+
 def load_pkcs12(data: bytes, password: str):
     """Parse a PKCS#12 file; raises ValueError when it is corrupt or the password is wrong."""
     return pkcs12.load_pkcs12(data, password.encode("utf-8"))

@@ -25,7 +25,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from . import crypto
 from .crypto import CertError, KeySpec
 from .files import Attributes, Change, FileState, Plan, apply_plan, attribute_change, read_state, resolve_attributes
-from .pkcs12 import load_pkcs12, serialize_pkcs12
+from .pkcs12 import compatibility_warnings, load_pkcs12, serialize_pkcs12
 
 # profile -> (extended key usages, keyEncipherment/keyAgreement beside digitalSignature)
 PROFILES = {
@@ -309,7 +309,7 @@ def run_signing_cert(params: dict, check_mode: bool) -> dict:
     if password == "" and not params["allow_empty_password"]:
         raise CertError("password is empty; set a password (keep it in Ansible Vault), or allow_empty_password: "
                         "true for consumers that need an unprotected PFX")
-    warnings += password_warnings(password) if password else []
+    warnings += (password_warnings(password) if password else []) + compatibility_warnings(password)
     content = None
     if params.get("pfx_content"):
         try:

@@ -50,7 +50,7 @@ options:
   friendly_name:
     description:
       - The name shown in the Windows certificate store, and the file name C(<friendly_name>.pfx).
-      - Must be a safe file name, no path separators, C(..), control characters or C(: * ? " < > |).
+      - "Must be a safe file name: no path separators, C(..), control characters or any of C(: * ? \" < > |)."
     type: str
     required: true
   subject:

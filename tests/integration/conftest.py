@@ -130,14 +130,22 @@ def lab():
 
 
 @pytest.fixture(scope="session")
-def jdbc_probe(tmp_path_factory):
-    """MtlsProbe compiled against Debian's pgjdbc; returns a function running it."""
+def java(tmp_path_factory):
+    """The probes in java/ compiled once against Debian's pgjdbc; java(Class, *args) runs one."""
     jar = "/usr/share/java/postgresql.jar"
     out = str(tmp_path_factory.mktemp("java"))
-    subprocess.run(["javac", "-d", out, os.path.join(HERE, "java", "MtlsProbe.java")], check=True)
+    sources = [os.path.join(HERE, "java", name) for name in sorted(os.listdir(os.path.join(HERE, "java")))]
+    subprocess.run(["javac", "-cp", jar, "-d", out, *sources], check=True)
 
-    def probe(url: str, **props: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["java", "-cp", "%s:%s" % (jar, out), "MtlsProbe", url,
-                               *("%s=%s" % item for item in props.items())],
+    def run(main_class: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["java", "-cp", "%s:%s" % (jar, out), main_class, *args],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    return run
+
+
+@pytest.fixture(scope="session")
+def jdbc_probe(java):
+    """MtlsProbe: connect over JDBC with the given properties; prints user|TLS version."""
+    def probe(url: str, **props: str) -> subprocess.CompletedProcess:
+        return java("MtlsProbe", url, *("%s=%s" % item for item in props.items()))
     return probe

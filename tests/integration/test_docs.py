@@ -12,6 +12,7 @@ import yaml
 
 from tests.integration.conftest import COLLECTIONS, ROOT
 from tests.unit.test_pg_mtls import run
+from tests.unit.test_signing_cert import run as run_signing_cert
 
 pytestmark = pytest.mark.integration
 CONTRACT_VARIABLES = {
@@ -27,7 +28,8 @@ def ansible_doc(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("kind, name", [("module", "certkeeper.pki.pg_mtls_certs"), ("role", "certkeeper.pki.pg_mtls"),
-                                        ("filter", "certkeeper.pki.pg_mtls_signing_requests")])
+                                        ("filter", "certkeeper.pki.pg_mtls_signing_requests"),
+                                        ("module", "certkeeper.pki.signing_cert"), ("role", "certkeeper.pki.signing_cert")])
 def test_ansible_doc_renders_without_warnings(kind, name):
     result = ansible_doc("-t", kind, name)
     assert result.returncode == 0 and name in result.stdout, result.stderr
@@ -46,10 +48,19 @@ def test_every_returned_key_is_documented(tmp_path):
     assert doc["doc"]["attributes"]["check_mode"]["support"] == "full"
 
 
-def test_role_defaults_and_contract_variables_are_in_the_argument_spec():
-    specs = yaml.safe_load(open(os.path.join(ROOT, "roles/pg_mtls/meta/argument_specs.yml")))
+def test_signing_cert_returns_what_it_documents(tmp_path):
+    doc = json.loads(ansible_doc("--json", "certkeeper.pki.signing_cert").stdout)["certkeeper.pki.signing_cert"]
+    documented = set(doc["return"]) | {"changed", "diff", "warnings"}
+    returned = set(run_signing_cert(path=str(tmp_path / "x")))
+    assert returned <= documented, returned - documented
+
+
+@pytest.mark.parametrize("role", ["pg_mtls", "signing_cert"])
+def test_role_defaults_and_contract_variables_are_in_the_argument_spec(role):
+    specs = yaml.safe_load(open(os.path.join(ROOT, "roles", role, "meta/argument_specs.yml")))
     options = set(specs["argument_specs"]["main"]["options"])
-    defaults = set(yaml.safe_load(open(os.path.join(ROOT, "roles/pg_mtls/defaults/main.yml"))))
+    defaults = set(yaml.safe_load(open(os.path.join(ROOT, "roles", role, "defaults/main.yml"))))
     assert defaults <= options, defaults - options
-    assert CONTRACT_VARIABLES <= options, CONTRACT_VARIABLES - options
+    if role == "pg_mtls":
+        assert CONTRACT_VARIABLES <= options, CONTRACT_VARIABLES - options
     assert all(spec.get("description") for spec in specs["argument_specs"]["main"]["options"].values())
