@@ -153,6 +153,23 @@ def read_state(path: str) -> FileState:
         return FileState(path, handle.read(), attributes)
 
 
+def existing_problem(state: FileState) -> str | None:
+    """"missing" or "unreadable (...)" for a file that must be (re)written; a directory is an error."""
+    if state.is_directory:
+        raise CertError("%s is a directory where a file belongs; move it away" % state.path)
+    if state.error:
+        return "unreadable (%s)" % state.error
+    return "missing" if state.data is None else None
+
+
+def describe_before(state: FileState, kind: str) -> str:
+    """What --diff shows of a file before a change: its kind, size and owner/mode, never its content."""
+    if state.error:
+        return "unreadable %s: %s\n" % (kind, state.error)
+    return "absent\n" if state.data is None else "existing %s (%d bytes), %s\n" % (
+        kind, len(state.data), state.attributes.describe())
+
+
 def attribute_change(state: FileState, wanted: Attributes, what: str) -> Change | None:
     """A Change that only fixes owner/mode, when the content is right but they are not."""
     if state.attributes is None or state.attributes == wanted:

@@ -24,8 +24,8 @@ from typing import Callable
 
 from . import crypto
 from .crypto import CertError, KeySpec
-from .files import Attributes, Change, FileState, Plan, attribute_change
-from .pkcs12 import load_pkcs12, serialize_pkcs12
+from .files import Attributes, Change, FileState, Plan, attribute_change, describe_before, existing_problem
+from .outputs import Output, plan_outputs
 
 CA_KEY, CA_CERT = "root.key", "root.crt"
 LEAF_NAMES = {
@@ -98,21 +98,6 @@ def _describe_cert(cert, attributes: Attributes) -> str:
         facts["fingerprint_sha256"], attributes.describe())
 
 
-def _before(state: FileState, kind: str) -> str:
-    if state.error:
-        return "unreadable %s: %s\n" % (kind, state.error)
-    return "absent\n" if state.data is None else "existing %s (%d bytes), %s\n" % (
-        kind, len(state.data), state.attributes.describe())
-
-
-def _existing_problem(state: FileState) -> str | None:
-    if state.is_directory:
-        raise CertError("%s is a directory where a file belongs; move it away" % state.path)
-    if state.error:
-        return "unreadable (%s)" % state.error
-    return "missing" if state.data is None else None
-
-
 def directory_changes(state: FileState, wanted: Attributes, what: str, enforce: bool) -> list:
     """Create a missing directory with ``wanted``; fix an existing one's owner/mode only if ``enforce``."""
     if state.data is None and not state.error:
@@ -175,13 +160,13 @@ def plan_ca(request: CARequest, directory: FileState, key_state: FileState, cert
             return plan
     plan.certificate = crypto.issue_ca_certificate(plan.key, request.common_name, request.valid_days, now)
     plan.changes.append(Change(cert_path, reason, request.public_attributes, crypto.certificate_pem(plan.certificate),
-                               before=_before(cert_state, "certificate"),
+                               before=describe_before(cert_state, "certificate"),
                                after=_describe_cert(plan.certificate, request.public_attributes)))
     return plan
 
 
 def _ca_certificate_problem(state: FileState, key, request: CARequest, now) -> str | None:
-    problem = _existing_problem(state)
+    problem = existing_problem(state)
     if problem:
         return problem + ": reissue the CA certificate from the existing CA key"
     try:
@@ -252,7 +237,7 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
         plan.certificate_reasons.append("issued by the CA")
     else:
         if key_is_new:
-            problem = _existing_problem(cert_state) or "new private key"
+            problem = existing_problem(cert_state) or "new private key"
         else:
             problem = _current_certificate_problem(cert_state, key, request, now)
         if problem:
@@ -261,7 +246,7 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
             plan.certificate = signer(plan.csr) if signer else None
             if plan.certificate is None:
                 plan.changes.append(Change(cert_state.path, "%s: request a certificate from the CA" % problem,
-                                           request.public_attributes, before=_before(cert_state, "certificate"),
+                                           request.public_attributes, before=describe_before(cert_state, "certificate"),
                                            after="certificate for CN=%s from the CA (CSR returned)\n"
                                            % request.common_name, pending=True))
         else:
@@ -281,7 +266,7 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
 def _plan_key(plan: LeafPlan, request: LeafRequest, state: FileState):
     if state.error:  # never replace a key that may still be in use but cannot be read here
         raise CertError("cannot read private key %s: %s; fix or remove it" % (state.path, state.error))
-    problem = _existing_problem(state)
+    problem = existing_problem(state)
     key = None
     if problem is None:
         try:
@@ -299,7 +284,7 @@ def _plan_key(plan: LeafPlan, request: LeafRequest, state: FileState):
         return key, False
     key = request.key_spec.generate()
     plan.changes.append(Change(state.path, "%s: new %s key" % (problem, request.key_spec), request.key_attributes,
-                               crypto.pkcs8_pem(key), before=_before(state, "private key"),
+                               crypto.pkcs8_pem(key), before=describe_before(state, "private key"),
                                after=_describe_key(request.key_spec, request.key_attributes)))
     return key, True
 
@@ -323,7 +308,7 @@ def _certificate_problem(cert, key, request: LeafRequest, now, renewal_window: b
 
 
 def _current_certificate_problem(state: FileState, key, request: LeafRequest, now) -> str | None:
-    problem = _existing_problem(state)
+    problem = existing_problem(state)
     if problem:
         return problem
     try:
@@ -341,8 +326,8 @@ def _plan_public(plan: Plan, state: FileState, wanted: bytes, attributes: Attrib
         if fix:
             plan.changes.append(fix)
         return
-    reason = reason or _existing_problem(state) or "differs from the CA's current certificate"
-    plan.changes.append(Change(state.path, reason, attributes, wanted, before=_before(state, kind), after=describe()))
+    reason = reason or existing_problem(state) or "differs from the CA's current certificate"
+    plan.changes.append(Change(state.path, reason, attributes, wanted, before=describe_before(state, kind), after=describe()))
 
 
 def _same_certificate(data: bytes, wanted_pem: bytes) -> bool:
@@ -352,54 +337,14 @@ def _same_certificate(data: bytes, wanted_pem: bytes) -> bool:
         return False
 
 
-def _plan_client_formats(plan: LeafPlan, request: LeafRequest, states: dict, key) -> None:
-    """client.pk8 (PKCS#8 DER), client.pem.pk8 (PKCS#8 PEM) and client.pfx (PKCS#12)."""
+def _client_outputs(request: LeafRequest) -> list:
     names = LEAF_NAMES["client"]
-    attributes = request.key_attributes
-    for name, encode, label in ((names["pk8"], crypto.pkcs8_der, "PKCS#8 DER key"),
-                                (names["pem_pk8"], crypto.pkcs8_pem, "PKCS#8 PEM key")):
-        state, wanted = states[name], encode(key)
-        if state.data == wanted and not state.error:
-            fix = attribute_change(state, attributes, label)
-            if fix:
-                plan.changes.append(fix)
-            continue
-        reason = _existing_problem(state) or "does not hold the key of client.key in %s form" % label.split(" key")[0]
-        plan.changes.append(Change(state.path, reason, attributes, wanted, before=_before(state, label),
-                                   after="%s of client.key, %s\n" % (label, attributes.describe())))
-    if plan.certificate is None:
-        return  # client.pfx waits for the certificate
-    state = states[names["pfx"]]
-    problem = _pfx_problem(state, key, plan.certificate, request)
-    if problem is None:
-        fix = attribute_change(state, attributes, "PKCS#12 file")
-        if fix:
-            plan.changes.append(fix)
-        return
-    data = serialize_pkcs12(key, plan.certificate, request.pfx_password, request.pfx_friendly_name,
-                            (request.ca_certificate,))
-    plan.changes.append(Change(state.path, problem, attributes, data, before=_before(state, "PKCS#12 file"),
-                               after="PKCS#12: key + %s + root.crt, alias %r, %s, %s\n" % (
-                                   crypto.common_name_of(plan.certificate), request.pfx_friendly_name,
-                                   "empty password" if request.pfx_password == "" else "password set",
-                                   attributes.describe())))
+    return [Output(request.path(names["pk8"]), "pkcs8_der"), Output(request.path(names["pem_pk8"]), "pkcs8_pem"),
+            Output(request.path(names["pfx"]), "pkcs12", request.pfx_password, request.pfx_friendly_name)]
 
 
-def _pfx_problem(state: FileState, key, cert, request: LeafRequest) -> str | None:
-    problem = _existing_problem(state)
-    if problem:
-        return problem
-    try:
-        bundle = load_pkcs12(state.data, request.pfx_password)
-    except (ValueError, TypeError):
-        return "cannot be opened with the configured password (or is corrupt)"
-    if bundle.key is None or not crypto.same_public_key(bundle.key, key):
-        return "does not hold the key of client.key"
-    if bundle.cert is None or bundle.cert.certificate != cert:
-        return "does not hold the current client.crt"
-    if bundle.cert.friendly_name != request.pfx_friendly_name.encode("utf-8"):
-        return "alias is %r, %r requested" % ((bundle.cert.friendly_name or b"").decode("utf-8", "replace"),
-                                              request.pfx_friendly_name)
-    if request.ca_certificate not in [c.certificate for c in bundle.additional_certs]:
-        return "does not carry the current root.crt"
-    return None
+def _plan_client_formats(plan: LeafPlan, request: LeafRequest, states: dict, key) -> None:
+    """client.pk8 (PKCS#8 DER), client.pem.pk8 (PKCS#8 PEM) and client.pfx (PKCS#12 with root.crt)."""
+    by_path = {request.path(name): state for name, state in states.items() if name != "directory"}
+    plan.changes += plan_outputs(_client_outputs(request), key, plan.certificate, (request.ca_certificate,),
+                                 request.key_attributes, by_path, LEAF_NAMES["client"]["key"])

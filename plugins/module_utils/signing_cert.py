@@ -24,7 +24,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from . import crypto
 from .crypto import CertError, KeySpec
-from .files import Attributes, Change, FileState, Plan, apply_plan, attribute_change, read_state, resolve_attributes
+from .files import (Attributes, Change, FileState, Plan, apply_plan, attribute_change, describe_before, read_state,
+                    resolve_attributes)
 from .pkcs12 import compatibility_warnings, load_pkcs12, serialize_pkcs12
 
 # profile -> (extended key usages, keyEncipherment/keyAgreement beside digitalSignature)
@@ -192,7 +193,7 @@ def plan_signing_cert(request: SigningCertRequest, states: dict, content: bytes 
 
     pfx_state = states["pfx"]
     existing = _open_existing(pfx_state, request)
-    before = "absent\n" if pfx_state.data is None else "existing PKCS#12 (%d bytes)\n" % len(pfx_state.data)
+    before = describe_before(pfx_state, "PKCS#12 file")
     if content is not None:
         incoming = _load_content(content, request)
         plan.certificate = incoming.cert.certificate
@@ -235,7 +236,7 @@ def plan_signing_cert(request: SigningCertRequest, states: dict, content: bytes 
             continue
         plan.changes.append(Change(state.path, "missing" if state.data is None else "differs from the PFX's certificate",
                                    request.public_attributes, wanted,
-                                   before="absent\n" if state.data is None else "existing certificate\n",
+                                   before=describe_before(state, "certificate"),
                                    after="public certificate (%s) of %r, %s\n" % (
                                        extension, request.friendly_name, request.public_attributes.describe())))
     return plan
