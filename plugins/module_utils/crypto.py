@@ -154,10 +154,15 @@ def general_name_text(name) -> str:
 
 # --- CSRs and certificates -------------------------------------------------------------------
 
-def build_csr(key, common_name: str) -> x509.CertificateSigningRequest:
-    """A CSR proving possession of ``key``; the CA takes names from the inventory, not from here."""
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    return x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, _signing_hash(key))
+def build_csr(key, subject, subject_alt_names=()) -> x509.CertificateSigningRequest:
+    """A CSR proving possession of ``key``, for a CN or a full Name, with SANs when given.
+
+    Our own CA takes names from the inventory, not from here; external CA helpers read them."""
+    name = subject if isinstance(subject, x509.Name) else _name(subject)
+    builder = x509.CertificateSigningRequestBuilder().subject_name(name)
+    if subject_alt_names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(list(subject_alt_names)), critical=False)
+    return builder.sign(key, _signing_hash(key))
 
 
 def csr_pem(csr: x509.CertificateSigningRequest) -> bytes:

@@ -1,0 +1,112 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""``certkeeper``: certmonger's verbs on a host, run by hand or by the renewal timer.
+
+The cert_track role installs this package (plugins/module_utils) on the host with a small launcher,
+so the command and the modules share one implementation.
+
+  certkeeper list [-i ID] [--json]
+  certkeeper start-tracking -i ID -f CERT -k KEY -c CA [...]
+  certkeeper stop-tracking -i ID
+  certkeeper resubmit -i ID
+  certkeeper renew (--all | -i ID) [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .crypto import CertError
+from .tracker import listing, renew, resubmit, track, untrack
+from .tracking import CA_TYPES, DEFAULT_STORE, PROFILES, Store, TrackedRequest, format_listing
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="certkeeper", description="Track and renew certificates (certmonger-style).")
+    parser.add_argument("--store", default=DEFAULT_STORE, help="tracking store directory (default %(default)s)")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    show = verbs.add_parser("list", help="show tracked requests, like getcert list")
+    show.add_argument("-i", "--id")
+    show.add_argument("--json", action="store_true", help="the same fields as JSON")
+
+    start = verbs.add_parser("start-tracking", help="track a certificate (request it when the file is missing)")
+    start.add_argument("-i", "--id", required=True)
+    start.add_argument("-f", "--cert", required=True, dest="cert_path", help="certificate file (PEM)")
+    start.add_argument("-k", "--key", required=True, dest="key_path", help="private key file")
+    start.add_argument("-c", "--ca", required=True, choices=CA_TYPES)
+    start.add_argument("--ca-cert", dest="ca_cert_path", default="", help="ca local: the CA certificate")
+    start.add_argument("--ca-key", dest="ca_key_path", default="", help="ca local: the CA key")
+    start.add_argument("--helper", default="", help="ca helper: command speaking certmonger's CA-helper protocol")
+    start.add_argument("-N", "--subject", default="", help="subject to request (default: the current one)")
+    start.add_argument("-D", "--dns", action="append", default=[], help="DNS name to request (repeatable)")
+    start.add_argument("-A", "--ip", action="append", default=[], help="IP address to request (repeatable)")
+    start.add_argument("--profile", choices=PROFILES, default="server")
+    start.add_argument("-B", "--pre-save", dest="pre_save_command", default="")
+    start.add_argument("-C", "--post-save", dest="post_save_command", default="")
+    start.add_argument("--renew-before", type=int, default=30, help="days (default %(default)s)")
+    start.add_argument("--valid-days", type=int, default=365, help="ca local/self_sign (default %(default)s)")
+    start.add_argument("--keep-key", action="store_true", help="reuse the key on renewal instead of rotating it")
+
+    for verb, text in (("stop-tracking", "stop tracking (files stay)"), ("resubmit", "renew now")):
+        sub = verbs.add_parser(verb, help=text)
+        sub.add_argument("-i", "--id", required=True)
+
+    run = verbs.add_parser("renew", help="renew what is due (what the timer runs)")
+    which = run.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true")
+    which.add_argument("-i", "--id")
+    run.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    store = Store(args.store)
+    try:
+        if args.verb == "list":
+            items = listing(store, args.id)
+            print(json.dumps(items, indent=2) if args.json else format_listing(items), end="\n" if args.json else "")
+            return 0
+        if args.verb == "start-tracking":
+            request = TrackedRequest(
+                id=args.id, cert_path=args.cert_path, key_path=args.key_path, ca=args.ca,
+                ca_cert_path=args.ca_cert_path, ca_key_path=args.ca_key_path, helper=args.helper,
+                subject=args.subject, subject_alt_names=["DNS:" + d for d in args.dns] + ["IP:" + a for a in args.ip],
+                profile=args.profile, pre_save_command=args.pre_save_command,
+                post_save_command=args.post_save_command, renew_before=args.renew_before,
+                valid_days=args.valid_days, rotate_key=not args.keep_key)
+            return _report(track(store, request, check_mode=False))
+        if args.verb == "stop-tracking":
+            return _report(untrack(store, args.id, check_mode=False))
+        if args.verb == "resubmit":
+            return _report(resubmit(store, args.id, check_mode=False))
+        outcomes = renew(store, None if args.all else args.id)
+        if args.json:
+            print(json.dumps([o.as_dict() for o in outcomes], indent=2))
+        else:
+            for outcome in outcomes:
+                print("%s: %s (%s)%s" % (outcome.id, outcome.action, outcome.status,
+                                         ": " + outcome.message if outcome.message else ""))
+        return 1 if any(o.action == "failed" for o in outcomes) else 0
+    except CertError as exc:
+        print("certkeeper: %s" % exc, file=sys.stderr)
+        return 1
+
+
+def _report(result: dict) -> int:
+    for change in result["changes"]:
+        print("%s: %s (%s)" % (change["path"], change["action"], change["reason"]))
+    outcome = result.get("outcome")
+    if outcome:
+        print("%s: %s (%s)%s" % (outcome["id"], outcome["action"], outcome["status"],
+                                 ": " + outcome["message"] if outcome["message"] else ""))
+        return 1 if outcome["action"] == "failed" else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

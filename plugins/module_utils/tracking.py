@@ -1,0 +1,249 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The tracking store: one JSON file per tracked request in a root-only directory, and a lock.
+
+A request says where a certificate and its key live, how a renewal is signed (``ca``), which names
+to request, which derived files to regenerate, what to run before and after saving, and the
+status of the last attempt, with certmonger's status names where the meaning is the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field, fields
+
+from cryptography import x509
+
+from . import crypto
+from .crypto import CertError
+from .files import Attributes, Change, Plan, apply_plan, read_state
+from .outputs import Output
+
+DEFAULT_STORE = "/var/lib/certkeeper"
+CA_TYPES = ("local", "self_sign", "helper", "ansible")
+PROFILES = ("server", "client", "ssl", "signing")
+STORE_ATTRIBUTES = Attributes(0o600, 0, 0)
+
+# certmonger's names, plus PRE_SAVE_FAILED / POST_SAVE_FAILED / NEED_GUIDANCE for what it has no name for.
+MONITORING = "MONITORING"
+NEED_CA = "NEED_CA"  # ca: ansible - due, the next playbook run re-issues it through the CA host
+CA_WORKING = "CA_WORKING"  # the CA helper asked to wait (cookie kept); polled on the next tick
+CA_UNREACHABLE = "CA_UNREACHABLE"
+CA_REJECTED = "CA_REJECTED"
+CA_UNCONFIGURED = "CA_UNCONFIGURED"
+NEED_GUIDANCE = "NEED_GUIDANCE"  # a tracked file is missing or unusable
+PRE_SAVE_FAILED = "PRE_SAVE_FAILED"
+POST_SAVE_FAILED = "POST_SAVE_FAILED"
+STUCK = {CA_REJECTED, CA_UNCONFIGURED, NEED_GUIDANCE, PRE_SAVE_FAILED, POST_SAVE_FAILED}  # a person must act
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+
+
+def validate_id(request_id) -> str:
+    if not isinstance(request_id, str) or not _ID.match(request_id):
+        raise CertError("id %r must be 1-128 letters, digits, '_', '.', '@' or '-', starting with a letter or "
+                        "digit" % (request_id,))
+    return request_id
+
+
+@dataclass
+class TrackedRequest:
+    """One tracked certificate. Everything but the status fields is what the user asked for."""
+
+    id: str
+    cert_path: str
+    key_path: str
+    ca: str = "self_sign"
+    ca_cert_path: str = ""
+    ca_key_path: str = ""
+    helper: str = ""
+    subject: str = ""  # RFC 4514; empty: keep the current certificate's subject
+    subject_alt_names: list = field(default_factory=list)
+    profile: str = "server"
+    key_type: str = "rsa"
+    key_size: int = 2048
+    rotate_key: bool = True
+    renew_before: int = 30
+    renew_fraction: float = 1 / 3
+    valid_days: int = 365
+    key_owner: str = "root"
+    key_group: str = "root"
+    key_mode: str = "0600"
+    cert_mode: str = "0644"
+    outputs: list = field(default_factory=list)  # dicts of Output fields, passwords included (root-only store)
+    chain_path: str = ""  # CA certificate to put in PKCS#12 outputs
+    pre_save_command: str = ""
+    post_save_command: str = ""
+    auto_renew: bool = True
+    # status of the last attempt
+    status: str = MONITORING
+    last_error: str = ""
+    last_attempt: str = ""
+    last_renewed: str = ""
+    ca_cookie: str = ""
+
+    @property
+    def stuck(self) -> bool:
+        return self.status in STUCK
+
+    def output_list(self) -> list:
+        return [Output(**o) for o in self.outputs]
+
+    def settings(self) -> dict:
+        """What the user asked for, without the status fields: equal settings mean nothing to change."""
+        data = asdict(self)
+        for name in ("status", "last_error", "last_attempt", "last_renewed", "ca_cookie"):
+            data.pop(name)
+        return data
+
+    def public(self) -> dict:
+        """The record as listings show it: outputs without passwords."""
+        data = asdict(self)
+        data["outputs"] = [o.public() for o in self.output_list()]
+        data["stuck"] = self.stuck
+        return data
+
+    def validate(self) -> "TrackedRequest":
+        validate_id(self.id)
+        if self.ca not in CA_TYPES:
+            raise CertError("ca must be one of %s, got %r" % (", ".join(CA_TYPES), self.ca))
+        if self.ca == "local" and not (self.ca_cert_path and self.ca_key_path):
+            raise CertError("ca: local needs ca_cert_path and ca_key_path (the CA on this host)")
+        if self.ca == "helper" and not self.helper.strip():
+            raise CertError("ca: helper needs helper, the command that speaks certmonger's CA-helper protocol")
+        if self.profile not in PROFILES:
+            raise CertError("profile must be one of %s, got %r" % (", ".join(PROFILES), self.profile))
+        for option in ("cert_path", "key_path"):
+            if not os.path.isabs(getattr(self, option) or ""):
+                raise CertError("%s must be an absolute path, got %r" % (option, getattr(self, option)))
+        if not 1 <= self.renew_before < self.valid_days:
+            raise CertError("renew_before (%r days) must be at least 1 and shorter than valid_days (%r days)"
+                            % (self.renew_before, self.valid_days))
+        if not 0 < self.renew_fraction < 1:
+            raise CertError("renew_fraction must be between 0 and 1 (one third renews with a third of the "
+                            "lifetime left), got %r" % (self.renew_fraction,))
+        self.output_list()  # validates formats
+        return self
+
+
+class Store:
+    """Request files ``<dir>/requests/<id>.json`` and the lock ``<dir>/lock``."""
+
+    def __init__(self, directory: str = DEFAULT_STORE):
+        self.directory = directory
+        self.requests_dir = os.path.join(directory, "requests")
+
+    def path(self, request_id: str) -> str:
+        return os.path.join(self.requests_dir, validate_id(request_id) + ".json")
+
+    def ensure(self) -> None:
+        for path in (self.directory, self.requests_dir):
+            os.makedirs(path, mode=0o700, exist_ok=True)
+            os.chmod(path, 0o700)
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Exclusive for the whole renewal or change, so two runs never race on one request."""
+        self.ensure()
+        fd = os.open(os.path.join(self.directory, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def load(self, request_id: str) -> TrackedRequest | None:
+        state = read_state(self.path(request_id))
+        if state.data is None and not state.error:
+            return None
+        if state.error:
+            raise CertError("cannot read tracking record %s: %s" % (state.path, state.error))
+        try:
+            data = json.loads(state.data)
+            known = {f.name for f in fields(TrackedRequest)}
+            return TrackedRequest(**{k: v for k, v in data.items() if k in known})
+        except (ValueError, TypeError) as exc:
+            raise CertError("tracking record %s is corrupt (%s); remove it and start tracking again"
+                            % (state.path, exc)) from None
+
+    def all(self) -> list:
+        if not os.path.isdir(self.requests_dir):
+            return []
+        names = sorted(n[:-5] for n in os.listdir(self.requests_dir) if n.endswith(".json") and _ID.match(n[:-5]))
+        return [r for r in (self.load(name) for name in names) if r is not None]
+
+    def save_change(self, request: TrackedRequest, reason: str) -> Change:
+        data = (json.dumps(asdict(request), indent=2, sort_keys=True) + "\n").encode()
+        return Change(self.path(request.id), reason, STORE_ATTRIBUTES, data)
+
+    def save(self, request: TrackedRequest) -> None:
+        self.ensure()
+        apply_plan(Plan([self.save_change(request, "status")]))
+
+    def remove(self, request_id: str) -> None:
+        apply_plan(Plan([Change(self.path(request_id), "stop-tracking", STORE_ATTRIBUTES, remove=True)]))
+
+
+_EKU_NAMES = {"serverAuth": "id-kp-serverAuth", "clientAuth": "id-kp-clientAuth", "codeSigning": "id-kp-codeSigning",
+              "emailProtection": "id-kp-emailProtection", "timeStamping": "id-kp-timeStamping",
+              "OCSPSigning": "id-kp-OCSPSigning"}
+
+
+def describe_request(request: TrackedRequest) -> dict:
+    """The fields of ``getcert list`` for one request, read from the record and the certificate on disk."""
+    listing = {
+        "request_id": request.id, "status": request.status, "stuck": request.stuck,
+        "key_location": request.key_path, "cert_location": request.cert_path, "ca": request.ca,
+        "issuer": "", "subject": "", "expires": "", "dns": [], "ip": [], "key_usage": [], "eku": [],
+        "pre_save_command": request.pre_save_command, "post_save_command": request.post_save_command,
+        "track": True, "auto_renew": request.auto_renew, "last_error": request.last_error,
+        "last_renewed": request.last_renewed, "outputs": [o.public() for o in request.output_list()],
+    }
+    state = read_state(request.cert_path)
+    if state.data:
+        try:
+            cert = crypto.load_certificate(state.data)
+        except CertError:
+            return listing
+        sans = crypto.subject_alt_names_of(cert)
+        listing.update(
+            issuer=cert.issuer.rfc4514_string(), subject=cert.subject.rfc4514_string(),
+            expires=cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            serial_number="%x" % cert.serial_number,
+            dns=[n.value for n in sans if isinstance(n, x509.DNSName)],
+            ip=[str(n.value) for n in sans if isinstance(n, x509.IPAddress)],
+            key_usage=crypto.key_usage_names(cert),
+            eku=[_EKU_NAMES.get(name, name) for name in crypto.extended_key_usage_names(cert)])
+    return listing
+
+
+def format_listing(listings: list) -> str:
+    """``getcert list``'s layout."""
+    lines = ["Number of certificates and requests being tracked: %d." % len(listings)]
+    yes_no = {True: "yes", False: "no"}
+    for item in listings:
+        lines += ["Request ID '%s':" % item["request_id"],
+                  "\tstatus: %s" % item["status"],
+                  "\tstuck: %s" % yes_no[item["stuck"]]]
+        if item["last_error"]:
+            lines.append("\tca-error: %s" % item["last_error"])
+        lines += ["\tkey pair storage: type=FILE,location='%s'" % item["key_location"],
+                  "\tcertificate: type=FILE,location='%s'" % item["cert_location"],
+                  "\tCA: %s" % item["ca"],
+                  "\tissuer: %s" % item["issuer"],
+                  "\tsubject: %s" % item["subject"],
+                  "\texpires: %s" % item["expires"],
+                  "\tdns: %s" % ",".join(item["dns"]),
+                  "\tip: %s" % ",".join(item["ip"]),
+                  "\tkey usage: %s" % ",".join(item["key_usage"]),
+                  "\teku: %s" % ",".join(item["eku"]),
+                  "\tpre-save command: %s" % item["pre_save_command"],
+                  "\tpost-save command: %s" % item["post_save_command"]]
+        lines += ["\toutput: %s (%s)" % (o["path"], o["format"]) for o in item["outputs"]]
+        lines += ["\ttrack: %s" % yes_no[item["track"]], "\tauto-renew: %s" % yes_no[item["auto_renew"]]]
+    return "\n".join(lines) + "\n"
