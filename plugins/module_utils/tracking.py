@@ -21,7 +21,7 @@ from cryptography import x509
 
 from . import crypto
 from .crypto import CertError
-from .files import Attributes, Change, Plan, apply_plan, read_state
+from .files import Attributes, Change, Plan, apply_plan, parse_mode, read_state, resolve_attributes
 from .outputs import Output
 
 DEFAULT_STORE = "/var/lib/certkeeper"
@@ -127,6 +127,18 @@ class TrackedRequest:
         if not 0 < self.renew_fraction < 1:
             raise CertError("renew_fraction must be between 0 and 1 (one third renews with a third of the "
                             "lifetime left), got %r" % (self.renew_fraction,))
+        crypto.KeySpec(self.key_type, self.key_size)
+        key_attributes = resolve_attributes(self.key_owner, self.key_group, self.key_mode, "key")
+        if key_attributes.mode & 0o027:
+            raise CertError("key_mode %04o gives the key to other users; use 0600, or 0640 for a group that must "
+                            "read it" % key_attributes.mode)
+        parse_mode(self.cert_mode, "cert_mode")
+        if self.subject:
+            try:
+                x509.Name.from_rfc4514_string(self.subject)
+            except ValueError:
+                raise CertError("subject %r is not a distinguished name such as CN=db1.example.com" % self.subject) from None
+        crypto.parse_subject_alt_names(self.subject_alt_names)
         self.output_list()  # validates formats
         return self
 

@@ -1,0 +1,284 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cert_track
+short_description: Track a certificate for renewal, certmonger-style (request, start-tracking, stop-tracking, resubmit)
+version_added: 0.1.0
+description:
+  - Keeps a tracking record for one certificate in the host's tracking store (one JSON file per request in a
+    root-only directory). The C(certkeeper renew --all) command, run by the C(cert_track) role's timer, renews
+    every tracked certificate that is due; C(certkeeper list) shows them as C(getcert list) does.
+  - O(state=present) is certmonger's C(request) when O(cert_path) does not exist yet (the certificate is
+    requested through O(ca) at once) and C(start-tracking) when it does. O(state=absent) is C(stop-tracking):
+    the files stay. O(state=resubmit) renews now, applying changed O(subject) and O(subject_alt_names).
+  - A certificate is due when fewer than O(renew_before) days or less than O(renew_fraction) of its lifetime
+    is left. The key is rotated by default. Renewal writes the key, the certificate and every O(outputs) file
+    together (all staged before any is renamed), then runs O(post_save_command); a failure keeps the old
+    files and records a status (C(CA_UNREACHABLE), C(CA_REJECTED), C(NEED_CA), C(POST_SAVE_FAILED), ...).
+author:
+  - certkeeper.pki contributors
+extends_documentation_fragment:
+  - certkeeper.pki.private_key
+attributes:
+  check_mode:
+    support: full
+    description: Reports the record and certificate changes; writes nothing and runs no command.
+  diff_mode:
+    support: full
+    description: Shows the tracking record before and after (passwords left out).
+  idempotent:
+    support: full
+    description: O(state=present) and O(state=absent) change nothing on a rerun; O(state=resubmit) always renews.
+  safe_file_operations:
+    support: full
+    description: Record, key, certificate and outputs are written atomically.
+options:
+  id:
+    description: Request ID (certmonger's C(-I)); letters, digits, C(_ . @ -).
+    type: str
+    required: true
+  state:
+    description: V(present) request or start tracking, V(absent) stop tracking (files stay), V(resubmit) renew now.
+    type: str
+    choices: [present, absent, resubmit]
+    default: present
+  store:
+    description: Tracking store directory on the host (made root-only).
+    type: path
+    default: /var/lib/certkeeper
+  cert_path:
+    description: Certificate file (PEM). Required for O(state=present).
+    type: path
+  key_path:
+    description: Private key file (PEM). Required for O(state=present).
+    type: path
+  ca:
+    description:
+      - How a renewal is signed. V(local) by a CA whose key is on this host (O(ca_cert_path), O(ca_key_path));
+        V(self_sign); V(helper) by O(helper), any command speaking certmonger's CA-helper protocol
+        (C(CERTMONGER_OPERATION=SUBMIT)/C(POLL), C(CERTMONGER_CSR), the certificate on stdout, exit 0 issued,
+        1 wait, 2 rejected, 3 unreachable, 4 under-configured, 5 wait with delay, 6 unsupported);
+        V(ansible) the host only reports that the certificate is due (C(NEED_CA)) and the next playbook run
+        re-issues it through the CA host.
+    type: str
+    choices: [local, self_sign, helper, ansible]
+    default: self_sign
+  ca_cert_path:
+    description: For O(ca=local), the CA certificate on this host.
+    type: path
+  ca_key_path:
+    description: For O(ca=local), the CA private key on this host.
+    type: path
+    no_log: false
+  helper:
+    description: For O(ca=helper), the command to run (through C(/bin/sh -c)).
+    type: str
+  subject:
+    description: Subject to request, RFC 4514 (C(CN=db1.example.com)). Default, the current certificate's subject; required when the certificate does not exist yet.
+    type: str
+  subject_alt_names:
+    description: SANs to request (C(DNS:x), C(IP:x) or bare). Default, the current certificate's.
+    type: list
+    elements: str
+    default: []
+  profile:
+    description: Key usages of renewed certificates, V(server) (serverAuth), V(client) (clientAuth), V(ssl) (both) or V(signing) (digitalSignature only).
+    type: str
+    choices: [server, client, ssl, signing]
+    default: server
+  rotate_key:
+    description: Make a new key on each renewal (default, as certbot and cert-manager do); V(false) keeps the key.
+    type: bool
+    default: true
+  renew_before:
+    description: Renew when fewer than this many days are left.
+    type: int
+    default: 30
+  renew_fraction:
+    description: Renew when less than this fraction of the certificate's lifetime is left, whichever of the two comes first.
+    type: float
+    default: 0.3333
+  valid_days:
+    description: Validity of renewed certificates for O(ca=local) and O(ca=self_sign).
+    type: int
+    default: 365
+  key_owner:
+    description: Owner of the key and certificate files (and of O(outputs)).
+    type: str
+    default: root
+  key_group:
+    description: Group of the key and certificate files (and of O(outputs)).
+    type: str
+    default: root
+  key_mode:
+    description: Mode of the key file and of O(outputs).
+    type: str
+    default: "0600"
+  cert_mode:
+    description: Mode of the certificate file.
+    type: str
+    default: "0644"
+  outputs:
+    description: Files made from the key and certificate, regenerated on every renewal with the key's owner and mode.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: File path.
+        type: path
+        required: true
+      format:
+        description: V(pkcs8_der) (e.g. C(client.pk8)), V(pkcs8_pem) (C(client.pem.pk8)) or V(pkcs12) (C(client.pfx)).
+        type: str
+        required: true
+        choices: [pkcs8_der, pkcs8_pem, pkcs12]
+      password:
+        description: PKCS#12 password (may be empty). Kept in the root-only store; never shown.
+        type: str
+        default: ""
+        no_log: true
+      friendly_name:
+        description: PKCS#12 alias (pgjdbc looks up V(user)).
+        type: str
+        default: user
+  chain_path:
+    description: CA certificate put into PKCS#12 outputs.
+    type: path
+  pre_save_command:
+    description: Command run before a renewed certificate is saved (through C(/bin/sh -c)); a failure saves nothing.
+    type: str
+    default: ""
+  post_save_command:
+    description: Command run after saving, e.g. to reload the service; a failure is reported as C(POST_SAVE_FAILED).
+    type: str
+    default: ""
+  auto_renew:
+    description: Renew when due; V(false) only reports.
+    type: bool
+    default: true
+notes:
+  - Install the C(certkeeper) command and its timer with the C(certkeeper.pki.cert_track) role.
+seealso:
+  - module: certkeeper.pki.cert_track_info
+  - name: Tracking and renewal
+    description: docs/cert_track.md in this collection.
+    link: https://github.com/certkeeper/pki/blob/main/docs/cert_track.md
+"""
+
+EXAMPLES = r"""
+- name: Track the PostgreSQL server certificate; its CA is on this host; reload after renewal
+  certkeeper.pki.cert_track:
+    id: postgresql-server
+    cert_path: /etc/postgresql/15/main/server.crt
+    key_path: /etc/postgresql/15/main/server.key
+    ca: local
+    ca_cert_path: /root/certkeeper-ca/postgresql/root.crt
+    ca_key_path: /root/certkeeper-ca/postgresql/root.key
+    key_owner: postgres
+    key_group: postgres
+    post_save_command: systemctl reload postgresql
+
+- name: Request a certificate from an external CA through a certmonger helper (SCEP here)
+  certkeeper.pki.cert_track:
+    id: web
+    cert_path: /etc/pki/tls/certs/web.crt
+    key_path: /etc/pki/tls/private/web.key
+    ca: helper
+    helper: /usr/libexec/certmonger/scep-submit -u http://scep.example.com/cgi-bin/pkiclient.exe
+    subject: CN=web.example.com
+    subject_alt_names: [web.example.com]
+    post_save_command: systemctl reload nginx
+
+- name: Renew now with a new SAN
+  certkeeper.pki.cert_track:
+    id: web
+    state: resubmit
+
+- name: Stop tracking (the files stay)
+  certkeeper.pki.cert_track:
+    id: web
+    state: absent
+"""
+
+RETURN = r"""
+changes:
+  description: What changed (or would in check mode), with the reason.
+  returned: always
+  type: list
+  elements: dict
+request:
+  description: The request as C(certkeeper list --json) shows it (request_id, status, stuck, key_location, cert_location,
+    ca, issuer, subject, expires, dns, ip, key_usage, eku, pre/post-save commands, track, auto_renew, last_error, outputs).
+  returned: when O(state) is present or resubmit
+  type: dict
+outcome:
+  description: What a request or renewal did in this call (id, action, status, message).
+  returned: when a certificate was requested or renewed
+  type: dict
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    from ansible_collections.certkeeper.pki.plugins.module_utils.module_shell import run_module
+    from ansible_collections.certkeeper.pki.plugins.module_utils.tracker_module import run_cert_track
+except ImportError:
+    IMPORT_ERROR = traceback.format_exc()
+else:
+    IMPORT_ERROR = None
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            id=dict(type="str", required=True),
+            state=dict(type="str", default="present", choices=["present", "absent", "resubmit"]),
+            store=dict(type="path", default="/var/lib/certkeeper"),
+            cert_path=dict(type="path"),
+            key_path=dict(type="path", no_log=False),
+            ca=dict(type="str", default="self_sign", choices=["local", "self_sign", "helper", "ansible"]),
+            ca_cert_path=dict(type="path"),
+            ca_key_path=dict(type="path", no_log=False),
+            helper=dict(type="str"),
+            subject=dict(type="str"),
+            subject_alt_names=dict(type="list", elements="str", default=[]),
+            profile=dict(type="str", default="server", choices=["server", "client", "ssl", "signing"]),
+            key_type=dict(type="str", default="rsa", choices=["rsa", "ecdsa"]),
+            key_size=dict(type="int"),
+            rotate_key=dict(type="bool", default=True),
+            renew_before=dict(type="int", default=30),
+            renew_fraction=dict(type="float", default=0.3333),
+            valid_days=dict(type="int", default=365),
+            key_owner=dict(type="str", default="root"),
+            key_group=dict(type="str", default="root"),
+            key_mode=dict(type="str", default="0600"),
+            cert_mode=dict(type="str", default="0644"),
+            outputs=dict(type="list", elements="dict", default=[], options=dict(
+                path=dict(type="path", required=True),
+                format=dict(type="str", required=True, choices=["pkcs8_der", "pkcs8_pem", "pkcs12"]),
+                password=dict(type="str", default="", no_log=True),
+                friendly_name=dict(type="str", default="user"),
+            )),
+            chain_path=dict(type="path"),
+            pre_save_command=dict(type="str", default=""),
+            post_save_command=dict(type="str", default=""),
+            auto_renew=dict(type="bool", default=True),
+        ),
+        required_if=[("state", "present", ("cert_path", "key_path"))],
+        supports_check_mode=True,
+    )
+    if IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=IMPORT_ERROR)
+    run_module(module, run_cert_track)
+
+
+if __name__ == "__main__":
+    main()

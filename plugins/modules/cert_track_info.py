@@ -1,0 +1,81 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cert_track_info
+short_description: List tracked certificates and their status, like getcert list
+version_added: 0.1.0
+description:
+  - Reads the host's tracking store and the tracked certificates, and returns what C(certkeeper list --json) shows.
+author:
+  - certkeeper.pki contributors
+attributes:
+  check_mode:
+    support: full
+    description: Reads only.
+  diff_mode:
+    support: none
+    description: Changes nothing.
+  idempotent:
+    support: full
+    description: Reads only.
+options:
+  id:
+    description: Only this request.
+    type: str
+  store:
+    description: Tracking store directory on the host.
+    type: path
+    default: /var/lib/certkeeper
+"""
+
+EXAMPLES = r"""
+- name: What is tracked, and is anything stuck?
+  certkeeper.pki.cert_track_info:
+  register: tracked
+
+- name: Fail when a certificate needs a person
+  ansible.builtin.assert:
+    that: tracked.requests | selectattr('stuck') | list | length == 0
+    fail_msg: "{{ tracked.requests | selectattr('stuck') | map(attribute='request_id') | list }} need attention"
+"""
+
+RETURN = r"""
+requests:
+  description: One entry per tracked request (request_id, status, stuck, key_location, cert_location, ca, issuer,
+    subject, expires, dns, ip, key_usage, eku, pre_save_command, post_save_command, track, auto_renew, last_error,
+    last_renewed, outputs, serial_number).
+  returned: always
+  type: list
+  elements: dict
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    from ansible_collections.certkeeper.pki.plugins.module_utils.module_shell import run_module
+    from ansible_collections.certkeeper.pki.plugins.module_utils.tracker_module import run_cert_track_info
+except ImportError:
+    IMPORT_ERROR = traceback.format_exc()
+else:
+    IMPORT_ERROR = None
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(id=dict(type="str"), store=dict(type="path", default="/var/lib/certkeeper")),
+        supports_check_mode=True,
+    )
+    if IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=IMPORT_ERROR)
+    run_module(module, run_cert_track_info)
+
+
+if __name__ == "__main__":
+    main()
