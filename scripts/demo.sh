@@ -33,10 +33,11 @@ all:
           pg_mtls_server_cn: localhost
           pg_mtls_server_sans: [IP:127.0.0.1]
           pg_mtls_reload_command: $reload
+          pg_mtls_track_store: $base/store-db1
     pg_clients:
       hosts:
-        app1: {pg_mtls_db_user: app1, pg_mtls_client_dir: $base/app1}
-        app2: {pg_mtls_db_user: app2, pg_mtls_client_dir: $base/app2}
+        app1: {pg_mtls_db_user: app1, pg_mtls_client_dir: $base/app1, pg_mtls_track_store: $base/store-app1}
+        app2: {pg_mtls_db_user: app2, pg_mtls_client_dir: $base/app2, pg_mtls_track_store: $base/store-app2}
 INV
 
 echo "== first run: CA, server and client material, PostgreSQL settings, reload"

@@ -26,6 +26,7 @@ from . import crypto
 from .crypto import CertError, KeySpec
 from .files import Attributes, Change, FileState, Plan, attribute_change, describe_before, existing_problem
 from .outputs import Output, plan_outputs
+from .policy import DEFAULT_FRACTION, due_reason
 
 CA_KEY, CA_CERT = "root.key", "root.crt"
 LEAF_NAMES = {
@@ -60,6 +61,7 @@ class LeafRequest:
     subject_alt_names: tuple = ()
     key_spec: KeySpec = KeySpec()
     renew_before_days: int = 30
+    renew_fraction: float = DEFAULT_FRACTION
     key_attributes: Attributes = Attributes(0o640, 0, 0)
     public_attributes: Attributes = Attributes(0o644, 0, 0)
     directory_attributes: Attributes = Attributes(0o755, 0, 0)
@@ -107,16 +109,6 @@ def directory_changes(state: FileState, wanted: Attributes, what: str, enforce: 
         raise CertError("%s %s is not usable: %s" % (what, state.path, state.error or "not a directory"))
     change = attribute_change(state, wanted, what) if enforce else None
     return [change] if change else []
-
-
-def _expiry_problem(cert, renew_before_days: int, now) -> str | None:
-    left = cert.not_valid_after_utc - now
-    if left <= datetime.timedelta(0):
-        return "expired on %s" % cert.not_valid_after_utc.date().isoformat()
-    if left < datetime.timedelta(days=renew_before_days):
-        return "expires on %s, within the renewal window of %d days" % (
-            cert.not_valid_after_utc.date().isoformat(), renew_before_days)
-    return None
 
 
 # --- CA ------------------------------------------------------------------------------------
@@ -181,7 +173,7 @@ def _ca_certificate_problem(state: FileState, key, request: CARequest, now) -> s
                         "certificate" % state.path)
     if crypto.common_name_of(cert) != request.common_name:
         return "CN %r, %r requested: reissue from the same CA key" % (crypto.common_name_of(cert), request.common_name)
-    expiry = _expiry_problem(cert, request.renew_before_days, now)
+    expiry = due_reason(cert, now, request.renew_before_days, fraction=None)  # a CA lives long: days only
     return expiry + ": reissue from the same CA key" if expiry else None
 
 
@@ -229,7 +221,7 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
         problem = _certificate_problem(issued, key, request, now, renewal_window=False)
         if problem:
             raise CertError("the certificate returned by the CA cannot be used: %s" % problem)
-        due = _expiry_problem(issued, request.renew_before_days, now)
+        due = due_reason(issued, now, request.renew_before_days, request.renew_fraction)
         if due:  # better a fresh short certificate than the old one; the next run asks again
             plan.warnings.append("the certificate the CA issued %s; lower renew_before or raise the CA's "
                                  "valid_days" % due)
@@ -304,7 +296,9 @@ def _certificate_problem(cert, key, request: LeafRequest, now, renewal_window: b
         return "SANs are [%s], [%s] requested" % (", ".join(current), ", ".join(wanted))
     if crypto.PROFILES[request.role] not in crypto.extended_key_usages_of(cert):
         return "lacks the %s extended key usage" % ("serverAuth" if request.role == "server" else "clientAuth")
-    return _expiry_problem(cert, request.renew_before_days if renewal_window else 0, now)
+    if renewal_window:
+        return due_reason(cert, now, request.renew_before_days, request.renew_fraction)
+    return due_reason(cert, now, 0, None)
 
 
 def _current_certificate_problem(state: FileState, key, request: LeafRequest, now) -> str | None:
@@ -337,7 +331,7 @@ def _same_certificate(data: bytes, wanted_pem: bytes) -> bool:
         return False
 
 
-def _client_outputs(request: LeafRequest) -> list:
+def client_outputs(request: LeafRequest) -> list:
     names = LEAF_NAMES["client"]
     return [Output(request.path(names["pk8"]), "pkcs8_der"), Output(request.path(names["pem_pk8"]), "pkcs8_pem"),
             Output(request.path(names["pfx"]), "pkcs12", request.pfx_password, request.pfx_friendly_name)]
@@ -346,5 +340,5 @@ def _client_outputs(request: LeafRequest) -> list:
 def _plan_client_formats(plan: LeafPlan, request: LeafRequest, states: dict, key) -> None:
     """client.pk8 (PKCS#8 DER), client.pem.pk8 (PKCS#8 PEM) and client.pfx (PKCS#12 with root.crt)."""
     by_path = {request.path(name): state for name, state in states.items() if name != "directory"}
-    plan.changes += plan_outputs(_client_outputs(request), key, plan.certificate, (request.ca_certificate,),
+    plan.changes += plan_outputs(client_outputs(request), key, plan.certificate, (request.ca_certificate,),
                                  request.key_attributes, by_path, LEAF_NAMES["client"]["key"])

@@ -6,14 +6,19 @@
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from . import crypto
 from .config_blocks import plan_block
 from .crypto import CertError, KeySpec
 from .files import Plan, apply_plan, read_state, resolve_attributes
 from .pkcs12 import compatibility_warnings
-from .pg_mtls import (CA_CERT, CA_KEY, LEAF_NAMES, CARequest, LeafRequest, SigningRequest, plan_ca,
-                      plan_leaf, sign_request)
+from .pg_mtls import (CA_CERT, CA_KEY, LEAF_NAMES, CARequest, LeafRequest, SigningRequest, client_outputs,
+                      plan_ca, plan_leaf, sign_request)
+from .tracking import Store, TrackedRequest
 
 DEFAULT_KEY_MODE = {"ca": "0600", "server": "0600", "client": "0640"}
 CONFIG_BLOCK_NAME = "pg_mtls"
@@ -111,6 +116,8 @@ def run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
     plan.changes += leaf.changes
     if role == "server":
         plan.changes += _config_changes(params)
+    if params.get("track"):
+        plan.changes += _tracking_changes(params, request)
     if role == "client":
         plan.warnings += compatibility_warnings(request.pfx_password)
 
@@ -147,6 +154,32 @@ def _leaf_request(params: dict, ca_cert) -> LeafRequest:
     )
 
 
+def _tracking_changes(params: dict, request: LeafRequest) -> list:
+    """Register this host's certificate for renewal by the certkeeper timer, in the same call.
+
+    With the CA on this host (ca_path) the timer renews it itself (ca: local); otherwise it reports
+    the certificate as due (NEED_CA) and the next playbook run re-issues it through the CA host."""
+    track, role, names = params["track"], params["role"], LEAF_NAMES[params["role"]]
+    store = Store(track["store"])
+    ca_path = params.get("ca_path")
+    desired = TrackedRequest(
+        id=track.get("id") or "pg_mtls-%s" % role,
+        cert_path=request.path(names["cert"]), key_path=request.path(names["key"]),
+        ca="local" if ca_path else "ansible",
+        ca_cert_path=os.path.join(ca_path, CA_CERT) if ca_path else "",
+        ca_key_path=os.path.join(ca_path, CA_KEY) if ca_path else "",
+        subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, request.common_name)]).rfc4514_string(),
+        subject_alt_names=[crypto.general_name_text(n) for n in request.subject_alt_names],
+        profile=role, key_type=request.key_spec.type, key_size=request.key_spec.size,
+        renew_before=request.renew_before_days, valid_days=params["valid_days"],
+        key_owner=params["key_owner"], key_group=params["key_group"],
+        key_mode="%04o" % request.key_attributes.mode,
+        outputs=[asdict(o) for o in client_outputs(request)] if role == "client" else [],
+        chain_path=request.path(CA_CERT), post_save_command=track.get("post_save_command") or "")
+    record = store.record_change(desired)
+    return store.directory_changes() + [record] if record else []
+
+
 def _config_changes(params: dict) -> list:
     changes = []
     for path_option, block_option, placement, what in (
@@ -161,7 +194,7 @@ def _config_changes(params: dict) -> list:
 
 
 def _run_ca(params: dict, check_mode: bool) -> dict:
-    for option in ("certificate", "ca_certificate", "ca_path", "postgresql_conf", "pg_hba_conf"):
+    for option in ("certificate", "ca_certificate", "ca_path", "postgresql_conf", "pg_hba_conf", "track"):
         if params.get(option):
             raise CertError("%s does not apply to role=ca" % option)
     plan = _plan_ca_in(params, params["path"])

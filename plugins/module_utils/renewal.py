@@ -24,6 +24,7 @@ from . import crypto
 from .crypto import CertError, KeySpec
 from .files import Change, Plan, apply_plan, read_state, resolve_attributes
 from .outputs import plan_outputs
+from .policy import due_reason
 from .tracking import (CA_REJECTED, CA_UNCONFIGURED, CA_UNREACHABLE, CA_WORKING, MONITORING, NEED_CA, NEED_GUIDANCE,
                        POST_SAVE_FAILED, PRE_SAVE_FAILED, TrackedRequest)
 
@@ -34,20 +35,6 @@ PROFILE_USAGES = {
     "ssl": ([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH], True),
     "signing": ([], False),
 }
-
-
-def due_reason(cert, now, renew_before_days: int, fraction: float) -> str | None:
-    """Due when less than ``renew_before_days`` or less than ``fraction`` of the lifetime is left."""
-    not_after = cert.not_valid_after_utc
-    left = not_after - now
-    expires = not_after.strftime("%Y-%m-%d %H:%M UTC")
-    if left <= datetime.timedelta(0):
-        return "expired on %s" % expires
-    if left < datetime.timedelta(days=renew_before_days):
-        return "expires on %s, within %d days" % (expires, renew_before_days)
-    if left < (not_after - cert.not_valid_before_utc) * fraction:
-        return "expires on %s, with less than %.0f%% of its lifetime left" % (expires, fraction * 100)
-    return None
 
 
 @dataclass

@@ -27,6 +27,7 @@ from .crypto import CertError, KeySpec
 from .files import (Attributes, Change, FileState, Plan, apply_plan, attribute_change, describe_before, read_state,
                     resolve_attributes)
 from .pkcs12 import compatibility_warnings, load_pkcs12, serialize_pkcs12
+from .policy import due_reason
 
 # profile -> (extended key usages, keyEncipherment/keyAgreement beside digitalSignature)
 PROFILES = {
@@ -148,10 +149,9 @@ def _certificate_problem(bundle, request: SigningCertRequest, now) -> str | None
     issuer = request.issuer[1] if request.issuer else cert
     if not crypto.issued_by(cert, issuer):
         return "not issued by %s" % ("the given CA" if request.issuer else "itself (self-signed requested)")
-    left = cert.not_valid_after_utc - now
-    if left < datetime.timedelta(days=request.renew_before_days):
-        return "expires on %s, within the renewal window of %d days" % (
-            cert.not_valid_after_utc.date().isoformat(), request.renew_before_days)
+    due = due_reason(cert, now, request.renew_before_days)
+    if due:
+        return due
     if bundle.cert.friendly_name != request.friendly_name.encode("utf-8"):
         return "friendly name attribute is %r" % (bundle.cert.friendly_name or b"").decode("utf-8", "replace")
     return None

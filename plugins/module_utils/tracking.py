@@ -41,6 +41,7 @@ PRE_SAVE_FAILED = "PRE_SAVE_FAILED"
 POST_SAVE_FAILED = "POST_SAVE_FAILED"
 STUCK = {CA_REJECTED, CA_UNCONFIGURED, NEED_GUIDANCE, PRE_SAVE_FAILED, POST_SAVE_FAILED}  # a person must act
 
+STATUS_FIELDS = ("status", "last_error", "last_attempt", "last_renewed", "ca_cookie")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 
 
@@ -97,7 +98,7 @@ class TrackedRequest:
     def settings(self) -> dict:
         """What the user asked for, without the status fields: equal settings mean nothing to change."""
         data = asdict(self)
-        for name in ("status", "last_error", "last_attempt", "last_renewed", "ca_cookie"):
+        for name in STATUS_FIELDS:
             data.pop(name)
         return data
 
@@ -141,6 +142,15 @@ class TrackedRequest:
         crypto.parse_subject_alt_names(self.subject_alt_names)
         self.output_list()  # validates formats
         return self
+
+
+def shown(request: TrackedRequest | None) -> str:
+    """A request's settings for --diff, passwords left out."""
+    if request is None:
+        return "not tracked\n"
+    settings = request.settings()
+    settings["outputs"] = [o.public() for o in request.output_list()]
+    return json.dumps(settings, indent=2, sort_keys=True) + "\n"
 
 
 class Store:
@@ -189,9 +199,33 @@ class Store:
         names = sorted(n[:-5] for n in os.listdir(self.requests_dir) if n.endswith(".json") and _ID.match(n[:-5]))
         return [r for r in (self.load(name) for name in names) if r is not None]
 
-    def save_change(self, request: TrackedRequest, reason: str) -> Change:
+    def save_change(self, request: TrackedRequest, reason: str, before: str = "", after: str = "") -> Change:
         data = (json.dumps(asdict(request), indent=2, sort_keys=True) + "\n").encode()
-        return Change(self.path(request.id), reason, STORE_ATTRIBUTES, data)
+        return Change(self.path(request.id), reason, STORE_ATTRIBUTES, data, before=before, after=after)
+
+    def directory_changes(self) -> list:
+        """The store's directories, when missing, as changes of a plan (root-only)."""
+        changes = []
+        for path in (self.directory, self.requests_dir):
+            if not os.path.isdir(path):
+                changes.append(Change(path, "tracking store missing", Attributes(0o700, 0, 0), before="absent\n",
+                                      after="directory, root:root 0700\n", directory=True))
+        return changes
+
+    def record_change(self, desired: TrackedRequest) -> Change | None:
+        """The change that makes the store track ``desired``; the status fields stay the store's."""
+        desired.validate()
+        existing = self.load(desired.id)
+        if existing is not None:
+            for name in STATUS_FIELDS:
+                setattr(desired, name, getattr(existing, name))
+            if existing.settings() == desired.settings():
+                return None
+            before, after = existing.settings(), desired.settings()
+            reason = "update %s" % ", ".join(sorted(k for k in after if before.get(k) != after[k]))
+        else:
+            reason = "start tracking"
+        return self.save_change(desired, reason, shown(existing), shown(desired))
 
     def save(self, request: TrackedRequest) -> None:
         self.ensure()

@@ -171,6 +171,25 @@ options:
   pg_hba_block:
     description: Rules to keep in the marked block of O(pg_hba_conf).
     type: str
+  track:
+    description:
+      - Register the certificate for renewal in the host's certkeeper tracking store (see the C(cert_track) role),
+        in this same call. On the CA host (O(ca_path)) the timer renews it itself (C(ca=local)) and runs
+        O(track.post_save_command); elsewhere it reports the certificate as due (C(NEED_CA)) and the next playbook
+        run re-issues it. Client records regenerate C(client.pk8), C(client.pem.pk8) and C(client.pfx).
+    type: dict
+    suboptions:
+      store:
+        description: Tracking store directory.
+        type: path
+        default: /var/lib/certkeeper
+      id:
+        description: Request ID; default C(pg_mtls-<role>).
+        type: str
+      post_save_command:
+        description: Command run after a renewal, e.g. to reload PostgreSQL.
+        type: str
+        default: ""
 notes:
   - Requires the C(cryptography) Python library (42 or newer) on the managed host.
   - The CA key is never replaced once it exists; a corrupt CA key is an error to resolve by hand.
@@ -303,6 +322,11 @@ def main():
             postgresql_conf_block=dict(type="str"),
             pg_hba_conf=dict(type="path"),
             pg_hba_block=dict(type="str"),
+            track=dict(type="dict", options=dict(
+                store=dict(type="path", default="/var/lib/certkeeper"),
+                id=dict(type="str"),
+                post_save_command=dict(type="str", default=""),
+            )),
         ),
         required_if=[("role", "server", ("common_name",)), ("role", "client", ("common_name",))],
         required_together=[("postgresql_conf", "postgresql_conf_block"), ("pg_hba_conf", "pg_hba_block")],

@@ -102,10 +102,13 @@ def write_lab_inventory(base: str, cluster: ThrowawayPostgres, python: str) -> s
             "pg_servers": {"hosts": {"db1": {
                 "pg_mtls_conf_dir": cluster.data, "pg_mtls_ssl_dir": os.path.join(base, "ssl"),
                 "pg_mtls_server_cn": "localhost", "pg_mtls_server_sans": ["IP:127.0.0.1"],
-                "pg_mtls_reload_command": cluster.reload_command}}},
+                "pg_mtls_reload_command": cluster.reload_command,
+                "pg_mtls_track_store": os.path.join(base, "store-db1")}}},
             "pg_clients": {"hosts": {
-                "app1": {"pg_mtls_db_user": "app1", "pg_mtls_client_dir": os.path.join(base, "app1")},
-                "app2": {"pg_mtls_db_user": "app2", "pg_mtls_client_dir": os.path.join(base, "app2")}}},
+                "app1": {"pg_mtls_db_user": "app1", "pg_mtls_client_dir": os.path.join(base, "app1"),
+                         "pg_mtls_track_store": os.path.join(base, "store-app1")},
+                "app2": {"pg_mtls_db_user": "app2", "pg_mtls_client_dir": os.path.join(base, "app2"),
+                         "pg_mtls_track_store": os.path.join(base, "store-app2")}}},
         }}}
     path = os.path.join(base, "inventory.yml")
     with open(path, "w") as handle:

@@ -17,7 +17,8 @@ def test_a_second_server_is_signed_by_the_ca_host_with_its_names(lab):
     db2_dir = os.path.join(lab.base, "db2")
     data["all"]["children"]["pg_servers"]["hosts"]["db2"] = {
         "pg_mtls_ssl_dir": db2_dir, "pg_mtls_server_cn": "db2.example.com",
-        "pg_mtls_server_sans": ["IP:10.0.0.7"], "pg_mtls_manage_config": False, "pg_mtls_reload_command": "true"}
+        "pg_mtls_server_sans": ["IP:10.0.0.7"], "pg_mtls_manage_config": False, "pg_mtls_reload_command": "true",
+        "pg_mtls_track_store": os.path.join(lab.base, "store-db2")}
     inventory = os.path.join(lab.base, "two-servers.yml")
     with open(inventory, "w") as handle:
         yaml.safe_dump(data, handle)

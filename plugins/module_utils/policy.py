@@ -1,0 +1,24 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""When a certificate is due: one rule for the modules and for the renewal timer."""
+
+from __future__ import annotations
+
+import datetime
+
+DEFAULT_FRACTION = 1 / 3  # as certbot and cert-manager do
+
+
+def due_reason(cert, now, renew_before_days: int, fraction: float | None = DEFAULT_FRACTION) -> str | None:
+    """Due when fewer than ``renew_before_days`` days or less than ``fraction`` of the lifetime is left."""
+    not_after = cert.not_valid_after_utc
+    left = not_after - now
+    expires = not_after.strftime("%Y-%m-%d %H:%M UTC")
+    if left <= datetime.timedelta(0):
+        return "expired on %s" % expires
+    if left < datetime.timedelta(days=renew_before_days):
+        return "expires on %s, within the renewal window of %d days" % (expires, renew_before_days)
+    if fraction and left < (not_after - cert.not_valid_before_utc) * fraction:
+        return "expires on %s, with less than %.0f%% of its lifetime left" % (expires, fraction * 100)
+    return None
