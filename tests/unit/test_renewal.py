@@ -1,0 +1,262 @@
+"""Tracking and renewal with real files, real keys and real helper commands (certmonger's CA-helper protocol)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import stat
+import textwrap
+
+import pytest
+
+from ansible_collections.certkeeper.pki.plugins.module_utils import crypto
+from ansible_collections.certkeeper.pki.plugins.module_utils.cli import main as certkeeper
+from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import CertError, KeySpec
+from ansible_collections.certkeeper.pki.plugins.module_utils.pkcs12 import load_pkcs12
+from ansible_collections.certkeeper.pki.plugins.module_utils.policy import due_reason
+from ansible_collections.certkeeper.pki.plugins.module_utils.renewal import run_command
+from ansible_collections.certkeeper.pki.plugins.module_utils.tracker import listing, renew, resubmit, track, untrack
+from ansible_collections.certkeeper.pki.plugins.module_utils.tracking import Store, TrackedRequest
+
+NOW = datetime.datetime.now(datetime.timezone.utc)
+
+
+@pytest.fixture
+def ca(tmp_path):
+    key = KeySpec().generate()
+    cert = crypto.issue_ca_certificate(key, "Test CA", 3650)
+    (tmp_path / "ca.key").write_bytes(crypto.pkcs8_pem(key))
+    (tmp_path / "ca.crt").write_bytes(crypto.certificate_pem(cert))
+    return str(tmp_path / "ca.crt"), str(tmp_path / "ca.key"), cert
+
+
+def helper(tmp_path, body: str) -> str:
+    """A real CA helper script; signs with the test CA through openssl when it issues."""
+    path = tmp_path / "helper.sh"
+    path.write_text("#!/bin/sh\n" + textwrap.dedent(body))
+    path.chmod(0o755)
+    return str(path)
+
+
+SIGNING_HELPER = '''
+    echo "$CERTMONGER_OPERATION" >> {log}
+    printf '%s\\n' "$CERTMONGER_CSR" > {dir}/req.csr
+    openssl x509 -req -in {dir}/req.csr -CA {dir}/ca.crt -CAkey {dir}/ca.key -CAcreateserial -days 90 2>/dev/null
+'''
+
+
+def tracked(tmp_path, store, **options) -> TrackedRequest:
+    defaults = dict(id="web", cert_path=str(tmp_path / "web.crt"), key_path=str(tmp_path / "web.key"),
+                    ca="self_sign", subject="CN=web.example.com", subject_alt_names=["DNS:web.example.com"])
+    defaults.update(options)
+    request = TrackedRequest(**defaults)
+    result = track(store, request, check_mode=False)
+    assert result["changed"]
+    return store.load(request.id)
+
+
+def files(tmp_path):
+    return {name: (tmp_path / name).read_bytes() for name in ("web.crt", "web.key") if (tmp_path / name).exists()}
+
+
+def make_due(store, request_id, renew_before=400, valid_days=500):
+    request = store.load(request_id)
+    request.renew_before, request.valid_days = renew_before, valid_days
+    store.save(request)
+
+
+def test_policy_days_or_a_third_of_the_lifetime(ca):
+    _, _, ca_cert = ca
+    key = KeySpec().generate()
+    cert = crypto.issue_certificate(key, ca_cert.subject, key.public_key(), ca_cert.subject, [], 90, [])
+    assert due_reason(cert, NOW, 30) is None
+    assert "within the renewal window of 30 days" in due_reason(cert, NOW + datetime.timedelta(days=61), 30)
+    assert "less than 33% of its lifetime" in due_reason(cert, NOW + datetime.timedelta(days=61), 10)
+    assert due_reason(cert, NOW + datetime.timedelta(days=91), 10).startswith("expired on")
+
+
+def test_request_then_monitoring_and_nothing_renewed_that_is_not_due(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    request = tracked(tmp_path, store)
+    assert request.status == "MONITORING"
+    assert stat.S_IMODE(os.stat(tmp_path / "web.key").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(store.requests_dir).st_mode) == 0o700
+    before = files(tmp_path)
+    assert [o.action for o in renew(store)] == ["not due"]
+    assert files(tmp_path) == before
+    assert not track(store, TrackedRequest(id="web", cert_path=str(tmp_path / "web.crt"),
+                                           key_path=str(tmp_path / "web.key"), subject="CN=web.example.com",
+                                           subject_alt_names=["DNS:web.example.com"]), check_mode=False)["changed"]
+
+
+def test_a_due_certificate_is_renewed_with_a_new_key_and_every_output(tmp_path, ca):
+    ca_cert_path, ca_key_path, ca_cert = ca
+    store = Store(str(tmp_path / "store"))
+    outputs = [dict(path=str(tmp_path / "web.pk8"), format="pkcs8_der"),
+               dict(path=str(tmp_path / "web.pfx"), format="pkcs12", password="", friendly_name="user")]
+    tracked(tmp_path, store, ca="local", ca_cert_path=ca_cert_path, ca_key_path=ca_key_path, outputs=outputs,
+            chain_path=ca_cert_path, post_save_command="touch %s" % (tmp_path / "reloaded"))
+    before = files(tmp_path)
+    make_due(store, "web")
+    outcomes = renew(store)
+    assert [(o.action, o.status) for o in outcomes] == [("renewed", "MONITORING")]
+    after = files(tmp_path)
+    assert after["web.key"] != before["web.key"] and after["web.crt"] != before["web.crt"]  # key rotated
+    cert = crypto.load_certificate(after["web.crt"])
+    key = crypto.load_private_key(after["web.key"])
+    assert crypto.issued_by(cert, ca_cert) and crypto.same_public_key(cert.public_key(), key)
+    assert crypto.load_private_key((tmp_path / "web.pk8").read_bytes()).public_key() == key.public_key()
+    bundle = load_pkcs12((tmp_path / "web.pfx").read_bytes(), "")
+    assert bundle.cert.certificate == cert and bundle.additional_certs[0].certificate == ca_cert
+    assert (tmp_path / "reloaded").exists()
+    assert [o.action for o in renew(store)] == ["not due"]  # the renewed one lasts 500 days
+
+
+def test_resubmit_applies_changed_names(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    tracked(tmp_path, store)
+    request = store.load("web")
+    request.subject_alt_names = ["DNS:web.example.com", "IP:10.0.0.9"]
+    store.save(request)
+    result = resubmit(store, "web", check_mode=False)
+    assert result["outcome"]["action"] == "renewed"
+    assert result["request"]["ip"] == ["10.0.0.9"]
+
+
+@pytest.mark.parametrize("body, status, stuck", [
+    ("echo 'no route to CA' >&2; exit 3", "CA_UNREACHABLE", False),
+    ("echo 'policy forbids this name'; exit 2", "CA_REJECTED", True),
+    ("exit 4", "CA_UNCONFIGURED", True),
+    ("echo 'garbage'; exit 0", "CA_REJECTED", True),
+    ("sleep 5", "CA_UNREACHABLE", False),
+])
+def test_helper_failures_keep_the_files_and_tell_the_truth(tmp_path, body, status, stuck):
+    store = Store(str(tmp_path / "store"))
+    tracked(tmp_path, store)
+    before = files(tmp_path)
+    request = store.load("web")
+    request.ca, request.helper = "helper", helper(tmp_path, body)
+    store.save(request)
+    make_due(store, "web")
+    outcomes = renew(store, runner=lambda command, env=None: run_command(command, env, timeout=2))
+    assert outcomes[0].status == status and outcomes[0].action == "failed"
+    assert files(tmp_path) == before
+    shown = listing(store, "web")[0]
+    assert shown["status"] == status and shown["stuck"] is stuck and shown["last_error"]
+
+
+def test_helper_wait_then_poll_issues_for_the_pending_key(tmp_path, ca):
+    store = Store(str(tmp_path / "store"))
+    tracked(tmp_path, store)
+    log = tmp_path / "operations.log"
+    body = '''
+        if [ "$CERTMONGER_OPERATION" = SUBMIT ]; then echo SUBMIT >> {log}; echo cookie-42; exit 1; fi
+        [ "$CERTMONGER_CA_COOKIE" = cookie-42 ] || exit 4
+    '''.format(log=log) + SIGNING_HELPER.format(log=log, dir=tmp_path)
+    request = store.load("web")
+    request.ca, request.helper = "helper", helper(tmp_path, body)
+    store.save(request)
+    make_due(store, "web")
+    first = renew(store)[0]
+    assert (first.action, first.status) == ("waiting", "CA_WORKING")
+    pending = (tmp_path / "store" / "pending" / "web.key").read_bytes()
+    second = renew(store)[0]
+    assert (second.action, second.status) == ("renewed", "MONITORING"), second.message
+    assert log.read_text().split() == ["SUBMIT", "POLL"]
+    assert (tmp_path / "web.key").read_bytes() == pending  # the key the CSR was made with
+    assert not (tmp_path / "store" / "pending" / "web.key").exists()
+
+
+def test_post_save_failure_is_reported_and_pre_save_failure_saves_nothing(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    tracked(tmp_path, store, post_save_command="echo reload failed >&2; exit 7")
+    make_due(store, "web")
+    before = files(tmp_path)
+    outcome = renew(store)[0]
+    assert outcome.status == "POST_SAVE_FAILED" and "exit 7" in outcome.message and "reload failed" in outcome.message
+    assert files(tmp_path) != before and listing(store, "web")[0]["stuck"]
+    request = store.load("web")
+    request.pre_save_command, request.post_save_command = "exit 1", ""
+    store.save(request)
+    saved = files(tmp_path)
+    outcome = resubmit(store, "web", check_mode=False)["outcome"]
+    assert outcome["status"] == "PRE_SAVE_FAILED" and files(tmp_path) == saved
+
+
+def test_a_tracked_file_deleted_under_the_tracker(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    tracked(tmp_path, store)
+    os.unlink(tmp_path / "web.crt")
+    outcome = renew(store)[0]
+    assert outcome.status == "NEED_GUIDANCE" and "web.crt is missing" in outcome.message
+    assert listing(store)[0]["stuck"]
+
+
+def test_ca_ansible_reports_due_certificates(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    tracked(tmp_path, store)
+    request = store.load("web")
+    request.ca = "ansible"
+    store.save(request)
+    make_due(store, "web")
+    before = files(tmp_path)
+    outcome = renew(store)[0]
+    assert outcome.status == "NEED_CA" and "next playbook run" in outcome.message
+    assert files(tmp_path) == before and not listing(store)[0]["stuck"]
+
+
+def test_stop_tracking_keeps_the_files(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    tracked(tmp_path, store)
+    before = files(tmp_path)
+    assert untrack(store, "web", check_mode=False)["changed"]
+    assert listing(store) == [] and files(tmp_path) == before
+    assert not untrack(store, "web", check_mode=False)["changed"]
+
+
+def test_check_mode_changes_nothing(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    result = track(store, TrackedRequest(id="web", cert_path=str(tmp_path / "web.crt"),
+                                         key_path=str(tmp_path / "web.key"), subject="CN=web"), check_mode=True)
+    assert result["changed"] and {c["action"] for c in result["changes"]} == {"write", "request certificate"}
+    assert not (tmp_path / "web.crt").exists() and store.all() == []
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(id="../x"), "id '../x' must be"),
+    (dict(ca="pigeon"), "ca must be one of"),
+    (dict(ca="local"), "ca: local needs ca_cert_path and ca_key_path"),
+    (dict(ca="helper"), "ca: helper needs helper"),
+    (dict(cert_path="relative.crt"), "cert_path must be an absolute path"),
+    (dict(renew_before=400), "renew_before .* shorter than valid_days"),
+    (dict(renew_fraction=1.5), "renew_fraction must be between 0 and 1"),
+    (dict(key_mode="0644"), "key_mode 0644 gives the key to other users"),
+    (dict(key_size=1000), "key_size 1000 is not supported"),
+    (dict(subject="not a dn"), "is not a distinguished name"),
+    (dict(subject_alt_names=["IP:300.1.1.1"]), "not a valid IP address"),
+    (dict(outputs=[dict(path="/x", format="jks")]), "output format must be one of"),
+])
+def test_bad_requests_are_refused_and_nothing_is_written(tmp_path, options, message):
+    store = Store(str(tmp_path / "store"))
+    defaults = dict(id="web", cert_path=str(tmp_path / "web.crt"), key_path=str(tmp_path / "web.key"),
+                    subject="CN=web")
+    with pytest.raises(CertError, match=message):
+        track(store, TrackedRequest(**dict(defaults, **options)), check_mode=False)
+    assert store.all() == [] and not (tmp_path / "web.crt").exists()
+
+
+def test_the_command_line(tmp_path, capsys):
+    store = str(tmp_path / "store")
+    assert certkeeper(["--store", store, "start-tracking", "-i", "db", "-f", str(tmp_path / "db.crt"), "-k",
+                       str(tmp_path / "db.key"), "-c", "self_sign", "-N", "CN=db.example.com", "-D", "db.example.com",
+                       "-A", "10.0.0.5"]) == 0
+    capsys.readouterr()
+    assert certkeeper(["--store", store, "list"]) == 0
+    text = capsys.readouterr().out
+    assert "Request ID 'db':" in text and "\tstatus: MONITORING" in text and "\tstuck: no" in text
+    assert "\tdns: db.example.com" in text and "\tip: 10.0.0.5" in text and "\teku: id-kp-serverAuth" in text
+    assert certkeeper(["--store", store, "renew", "--all"]) == 0
+    assert "db: not due (MONITORING)" in capsys.readouterr().out
+    assert certkeeper(["--store", store, "resubmit", "-i", "nope"]) == 1
+    assert "no tracked request with id 'nope'" in capsys.readouterr().err
+    assert certkeeper(["--store", store, "stop-tracking", "-i", "db"]) == 0
