@@ -14,8 +14,8 @@ description:
     root-only directory). The C(certkeeper renew --all) command, run by the C(cert_track) role's timer, renews
     every tracked certificate that is due; C(certkeeper list) shows them as C(getcert list) does.
   - O(state=present) is certmonger's C(request) when O(cert_path) does not exist yet (the certificate is
-    requested through O(ca) at once) and C(start-tracking) when it does. O(state=absent) is C(stop-tracking):
-    the files stay. O(state=resubmit) renews now, applying changed O(subject) and O(subject_alt_names).
+    requested through O(ca) at once) and C(start-tracking) when it does. O(state=absent) is C(stop-tracking),
+    and the files stay. O(state=resubmit) renews now, applying changed O(subject) and O(subject_alt_names).
   - A certificate is due when fewer than O(renew_before) days or less than O(renew_fraction) of its lifetime
     is left. The key is rotated by default. Renewal writes the key, the certificate and every O(outputs) file
     together (all staged before any is renamed), then runs O(post_save_command); a failure keeps the old

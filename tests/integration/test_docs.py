@@ -29,7 +29,9 @@ def ansible_doc(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("kind, name", [("module", "certkeeper.pki.pg_mtls_certs"), ("role", "certkeeper.pki.pg_mtls"),
                                         ("filter", "certkeeper.pki.pg_mtls_signing_requests"),
-                                        ("module", "certkeeper.pki.signing_cert"), ("role", "certkeeper.pki.signing_cert")])
+                                        ("module", "certkeeper.pki.signing_cert"), ("role", "certkeeper.pki.signing_cert"),
+                                        ("module", "certkeeper.pki.cert_track"),
+                                        ("module", "certkeeper.pki.cert_track_info"), ("role", "certkeeper.pki.cert_track")])
 def test_ansible_doc_renders_without_warnings(kind, name):
     result = ansible_doc("-t", kind, name)
     assert result.returncode == 0 and name in result.stdout, result.stderr
@@ -48,6 +50,21 @@ def test_every_returned_key_is_documented(tmp_path):
     assert doc["doc"]["attributes"]["check_mode"]["support"] == "full"
 
 
+def test_cert_track_returns_what_it_documents(tmp_path):
+    from ansible_collections.certkeeper.pki.plugins.module_utils.tracker_module import run_cert_track, run_cert_track_info
+    doc = json.loads(ansible_doc("--json", "certkeeper.pki.cert_track").stdout)["certkeeper.pki.cert_track"]
+    params = dict(id="web", state="present", store=str(tmp_path / "store"), cert_path=str(tmp_path / "w.crt"),
+                  key_path=str(tmp_path / "w.key"), ca="self_sign", subject="CN=web", subject_alt_names=["web"],
+                  profile="server", key_type="rsa", key_size=None, rotate_key=True, renew_before=30,
+                  renew_fraction=0.3333, valid_days=365, key_owner="root", key_group="root", key_mode="0600",
+                  cert_mode="0644", outputs=[], pre_save_command="", post_save_command="", auto_renew=True)
+    returned = set(run_cert_track(params, check_mode=False))
+    assert returned <= set(doc["return"]) | {"changed", "diff", "warnings"}, returned
+    info = json.loads(ansible_doc("--json", "certkeeper.pki.cert_track_info").stdout)["certkeeper.pki.cert_track_info"]
+    listed = run_cert_track_info(dict(store=str(tmp_path / "store"), id=None), check_mode=True)
+    assert set(listed) <= set(info["return"]) | {"changed"} and listed["requests"][0]["request_id"] == "web"
+
+
 def test_signing_cert_returns_what_it_documents(tmp_path):
     doc = json.loads(ansible_doc("--json", "certkeeper.pki.signing_cert").stdout)["certkeeper.pki.signing_cert"]
     documented = set(doc["return"]) | {"changed", "diff", "warnings"}
@@ -55,7 +72,7 @@ def test_signing_cert_returns_what_it_documents(tmp_path):
     assert returned <= documented, returned - documented
 
 
-@pytest.mark.parametrize("role", ["pg_mtls", "signing_cert"])
+@pytest.mark.parametrize("role", ["pg_mtls", "signing_cert", "cert_track"])
 def test_role_defaults_and_contract_variables_are_in_the_argument_spec(role):
     specs = yaml.safe_load(open(os.path.join(ROOT, "roles", role, "meta/argument_specs.yml")))
     options = set(specs["argument_specs"]["main"]["options"])
