@@ -9,6 +9,7 @@ import pwd
 import subprocess
 import sys
 
+import psycopg
 import pytest
 import yaml
 
@@ -96,6 +97,8 @@ def test_renew_all_renews_exactly_the_due_ones_and_postgres_serves_the_new_one(t
     before = {h: {n: open(os.path.join(lab.client_dir(h), n), "rb").read() for n in os.listdir(lab.client_dir(h))}
               for h in ("app1", "app2")}
 
+    session = psycopg.connect(libpq(lab, "app1", "app1"))  # a client connected across the renewal
+
     result = certkeeper(lab, "renew", "--all", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     outcomes = {o["id"]: (o["action"], o["status"]) for o in json.loads(result.stdout)}
@@ -106,6 +109,8 @@ def test_renew_all_renews_exactly_the_due_ones_and_postgres_serves_the_new_one(t
     # PostgreSQL serves the renewed certificate after the post-save reload, without a restart
     assert served_fingerprint(lab) == file_fingerprint(server_crt) != old_served
     assert open(os.path.join(lab.cluster.data, "postmaster.pid")).readline().strip() == pid
+    assert session.execute("select current_user").fetchone() == ("app1",)  # and its session lived on
+    session.close()
     # every client file was regenerated and the clients connect with them
     for host in ("app1", "app2"):
         after = {n: open(os.path.join(lab.client_dir(host), n), "rb").read() for n in os.listdir(lab.client_dir(host))}
