@@ -42,7 +42,7 @@ def tracked(lab):
                          subject="CN=not-due.example", subject_alt_names=["not-due.example"]))
     inventory = {"all": {"hosts": {"db1": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-        "cert_track_install_dir": os.path.join(base, "lib"), "cert_track_bin": os.path.join(base, "certkeeper"),
+        "cert_track_bin": os.path.join(base, "certkeeper"),
         "cert_track_store": os.path.join(base, "store"), "cert_track_python": sys.executable,
         "cert_track_scheduler": "systemd", "cert_track_systemd_dir": os.path.join(base, "units"),
         "cert_track_systemd_start": False, "cert_track_requests": requests}}}}

@@ -31,7 +31,8 @@ def ansible_doc(*args: str) -> subprocess.CompletedProcess:
                                         ("filter", "certkeeper.pki.pg_mtls_signing_requests"),
                                         ("module", "certkeeper.pki.signing_cert"), ("role", "certkeeper.pki.signing_cert"),
                                         ("module", "certkeeper.pki.cert_track"),
-                                        ("module", "certkeeper.pki.cert_track_info"), ("role", "certkeeper.pki.cert_track")])
+                                        ("module", "certkeeper.pki.cert_track_info"), ("role", "certkeeper.pki.cert_track"),
+                                        ("module", "certkeeper.pki.certkeeper_command")])
 def test_ansible_doc_renders_without_warnings(kind, name):
     result = ansible_doc("-t", kind, name)
     assert result.returncode == 0 and name in result.stdout, result.stderr

@@ -1,0 +1,70 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Install the certkeeper command: this collection's module_utils as one executable zipapp.
+
+One file, one transfer, byte-for-byte reproducible (so a rerun changes nothing), and the very code the
+modules run: the command and the modules are one implementation."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+import zipfile
+
+from ansible import constants as C
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
+PACKAGE = "certkeeper_pki"
+MAIN = "import sys\n\nfrom certkeeper_pki.cli import main\n\nsys.exit(main())\n"
+_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same sources give the same bytes
+
+
+def _add(archive: zipfile.ZipFile, name: str, data) -> None:
+    info = zipfile.ZipInfo(name, _EPOCH)
+    info.external_attr = 0o644 << 16
+    archive.writestr(info, data, zipfile.ZIP_DEFLATED)
+
+
+def build_zipapp(python: str) -> bytes:
+    """``#!python`` then a zip of certkeeper_pki/*.py and __main__.py, as ``python -m zipapp`` lays it out."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        names = sorted(n for n in os.listdir(MODULE_UTILS) if n.endswith(".py"))
+        for name in names:
+            with open(os.path.join(MODULE_UTILS, name), "rb") as handle:
+                _add(archive, "%s/%s" % (PACKAGE, name), handle.read())
+        if "__init__.py" not in names:  # module_utils is a namespace package; the zipapp needs a real one
+            _add(archive, PACKAGE + "/__init__.py", b"")
+        _add(archive, "__main__.py", MAIN)
+    return b"#!" + python.encode() + b"\n" + buffer.getvalue()
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = True
+    _VALID_ARGS = frozenset(("dest", "python"))
+
+    def run(self, tmp=None, task_vars=None):
+        super().run(tmp, task_vars)
+        dest, python = self._task.args.get("dest"), self._task.args.get("python") or "/usr/bin/python3"
+        if not dest:
+            raise AnsibleActionFail("dest is required: where the certkeeper command goes, e.g. /usr/local/sbin/certkeeper")
+        if not os.path.isabs(python) or any(c.isspace() for c in python):
+            raise AnsibleActionFail("python must be an absolute path without spaces, got %r" % python)
+        local_dir = tempfile.mkdtemp(dir=C.DEFAULT_LOCAL_TMP)
+        try:
+            source = os.path.join(local_dir, "certkeeper")
+            with open(source, "wb") as handle:
+                handle.write(build_zipapp(python))
+            copy_task = self._task.copy()
+            copy_task.args = dict(src=source, dest=dest, owner="root", group="root", mode="0755")
+            copy_action = self._shared_loader_obj.action_loader.get(
+                "ansible.legacy.copy", task=copy_task, connection=self._connection, play_context=self._play_context,
+                loader=self._loader, templar=self._templar, shared_loader_obj=self._shared_loader_obj)
+            return copy_action.run(task_vars=task_vars)
+        finally:
+            shutil.rmtree(local_dir, ignore_errors=True)
