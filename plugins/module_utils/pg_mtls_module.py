@@ -66,6 +66,14 @@ def _leaf_sans(params: dict) -> tuple:
 
 
 def run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
+    if params["role"] != "ca" and params.get("track"):
+        # the certkeeper timer may be renewing these very files: plan and write under its lock
+        with Store(params["track"]["store"]).lock(create=not check_mode):
+            return _run_pg_mtls_certs(params, check_mode)
+    return _run_pg_mtls_certs(params, check_mode)
+
+
+def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
     role = params["role"]
     for option in ("valid_days", "renew_before", "ca_valid_days"):
         _positive(params, option)

@@ -26,7 +26,7 @@ from .files import Change, Plan, apply_plan, read_state, resolve_attributes
 from .outputs import plan_outputs
 from .policy import due_reason
 from .tracking import (CA_REJECTED, CA_UNCONFIGURED, CA_UNREACHABLE, CA_WORKING, MONITORING, NEED_CA, NEED_GUIDANCE,
-                       POST_SAVE_FAILED, PRE_SAVE_FAILED, TrackedRequest)
+                       POST_SAVE_FAILED, PRE_SAVE_FAILED, ROOT_ONLY_FILE, Store, TrackedRequest, UnreadableRecord)
 
 COMMAND_TIMEOUT = 300
 PROFILE_USAGES = {
@@ -59,90 +59,123 @@ def run_command(command: str, env: dict | None = None, timeout: int = COMMAND_TI
 
 
 class Renewal:
-    """Renews one request; ``store_dir`` keeps a helper's pending key between polls."""
+    """Renews one request. ``store_dir`` keeps the pending key: the key a CA helper is still working on,
+    and the new key while it is being saved (so a crash between the renames can be finished later)."""
 
     def __init__(self, request: TrackedRequest, store_dir: str, now=None, runner=run_command):
         self.request = request
         self.now = now or datetime.datetime.now(datetime.timezone.utc)
         self.runner = runner
-        self.pending_key_path = os.path.join(store_dir, "pending", request.id + ".key")
+        self.pending_key_path = Store(store_dir).pending_key_path(request.id)
 
     # -- the steps ---------------------------------------------------------------------------
 
     def run(self, force: bool = False, first_issue: bool = False) -> Outcome:
         """Renew if due (or ``force``); ``first_issue`` makes a missing key and certificate."""
         r = self.request
-        current_key, current_cert, problem = self._current(first_issue)
+        try:
+            return self._run(force, first_issue)
+        except CertError as exc:  # unusable settings or files: this request needs a person, the others go on
+            return self._finish("failed", NEED_GUIDANCE, str(exc))
+
+    def _run(self, force: bool, first_issue: bool) -> Outcome:
+        r = self.request
+        if force and r.ca_cookie:  # resubmit starts over, with the names as they are now
+            r.ca_cookie = ""
+            self._drop_pending()
+        current_cert, problem = self._current_certificate(first_issue)
         if problem:
             return self._finish("failed", NEED_GUIDANCE, problem)
-        reason = "requested" if first_issue else "resubmit" if force else due_reason(
+        reason = "requested" if current_cert is None else "resubmit" if force else due_reason(
             current_cert, self.now, r.renew_before, r.renew_fraction)
-        if reason is None and r.status != CA_WORKING:
-            if r.status in (NEED_GUIDANCE, NEED_CA):  # files are fine again and not due
-                return self._finish("not due", MONITORING, "")
-            return Outcome(r.id, "not due", r.status, r.last_error)
+        waiting = bool(r.ca_cookie)  # the CA is working on an earlier request
+        if reason is None and not waiting and not os.path.exists(self.pending_key_path):
+            # the common case, kept cheap: not due, nothing pending; the key is only looked at when due
+            if not os.path.exists(r.key_path):
+                return self._finish("failed", NEED_GUIDANCE, "tracked key %s is missing" % r.key_path)
+            return self._not_due()
+        current_key, problem = self._current_key(current_cert)  # may finish a save cut short
+        if problem:
+            return self._finish("failed", NEED_GUIDANCE, problem)
+        if reason is None and not waiting:
+            return self._not_due()
         if not (r.auto_renew or force or first_issue):
             return Outcome(r.id, "skipped", r.status, "due (%s) but auto-renew is off" % reason)
         r.last_attempt = self.now.isoformat()
         if r.ca == "ansible":
             return self._finish("waiting", NEED_CA, "due (%s); the next playbook run re-issues it through the CA "
-                                "host" % reason)
+                                "host" % (reason or "the CA is working on it"))
         key = self._key(current_key, current_cert is None)
-        subject, sans = self._names(current_cert)
-        try:
-            cert, status, message = self._sign(key, subject, sans, current_cert)
-        except CertError as exc:
-            return self._finish("failed", CA_UNCONFIGURED, str(exc))
+        subject = x509.Name.from_rfc4514_string(r.subject)
+        sans = crypto.parse_subject_alt_names(r.subject_alt_names)  # the names tracked, never those on disk
+        cert, status, message = self._sign(key, subject, sans, current_cert)
         if cert is None:
             return self._finish("waiting" if status == CA_WORKING else "failed", status, message)
         if not crypto.same_public_key(cert.public_key(), key):
             return self._finish("failed", CA_REJECTED, "the CA returned a certificate for another key")
-        return self._save(key, cert, current_key, reason)
+        still_due = due_reason(cert, self.now, r.renew_before, r.renew_fraction)
+        if still_due:  # e.g. capped by a CA that expires soon: saving it would renew on every tick
+            self._drop_pending()
+            r.ca_cookie = ""
+            return self._finish("failed", CA_UNCONFIGURED, "the CA issued a certificate that is due at once (%s); "
+                                "renew the CA certificate or lower renew_before" % still_due)
+        return self._save(key, cert, current_key, reason or "the CA issued it")
 
-    def _current(self, first_issue: bool):
+    def _not_due(self) -> Outcome:
         r = self.request
-        key_state, cert_state = read_state(r.key_path), read_state(r.cert_path)
-        if first_issue and cert_state.data is None and not cert_state.error:
-            if key_state.data is None and not key_state.error:
-                return None, None, None
-            try:  # certmonger's way: a key already in place is used for the first request
-                return crypto.load_private_key(key_state.data or b""), None, None
-            except CertError:
-                return None, None, "key %s exists but is not a usable private key" % r.key_path
-        for state, what in ((key_state, "key"), (cert_state, "certificate")):
-            if state.data is None or state.error or state.is_directory:
-                return None, None, "tracked %s %s is %s" % (what, state.path, state.error or (
-                    "a directory" if state.is_directory else "missing"))
+        if r.status in (NEED_GUIDANCE, NEED_CA):  # files are fine again and not due
+            return self._finish("not due", MONITORING, "")
+        return Outcome(r.id, "not due", r.status, r.last_error)
+
+    def _current_certificate(self, first_issue: bool):
+        """(certificate, problem); the certificate is None when a first issue has none yet."""
+        state = read_state(self.request.cert_path)
+        if state.data is None and not state.error and first_issue:
+            return None, None
+        if state.data is None or state.error or state.is_directory:
+            return None, "tracked certificate %s is %s" % (state.path, state.error or (
+                "a directory" if state.is_directory else "missing"))
         try:
-            key, cert = crypto.load_private_key(key_state.data), crypto.load_certificate(cert_state.data)
-        except CertError as exc:
-            return None, None, "tracked files cannot be read: %s" % exc
-        if not crypto.same_public_key(key, cert.public_key()):
-            return None, None, "tracked key %s does not match certificate %s" % (r.key_path, r.cert_path)
-        return key, cert, None
+            return crypto.load_certificate(state.data), None
+        except CertError:
+            return None, "tracked certificate %s is not a certificate" % state.path
+
+    def _current_key(self, current_cert):
+        """(key or None, problem). Finishes an interrupted save: a pending key that matches the certificate."""
+        r = self.request
+        state = read_state(r.key_path)
+        if current_cert is None:
+            if state.data is None and not state.error:
+                return None, None
+            try:  # certmonger's way: a key already in place is used for the first request
+                return crypto.load_private_key(state.data or b""), None
+            except CertError:
+                return None, "key %s exists but is not a usable private key" % r.key_path
+        if state.data is None or state.error or state.is_directory:
+            return None, "tracked key %s is %s" % (state.path, state.error or "missing")
+        try:
+            key = crypto.load_private_key(state.data)
+        except CertError:
+            return None, "tracked key %s is not a usable private key" % state.path
+        if crypto.same_public_key(key, current_cert.public_key()):
+            return key, None
+        pending = read_state(self.pending_key_path)
+        if pending.data and not r.ca_cookie:
+            pending_key = crypto.load_private_key(pending.data)
+            if crypto.same_public_key(pending_key, current_cert.public_key()):
+                apply_plan(Plan([self._key_change(pending_key)]))  # the save was cut between its renames
+                self._drop_pending()
+                return pending_key, None
+        return None, "tracked key %s does not match certificate %s" % (r.key_path, r.cert_path)
 
     def _key(self, current_key, current_cert_missing: bool):
         r = self.request
         pending = read_state(self.pending_key_path)
-        if r.status == CA_WORKING and pending.data:
+        if r.ca_cookie and pending.data:  # the CA is working on the CSR of this key
             return crypto.load_private_key(pending.data)
         if current_key is not None and (not r.rotate_key or current_cert_missing):
             return current_key
         return KeySpec(r.key_type, r.key_size).generate()
-
-    def _names(self, current_cert):
-        r = self.request
-        if r.subject:
-            subject = x509.Name.from_rfc4514_string(r.subject)
-        elif current_cert is not None:
-            subject = current_cert.subject
-        else:
-            raise CertError("subject is required to request a new certificate")
-        if r.subject_alt_names:
-            sans = crypto.parse_subject_alt_names(r.subject_alt_names)
-        else:
-            sans = crypto.subject_alt_names_of(current_cert) if current_cert is not None else []
-        return subject, sans
 
     def _sign(self, key, subject, sans, current_cert):
         """(certificate, status, message); certificate None when the CA did not issue one."""
@@ -153,7 +186,10 @@ class Renewal:
                                             encipherment, now=self.now)
             return cert, MONITORING, ""
         if r.ca == "local":
-            ca_key, ca_cert = load_local_ca(r.ca_cert_path, r.ca_key_path)
+            try:
+                ca_key, ca_cert = load_local_ca(r.ca_cert_path, r.ca_key_path, self.now)
+            except CertError as exc:
+                return None, CA_UNCONFIGURED, str(exc)
             cert = crypto.issue_certificate(ca_key, ca_cert.subject, key.public_key(), subject, sans, r.valid_days,
                                             ekus, encipherment, issuer_not_after=ca_cert.not_valid_after_utc,
                                             now=self.now)
@@ -164,12 +200,12 @@ class Renewal:
         """certmonger's CA-helper protocol: SUBMIT (or POLL with the cookie), exit code tells the outcome."""
         r = self.request
         csr = crypto.csr_pem(crypto.build_csr(key, subject, sans)).decode()
-        polling = r.status == CA_WORKING and bool(r.ca_cookie)
+        polling = bool(r.ca_cookie)
         env = dict(os.environ, CERTMONGER_OPERATION="POLL" if polling else "SUBMIT", CERTMONGER_CSR=csr,
                    CERTMONGER_REQ_SUBJECT=subject.rfc4514_string(),
                    CERTMONGER_REQ_HOSTNAME="\n".join(n.value for n in sans if isinstance(n, x509.DNSName)),
                    CERTMONGER_REQ_IP_ADDRESS="\n".join(str(n.value) for n in sans if isinstance(n, x509.IPAddress)),
-                   CERTMONGER_CA_COOKIE=r.ca_cookie if polling else "")
+                   CERTMONGER_CA_COOKIE=r.ca_cookie)
         if current_cert is not None:
             env["CERTMONGER_CERTIFICATE"] = crypto.certificate_pem(current_cert).decode()
         code, out, err = self.runner(r.helper, env=env)
@@ -179,25 +215,32 @@ class Renewal:
                 return crypto.load_certificate(out.strip()), MONITORING, ""
             except CertError:
                 return None, CA_REJECTED, "the CA helper exited 0 but printed no certificate: %r" % said[:120]
-        if code in (1, 5):  # wait: 1 = cookie on stdout, 5 = delay then cookie
+        if code in (1, 5):
+            # 1: the cookie on stdout; 5: a delay in seconds, then (optionally) a new cookie
             lines = out.strip().splitlines()
-            r.ca_cookie = (lines[-1] if lines else "")
+            cookie = lines[0] if code == 1 and lines else lines[1] if code == 5 and len(lines) > 1 else ""
+            r.ca_cookie = cookie or r.ca_cookie or "submitted"
             self._keep_pending(key)
             return None, CA_WORKING, "the CA asked to wait; polled on the next tick"
-        self._drop_pending()
-        if code == 2:
-            return None, CA_REJECTED, "the CA rejected the request: %s" % said
-        if code is None or code == 3:
+        if code is None or code == 3:  # an outstanding request (cookie, pending key) is kept for the next poll
             return None, CA_UNREACHABLE, "the CA could not be reached (%s); retried on the next tick" % (
                 said or "exit 3")
+        self._drop_pending()
+        r.ca_cookie = ""
+        if code == 2:
+            return None, CA_REJECTED, "the CA rejected the request: %s" % said
         if code in (4, 6):
             return None, CA_UNCONFIGURED, "the CA helper is not configured for this (exit %d): %s" % (code, said)
         return None, CA_UNCONFIGURED, "the CA helper exited %d, which the protocol does not define: %s" % (code, said)
 
+    def _key_change(self, key) -> Change:
+        r = self.request
+        return Change(r.key_path, "renewed", resolve_attributes(r.key_owner, r.key_group, r.key_mode, "key"),
+                      crypto.pkcs8_pem(key))
+
     def _keep_pending(self, key) -> None:
         os.makedirs(os.path.dirname(self.pending_key_path), mode=0o700, exist_ok=True)
-        apply_plan(Plan([Change(self.pending_key_path, "pending", resolve_attributes("root", "root", "0600", "key"),
-                                crypto.pkcs8_pem(key))]))
+        apply_plan(Plan([Change(self.pending_key_path, "pending", ROOT_ONLY_FILE, crypto.pkcs8_pem(key))]))
 
     def _drop_pending(self) -> None:
         if os.path.exists(self.pending_key_path):
@@ -205,41 +248,52 @@ class Renewal:
 
     def _save(self, key, cert, current_key, reason: str) -> Outcome:
         r = self.request
+        plan = self._save_plan(key, cert, current_key)  # everything that can fail before any command runs
         if r.pre_save_command:
             code, out, err = self.runner(r.pre_save_command)
             if code != 0:
                 return self._finish("failed", PRE_SAVE_FAILED, "pre-save command failed (%s): %s; nothing was "
                                     "saved" % ("timeout" if code is None else "exit %d" % code, (err or out)[:300]))
+        self._keep_pending(key)  # until key and certificate are both in place
         try:
-            apply_plan(self._save_plan(key, cert, current_key))
+            apply_plan(plan)
         except CertError as exc:
-            return self._finish("failed", NEED_GUIDANCE, str(exc))
+            self._post_save()  # whatever pre-save stopped must come back, on the old files
+            return self._finish("failed", NEED_GUIDANCE, "%s; the old files are kept" % exc)
         self._drop_pending()
         r.ca_cookie = ""
         r.last_renewed = self.now.isoformat()
         message = "renewed (%s), serial %x, expires %s" % (reason, cert.serial_number,
                                                             cert.not_valid_after_utc.isoformat())
-        if r.post_save_command:
-            code, out, err = self.runner(r.post_save_command)
-            if code != 0:
-                return self._finish("renewed", POST_SAVE_FAILED, "saved, but the post-save command failed (%s): %s"
-                                    % ("timeout" if code is None else "exit %d" % code, (err or out)[:300]))
+        failure = self._post_save()
+        if failure:
+            return self._finish("renewed", POST_SAVE_FAILED, "saved, but the post-save command failed (%s)" % failure)
         return self._finish("renewed", MONITORING, "", message)
 
+    def _post_save(self) -> str | None:
+        if not self.request.post_save_command:
+            return None
+        code, out, err = self.runner(self.request.post_save_command)
+        if code == 0:
+            return None
+        return "%s: %s" % ("timeout" if code is None else "exit %d" % code, (err or out)[:300])
+
     def _save_plan(self, key, cert, current_key) -> Plan:
+        """Certificate first, then the key: cut between the two renames, the pending key finishes the job."""
         r = self.request
-        key_attributes = resolve_attributes(r.key_owner, r.key_group, r.key_mode, "key")
-        cert_attributes = resolve_attributes(r.key_owner, r.key_group, r.cert_mode, "cert")
+        cert_attributes = resolve_attributes("root", "root", r.cert_mode, "cert")
         changes = [Change(r.cert_path, "renewed", cert_attributes, crypto.certificate_pem(cert))]
         if current_key is None or not crypto.same_public_key(key, current_key):
-            changes.insert(0, Change(r.key_path, "renewed", key_attributes, crypto.pkcs8_pem(key)))
+            changes.append(self._key_change(key))
         outputs = r.output_list()
         chain = ()
         if r.chain_path:
             chain_state = read_state(r.chain_path)
-            if chain_state.data:
-                chain = (crypto.load_certificate(chain_state.data),)
+            if chain_state.data is None or chain_state.error:
+                raise CertError("chain_path %s cannot be read: %s" % (r.chain_path, chain_state.error or "missing"))
+            chain = (crypto.load_certificate(chain_state.data),)
         states = {o.path: read_state(o.path) for o in outputs}
+        key_attributes = resolve_attributes(r.key_owner, r.key_group, r.key_mode, "key")
         changes += plan_outputs(outputs, key, cert, chain, key_attributes, states, os.path.basename(r.key_path))
         return Plan(changes)
 
@@ -249,7 +303,7 @@ class Renewal:
         return Outcome(self.request.id, action, status, message or error)
 
 
-def load_local_ca(cert_path: str, key_path: str):
+def load_local_ca(cert_path: str, key_path: str, now):
     cert_state, key_state = read_state(cert_path), read_state(key_path)
     for state, what in ((cert_state, "CA certificate"), (key_state, "CA key")):
         if state.data is None or state.error:
@@ -257,6 +311,8 @@ def load_local_ca(cert_path: str, key_path: str):
     ca_cert, ca_key = crypto.load_certificate(cert_state.data), crypto.load_private_key(key_state.data)
     if not crypto.same_public_key(ca_key, ca_cert.public_key()):
         raise CertError("CA key %s does not belong to CA certificate %s" % (key_path, cert_path))
+    if ca_cert.not_valid_after_utc <= now:
+        raise CertError("CA certificate %s expired on %s; renew the CA first" % (cert_path, ca_cert.not_valid_after_utc))
     return ca_key, ca_cert
 
 
@@ -264,6 +320,9 @@ def renew_all(store, requests: list, force: bool = False, now=None, runner=run_c
     """Renew each request that is due (all of them with ``force``), saving each status. Call under the lock."""
     outcomes = []
     for request in requests:
+        if isinstance(request, UnreadableRecord):
+            outcomes.append(Outcome(request.id, "failed", NEED_GUIDANCE, request.error))
+            continue
         before = asdict(request)
         outcomes.append(Renewal(request, store.directory, now, runner).run(force=force))
         if asdict(request) != before:

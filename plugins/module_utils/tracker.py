@@ -6,16 +6,32 @@ request / start-tracking, stop-tracking, resubmit, renew, list."""
 
 from __future__ import annotations
 
+from . import crypto
 from .crypto import CertError
 from .files import Attributes, Change, Plan, apply_plan, read_state
 from .renewal import Renewal, renew_all, run_command
-from .tracking import STORE_ATTRIBUTES, Store, TrackedRequest, describe_request, shown
+from .tracking import Store, TrackedRequest, describe_request, shown
+
+
+def names_from_certificate(desired: TrackedRequest) -> None:
+    """start-tracking without names: take them from the certificate now, as root, once. A renewal
+    never reads names from disk, where the service that owns the files could have put others."""
+    if desired.subject:
+        return
+    state = read_state(desired.cert_path)
+    if state.data is None or state.error:
+        raise CertError("subject is required to request %s (it does not exist yet)" % desired.cert_path)
+    cert = crypto.load_certificate(state.data)
+    desired.subject = cert.subject.rfc4514_string()
+    if not desired.subject_alt_names:
+        desired.subject_alt_names = [crypto.general_name_text(n) for n in crypto.subject_alt_names_of(cert)]
 
 
 def track(store: Store, desired: TrackedRequest, check_mode: bool, runner=run_command) -> dict:
     """Start tracking (or update) ``desired``; request its certificate when the file does not exist yet."""
-    with store.lock():
-        plan = Plan()
+    names_from_certificate(desired)
+    with store.lock(create=not check_mode):
+        plan = Plan(store.directory_changes())
         record = store.record_change(desired)
         if record:
             plan.changes.append(record)
@@ -27,19 +43,25 @@ def track(store: Store, desired: TrackedRequest, check_mode: bool, runner=run_co
                                        after="certificate from ca %s\n" % desired.ca, pending=True))
             if not check_mode:
                 outcome = Renewal(desired, store.directory, runner=runner).run(first_issue=True)
-        if plan.changes and not check_mode:
-            store.save(desired)  # with the status the request (if any) left
+        if record or outcome:
+            plan.changes = [c for c in plan.changes if not c.directory]  # store.save makes the directories
+            if not check_mode:
+                store.save(desired)  # with the status the request (if any) left
+        else:
+            plan.changes = []
+    if outcome is not None and outcome.action == "failed":
+        raise CertError("requesting %s failed with %s: %s (the request stays tracked and is retried)"
+                        % (desired.cert_path, outcome.status, outcome.message))
     return _result(plan, desired, outcome)
 
 
 def untrack(store: Store, request_id: str, check_mode: bool) -> dict:
     """Stop tracking; the certificate and key files stay."""
-    with store.lock():
+    with store.lock(create=False):
         existing = store.load(request_id)
         plan = Plan()
         if existing is not None:
-            plan.changes.append(Change(store.path(request_id), "stop tracking (files stay)", STORE_ATTRIBUTES,
-                                       before=shown(existing), after="not tracked\n", remove=True))
+            plan.changes += store.remove_changes(request_id, shown(existing))
             if not check_mode:
                 apply_plan(plan)
     return _result(plan, None, None)
@@ -47,7 +69,7 @@ def untrack(store: Store, request_id: str, check_mode: bool) -> dict:
 
 def resubmit(store: Store, request_id: str, check_mode: bool, runner=run_command) -> dict:
     """Renew now, applying changed names; what ``getcert resubmit`` does."""
-    with store.lock():
+    with store.lock(create=not check_mode):
         request = _require(store, request_id)
         plan = Plan([Change(request.cert_path, "resubmit", Attributes(0o644, 0, 0), before="current certificate\n",
                             after="renewed through ca %s\n" % request.ca, pending=True)])
@@ -57,7 +79,7 @@ def resubmit(store: Store, request_id: str, check_mode: bool, runner=run_command
 
 def renew(store: Store, request_id: str | None = None, runner=run_command, now=None) -> list:
     """Renew what is due: one request, or all of them (what the timer runs)."""
-    with store.lock():
+    with store.lock(create=False):
         requests = [_require(store, request_id)] if request_id else store.all()
         return renew_all(store, requests, runner=runner, now=now)
 

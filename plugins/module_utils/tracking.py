@@ -27,7 +27,7 @@ from .outputs import Output
 DEFAULT_STORE = "/var/lib/certkeeper"
 CA_TYPES = ("local", "self_sign", "helper", "ansible")
 PROFILES = ("server", "client", "ssl", "signing")
-STORE_ATTRIBUTES = Attributes(0o600, 0, 0)
+ROOT_ONLY_FILE = Attributes(0o600, 0, 0)  # records, pending keys, the lock
 
 # certmonger's names, plus PRE_SAVE_FAILED / POST_SAVE_FAILED / NEED_GUIDANCE for what it has no name for.
 MONITORING = "MONITORING"
@@ -133,15 +133,26 @@ class TrackedRequest:
         if key_attributes.mode & 0o027:
             raise CertError("key_mode %04o gives the key to other users; use 0600, or 0640 for a group that must "
                             "read it" % key_attributes.mode)
-        parse_mode(self.cert_mode, "cert_mode")
-        if self.subject:
-            try:
-                x509.Name.from_rfc4514_string(self.subject)
-            except ValueError:
-                raise CertError("subject %r is not a distinguished name such as CN=db1.example.com" % self.subject) from None
+        if parse_mode(self.cert_mode, "cert_mode") & 0o022:
+            raise CertError("cert_mode %s lets others rewrite the certificate (and so the names renewed); use 0644"
+                            % self.cert_mode)
+        if not self.subject:
+            raise CertError("subject is required (or start tracking an existing certificate, whose names are used)")
+        try:
+            x509.Name.from_rfc4514_string(self.subject)
+        except ValueError:
+            raise CertError("subject %r is not a distinguished name such as CN=db1.example.com" % self.subject) from None
         crypto.parse_subject_alt_names(self.subject_alt_names)
         self.output_list()  # validates formats
         return self
+
+
+@dataclass
+class UnreadableRecord:
+    """A record file that could not be read; reported in its request's place."""
+
+    id: str
+    error: str
 
 
 def shown(request: TrackedRequest | None) -> str:
@@ -169,9 +180,15 @@ class Store:
             os.chmod(path, 0o700)
 
     @contextlib.contextmanager
-    def lock(self):
-        """Exclusive for the whole renewal or change, so two runs never race on one request."""
-        self.ensure()
+    def lock(self, create: bool = True):
+        """Exclusive for the whole renewal or change, so two runs never race on one request.
+
+        ``create=False`` (check mode) writes nothing: without a store there is nothing to race with."""
+        if not create and not os.path.isdir(self.directory):
+            yield
+            return
+        if create:
+            self.ensure()
         fd = os.open(os.path.join(self.directory, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -193,15 +210,31 @@ class Store:
             raise CertError("tracking record %s is corrupt (%s); remove it and start tracking again"
                             % (state.path, exc)) from None
 
-    def all(self) -> list:
+    def ids(self) -> list:
         if not os.path.isdir(self.requests_dir):
             return []
-        names = sorted(n[:-5] for n in os.listdir(self.requests_dir) if n.endswith(".json") and _ID.match(n[:-5]))
-        return [r for r in (self.load(name) for name in names) if r is not None]
+        return sorted(n[:-5] for n in os.listdir(self.requests_dir) if n.endswith(".json") and _ID.match(n[:-5]))
+
+    def all(self) -> list:
+        """Every request; a record that cannot be read is an UnreadableRecord in its place, so one bad
+        record never hides or stops the others."""
+        requests = []
+        for request_id in self.ids():
+            try:
+                request = self.load(request_id)
+            except CertError as exc:
+                request = UnreadableRecord(request_id, str(exc))
+            if request is not None:
+                requests.append(request)
+        return requests
+
+    def pending_key_path(self, request_id: str) -> str:
+        """The key a CA helper is working on, or a new key until its save is complete."""
+        return os.path.join(self.directory, "pending", validate_id(request_id) + ".key")
 
     def save_change(self, request: TrackedRequest, reason: str, before: str = "", after: str = "") -> Change:
         data = (json.dumps(asdict(request), indent=2, sort_keys=True) + "\n").encode()
-        return Change(self.path(request.id), reason, STORE_ATTRIBUTES, data, before=before, after=after)
+        return Change(self.path(request.id), reason, ROOT_ONLY_FILE, data, before=before, after=after)
 
     def directory_changes(self) -> list:
         """The store's directories, when missing, as changes of a plan (root-only)."""
@@ -231,8 +264,15 @@ class Store:
         self.ensure()
         apply_plan(Plan([self.save_change(request, "status")]))
 
-    def remove(self, request_id: str) -> None:
-        apply_plan(Plan([Change(self.path(request_id), "stop-tracking", STORE_ATTRIBUTES, remove=True)]))
+    def remove_changes(self, request_id: str, before: str) -> list:
+        """The record and any pending key go; the tracked files stay."""
+        changes = [Change(self.path(request_id), "stop tracking (files stay)", ROOT_ONLY_FILE, before=before,
+                          after="not tracked\n", remove=True)]
+        pending = self.pending_key_path(request_id)
+        if os.path.exists(pending):
+            changes.append(Change(pending, "stop tracking: the key a CA was working on", ROOT_ONLY_FILE,
+                                  before="pending key\n", after="absent\n", remove=True))
+        return changes
 
 
 _EKU_NAMES = {"serverAuth": "id-kp-serverAuth", "clientAuth": "id-kp-clientAuth", "codeSigning": "id-kp-codeSigning",
@@ -240,8 +280,10 @@ _EKU_NAMES = {"serverAuth": "id-kp-serverAuth", "clientAuth": "id-kp-clientAuth"
               "OCSPSigning": "id-kp-OCSPSigning"}
 
 
-def describe_request(request: TrackedRequest) -> dict:
+def describe_request(request) -> dict:
     """The fields of ``getcert list`` for one request, read from the record and the certificate on disk."""
+    if isinstance(request, UnreadableRecord):
+        request = TrackedRequest(request.id, "", "", status=NEED_GUIDANCE, last_error=request.error)
     listing = {
         "request_id": request.id, "status": request.status, "stuck": request.stuck,
         "key_location": request.key_path, "cert_location": request.cert_path, "ca": request.ca,

@@ -17,6 +17,7 @@ from tests.integration.conftest import run_playbook
 from tests.integration.test_pg_mtls_role import file_fingerprint, libpq, psql, served_fingerprint
 
 pytestmark = pytest.mark.integration
+PFX_PASSWORDS = {"app1": "", "app2": "Tracked-pfx-pw-42"}  # app1 as pgjdbc reads it, app2 to prove it stays hidden
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,8 @@ def tracked(lab):
             chain_path=os.path.join(directory, "root.crt"),
             outputs=[dict(path=os.path.join(directory, "client.pk8"), format="pkcs8_der"),
                      dict(path=os.path.join(directory, "client.pem.pk8"), format="pkcs8_pem"),
-                     dict(path=os.path.join(directory, "client.pfx"), format="pkcs12", password="")], **ca))
+                     dict(path=os.path.join(directory, "client.pfx"), format="pkcs12",
+                          password=PFX_PASSWORDS[host])], **ca))
     requests.append(dict(id="not-due", cert_path=os.path.join(base, "nd.crt"), key_path=os.path.join(base, "nd.key"),
                          subject="CN=not-due.example", subject_alt_names=["not-due.example"]))
     inventory = {"all": {"hosts": {"db1": {
@@ -61,9 +63,14 @@ def certkeeper(lab, *args):
                           capture_output=True, text=True)
 
 
-def test_the_role_is_idempotent(tracked):
-    rerun = run_playbook("certkeeper.pki.cert_track", tracked.track_inventory, tmp_dir=tracked.base)
+def test_the_role_is_idempotent_and_keeps_pfx_passwords_out_of_its_output(tracked):
+    rerun = run_playbook("certkeeper.pki.cert_track", tracked.track_inventory, "-vvv", tmp_dir=tracked.base)
     assert rerun.returncode == 0 and rerun.changed == {}, rerun.output
+    assert PFX_PASSWORDS["app2"] not in rerun.output
+    records = [open(os.path.join(tracked.base, "store", "requests", n)).read()
+               for n in os.listdir(os.path.join(tracked.base, "store", "requests"))]
+    assert any(PFX_PASSWORDS["app2"] in r for r in records)  # kept where renewal needs it: the root-only store
+    assert oct(os.stat(os.path.join(tracked.base, "store", "requests")).st_mode & 0o777) == "0o700"
 
 
 def test_the_timer_units_are_valid(tracked):

@@ -153,3 +153,15 @@ def test_absent_removes_it_everywhere(group):
     run = run_playbook("certkeeper.pki.signing_cert", path, tmp_dir=group.base)
     assert run.returncode == 0, run.output
     assert not any(os.path.exists(group.pfx(h)) for h in HOSTS)
+
+
+def test_a_first_check_run_reports_and_writes_nothing():
+    base = tempfile.mkdtemp(prefix="certkeeper-signing-check-")
+    try:
+        group = Group(base, ASCII_PASSWORD)
+        run = group.run("--check")
+        assert run.returncode == 0, run.output
+        assert run.changed == {"sq1": 1}
+        assert not any(os.path.exists(group.pfx(h)) for h in HOSTS)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -41,7 +41,7 @@ def helper(tmp_path, body: str) -> str:
 SIGNING_HELPER = '''
     echo "$CERTMONGER_OPERATION" >> {log}
     printf '%s\\n' "$CERTMONGER_CSR" > {dir}/req.csr
-    openssl x509 -req -in {dir}/req.csr -CA {dir}/ca.crt -CAkey {dir}/ca.key -CAcreateserial -days 90 2>/dev/null
+    openssl x509 -req -in {dir}/req.csr -CA {dir}/ca.crt -CAkey {dir}/ca.key -CAcreateserial -days 500 2>/dev/null
 '''
 
 
@@ -260,3 +260,150 @@ def test_the_command_line(tmp_path, capsys):
     assert certkeeper(["--store", store, "resubmit", "-i", "nope"]) == 1
     assert "no tracked request with id 'nope'" in capsys.readouterr().err
     assert certkeeper(["--store", store, "stop-tracking", "-i", "db"]) == 0
+
+
+def test_renewal_signs_the_tracked_names_never_those_on_disk(tmp_path, ca):
+    ca_cert_path, ca_key_path, _ = ca
+    store = Store(str(tmp_path / "store"))
+    tracked(tmp_path, store, ca="local", ca_cert_path=ca_cert_path, ca_key_path=ca_key_path, key_owner="postgres",
+            key_group="postgres")
+    assert os.stat(tmp_path / "web.crt").st_uid == 0  # the service owns the key, never the certificate
+    # the service forges a certificate for its own key with another name
+    key = crypto.load_private_key((tmp_path / "web.key").read_bytes())
+    forged_name = crypto.x509.Name([crypto.x509.NameAttribute(crypto.NameOID.COMMON_NAME, "bank.example.com")])
+    forged = crypto.issue_certificate(key, forged_name, key.public_key(), forged_name,
+                                      crypto.parse_subject_alt_names(["bank.example.com"]), 1, [])
+    (tmp_path / "web.crt").write_bytes(crypto.certificate_pem(forged))
+    make_due(store, "web")
+    assert renew(store)[0].action == "renewed"
+    renewed = crypto.load_certificate((tmp_path / "web.crt").read_bytes())
+    assert crypto.common_name_of(renewed) == "web.example.com"
+    assert [crypto.general_name_text(n) for n in crypto.subject_alt_names_of(renewed)] == ["DNS:web.example.com"]
+
+
+def test_start_tracking_takes_the_names_of_the_certificate_once(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    tracked(tmp_path, store, subject="CN=first", subject_alt_names=["DNS:first.example"])
+    untrack(store, "web", check_mode=False)
+    track(store, TrackedRequest(id="again", cert_path=str(tmp_path / "web.crt"), key_path=str(tmp_path / "web.key")),
+          check_mode=False)
+    again = store.load("again")
+    assert (again.subject, again.subject_alt_names) == ("CN=first", ["DNS:first.example"])
+
+
+def test_check_mode_creates_no_store(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    request = TrackedRequest(id="web", cert_path=str(tmp_path / "web.crt"), key_path=str(tmp_path / "web.key"),
+                             subject="CN=web")
+    assert track(store, request, check_mode=True)["changed"]
+    assert not untrack(store, "web", check_mode=True)["changed"]
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_save_that_cannot_be_made_runs_no_command(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    tracked(tmp_path, store, pre_save_command="touch %s" % (tmp_path / "stopped"))
+    os.unlink(tmp_path / "stopped")
+    request = store.load("web")
+    request.chain_path = str(tmp_path / "missing-ca.crt")
+    store.save(request)
+    make_due(store, "web")
+    before = files(tmp_path)
+    outcome = renew(store)[0]
+    assert outcome.status == "NEED_GUIDANCE" and "chain_path" in outcome.message
+    assert files(tmp_path) == before and not (tmp_path / "stopped").exists()
+
+
+def test_one_corrupt_record_does_not_stop_the_others(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    tracked(tmp_path, store)
+    make_due(store, "web")
+    with open(os.path.join(store.requests_dir, "broken.json"), "w") as handle:
+        handle.write("{not json")
+    outcomes = {o.id: (o.action, o.status) for o in renew(store)}
+    assert outcomes == {"broken": ("failed", "NEED_GUIDANCE"), "web": ("renewed", "MONITORING")}
+    assert {i["request_id"]: i["stuck"] for i in listing(store)} == {"broken": True, "web": False}
+
+
+@pytest.mark.parametrize("reply, cookie", [("echo 60; exit 5", "cookie-1"), ("printf '60\\nnew-cookie\\n'; exit 5",
+                                                                           "new-cookie")])
+def test_exit_5_is_a_delay_then_maybe_a_new_cookie(tmp_path, reply, cookie):
+    store = Store(str(tmp_path / "store"))
+    tracked(tmp_path, store)
+    request = store.load("web")
+    request.ca, request.helper = "helper", helper(tmp_path, '''
+        if [ "$CERTMONGER_OPERATION" = SUBMIT ]; then echo cookie-1; exit 1; fi
+        %s
+    ''' % reply)
+    store.save(request)
+    make_due(store, "web")
+    renew(store)
+    assert store.load("web").ca_cookie == "cookie-1"
+    assert renew(store)[0].status == "CA_WORKING" and store.load("web").ca_cookie == cookie
+
+
+def test_an_unreachable_ca_while_polling_keeps_the_outstanding_request(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    tracked(tmp_path, store)
+    state = tmp_path / "ca-state"
+    request = store.load("web")
+    request.ca, request.helper = "helper", helper(tmp_path, '''
+        echo "$CERTMONGER_OPERATION" >> {log}
+        if [ "$CERTMONGER_OPERATION" = SUBMIT ]; then echo cookie-1; exit 1; fi
+        exit 3
+    '''.format(log=state))
+    store.save(request)
+    make_due(store, "web")
+    renew(store)
+    pending = (tmp_path / "store" / "pending" / "web.key").read_bytes()
+    assert renew(store)[0].status == "CA_UNREACHABLE"
+    assert renew(store)[0].status == "CA_UNREACHABLE"
+    assert state.read_text().split() == ["SUBMIT", "POLL", "POLL"]  # polled again, never resubmitted
+    assert (tmp_path / "store" / "pending" / "web.key").read_bytes() == pending
+    resubmit(store, "web", check_mode=False)  # resubmit starts over
+    assert state.read_text().split()[-1] == "SUBMIT"
+
+
+def test_a_ca_about_to_expire_is_reported_not_renewed_on_every_tick(tmp_path):
+    ca_key = KeySpec().generate()
+    short_ca = crypto.issue_ca_certificate(ca_key, "Short CA", 20)
+    (tmp_path / "ca.key").write_bytes(crypto.pkcs8_pem(ca_key))
+    (tmp_path / "ca.crt").write_bytes(crypto.certificate_pem(short_ca))
+    store = Store(str(tmp_path / "store"))
+    with pytest.raises(CertError, match="due at once"):
+        tracked(tmp_path, store, ca="local", ca_cert_path=str(tmp_path / "ca.crt"), ca_key_path=str(tmp_path / "ca.key"))
+    assert not (tmp_path / "web.crt").exists() and store.load("web").status == "CA_UNCONFIGURED"
+
+
+def test_stop_tracking_removes_the_pending_key(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    tracked(tmp_path, store)
+    request = store.load("web")
+    request.ca, request.helper = "helper", helper(tmp_path, "echo cookie; exit 1")
+    store.save(request)
+    make_due(store, "web")
+    renew(store)
+    assert (tmp_path / "store" / "pending" / "web.key").exists()
+    untrack(store, "web", check_mode=False)
+    assert not (tmp_path / "store" / "pending" / "web.key").exists()
+
+
+def test_a_save_cut_between_its_renames_is_finished_on_the_next_tick(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    tracked(tmp_path, store)
+    old_key = (tmp_path / "web.key").read_bytes()
+    make_due(store, "web")
+    renew(store)
+    new_key = (tmp_path / "web.key").read_bytes()
+    # as if killed after renaming the certificate, before the key: new certificate, old key, pending key kept
+    (tmp_path / "web.key").write_bytes(old_key)
+    os.makedirs(tmp_path / "store" / "pending", exist_ok=True)
+    (tmp_path / "store" / "pending" / "web.key").write_bytes(new_key)
+    request = store.load("web")
+    request.renew_before, request.valid_days = 30, 500
+    store.save(request)
+    outcome = renew(store)[0]
+    assert (outcome.action, outcome.status) == ("not due", "MONITORING")
+    assert (tmp_path / "web.key").read_bytes() == new_key and not (tmp_path / "store" / "pending" / "web.key").exists()
+    cert = crypto.load_certificate((tmp_path / "web.crt").read_bytes())
+    assert crypto.same_public_key(crypto.load_private_key((tmp_path / "web.key").read_bytes()), cert.public_key())
