@@ -35,7 +35,7 @@ def test_a_client_without_db_user(working):
 def test_a_malformed_server_san_stops_every_host(working):
     output = failing_run(working, "bad-san.yml", db1={"pg_mtls_server_sans": ["IP:10.0.0.300"]})
     assert "subject_alt_names: 'IP:10.0.0.300' is not a valid IP address" in output
-    assert "The CA host db1 failed" in output  # the clients stop too, changing nothing
+    assert "The CA host db1 failed" in output, output  # the clients stop too, changing nothing
 
 
 def test_an_empty_server_cn(working):
