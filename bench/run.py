@@ -34,7 +34,6 @@ REF_BIN = os.path.join(BENCH, ".venv-ref", "bin")
 CALLBACKS = os.path.join(ROOT, "tests", "integration", "callback_plugins")
 sys.path.insert(0, COLLECTIONS)
 
-from ansible_collections.certkeeper.pki.plugins.module_utils import crypto  # noqa: E402
 from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_module import run_pg_mtls_certs  # noqa: E402
 
 

@@ -72,7 +72,6 @@ class Renewal:
 
     def run(self, force: bool = False, first_issue: bool = False) -> Outcome:
         """Renew if due (or ``force``); ``first_issue`` makes a missing key and certificate."""
-        r = self.request
         try:
             return self._run(force, first_issue)
         except CertError as exc:  # unusable settings or files: this request needs a person, the others go on
