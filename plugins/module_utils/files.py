@@ -27,6 +27,10 @@ class Attributes:
         return "%s:%s %04o" % (_user_name(self.uid), _group_name(self.gid), self.mode)
 
 
+ROOT_ONLY_FILE = Attributes(0o600, 0, 0)  # CA keys, tracking records, pending keys
+ROOT_ONLY_DIRECTORY = Attributes(0o700, 0, 0)
+
+
 @dataclass(frozen=True)
 class FileState:
     """What is on disk now; ``data`` is None when the file is missing."""

@@ -24,7 +24,8 @@ from typing import Callable
 
 from . import crypto
 from .crypto import CertError, KeySpec
-from .files import Attributes, Change, FileState, Plan, attribute_change, describe_before, existing_problem
+from .files import (ROOT_ONLY_DIRECTORY, ROOT_ONLY_FILE, Attributes, Change, FileState, Plan, attribute_change,
+                    describe_before, existing_problem)
 from .outputs import Output, plan_outputs
 from .policy import DEFAULT_FRACTION, due_reason
 
@@ -34,8 +35,6 @@ LEAF_NAMES = {
     "client": {"key": "client.key", "cert": "client.crt", "pk8": "client.pk8",
                "pem_pk8": "client.pem.pk8", "pfx": "client.pfx"},
 }
-ROOT_ONLY = Attributes(0o600, 0, 0)
-ROOT_ONLY_DIRECTORY = Attributes(0o700, 0, 0)
 
 
 def now_utc() -> datetime.datetime:
@@ -131,8 +130,8 @@ def plan_ca(request: CARequest, directory: FileState, key_state: FileState, cert
                             "root.crt away to start a new CA (every certificate will be reissued)"
                             % (cert_path, key_path))
         plan.key = request.key_spec.generate()
-        plan.changes.append(Change(key_path, "missing: new CA key", ROOT_ONLY, crypto.pkcs8_pem(plan.key),
-                                   before="absent\n", after=_describe_key(request.key_spec, ROOT_ONLY)))
+        plan.changes.append(Change(key_path, "missing: new CA key", ROOT_ONLY_FILE, crypto.pkcs8_pem(plan.key),
+                                   before="absent\n", after=_describe_key(request.key_spec, ROOT_ONLY_FILE)))
         reason = "missing: new self-signed CA certificate"
     else:
         try:
@@ -140,7 +139,7 @@ def plan_ca(request: CARequest, directory: FileState, key_state: FileState, cert
         except CertError:
             raise CertError("CA key %s is not a usable private key; restore it from a backup (certkeeper "
                             "never replaces an existing CA key)" % key_path) from None
-        fix = attribute_change(key_state, ROOT_ONLY, "CA key")
+        fix = attribute_change(key_state, ROOT_ONLY_FILE, "CA key")
         if fix:
             plan.changes.append(fix)
         reason = _ca_certificate_problem(cert_state, plan.key, request, now)

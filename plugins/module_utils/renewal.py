@@ -22,11 +22,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from . import crypto
 from .crypto import CertError, KeySpec
-from .files import Change, Plan, apply_plan, read_state, resolve_attributes
+from .files import ROOT_ONLY_FILE, Change, Plan, apply_plan, read_state, resolve_attributes
 from .outputs import plan_outputs
 from .policy import due_reason
 from .tracking import (CA_REJECTED, CA_UNCONFIGURED, CA_UNREACHABLE, CA_WORKING, MONITORING, NEED_CA, NEED_GUIDANCE,
-                       POST_SAVE_FAILED, PRE_SAVE_FAILED, ROOT_ONLY_FILE, Store, TrackedRequest, UnreadableRecord)
+                       POST_SAVE_FAILED, PRE_SAVE_FAILED, Store, TrackedRequest, UnreadableRecord)
 
 COMMAND_TIMEOUT = 300
 PROFILE_USAGES = {

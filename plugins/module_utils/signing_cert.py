@@ -24,7 +24,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from . import crypto
 from .crypto import CertError, KeySpec
-from .files import (Attributes, Change, FileState, Plan, apply_plan, attribute_change, describe_before, read_state,
+from .files import (ROOT_ONLY_FILE, Attributes, Change, FileState, Plan, apply_plan, attribute_change, describe_before, read_state,
                     resolve_attributes)
 from .pkcs12 import compatibility_warnings, load_pkcs12, serialize_pkcs12
 from .policy import due_reason
@@ -95,7 +95,7 @@ class SigningCertRequest:
     key_spec: KeySpec = KeySpec()
     valid_days: int = 365
     renew_before_days: int = 30
-    attributes: Attributes = Attributes(0o600, 0, 0)
+    attributes: Attributes = ROOT_ONLY_FILE
     public_attributes: Attributes = Attributes(0o644, 0, 0)
     public_formats: tuple = ()
     force: bool = False

@@ -21,13 +21,13 @@ from cryptography import x509
 
 from . import crypto
 from .crypto import CertError
-from .files import Attributes, Change, Plan, apply_plan, parse_mode, read_state, resolve_attributes
+from .files import (ROOT_ONLY_DIRECTORY, ROOT_ONLY_FILE, Change, Plan, apply_plan, parse_mode, read_state,
+                    resolve_attributes)
 from .outputs import Output
 
 DEFAULT_STORE = "/var/lib/certkeeper"
 CA_TYPES = ("local", "self_sign", "helper", "ansible")
 PROFILES = ("server", "client", "ssl", "signing")
-ROOT_ONLY_FILE = Attributes(0o600, 0, 0)  # records, pending keys, the lock
 
 # certmonger's names, plus PRE_SAVE_FAILED / POST_SAVE_FAILED / NEED_GUIDANCE for what it has no name for.
 MONITORING = "MONITORING"
@@ -241,7 +241,7 @@ class Store:
         changes = []
         for path in (self.directory, self.requests_dir):
             if not os.path.isdir(path):
-                changes.append(Change(path, "tracking store missing", Attributes(0o700, 0, 0), before="absent\n",
+                changes.append(Change(path, "tracking store missing", ROOT_ONLY_DIRECTORY, before="absent\n",
                                       after="directory, root:root 0700\n", directory=True))
         return changes
 
