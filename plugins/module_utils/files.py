@@ -124,6 +124,15 @@ def resolve_attributes(owner, group, mode, option: str) -> Attributes:
     return Attributes(parse_mode(mode, prefix + "mode"), uid, gid)
 
 
+def private_file_attributes(owner, group, mode, option: str, holder: str = "the key") -> Attributes:
+    """resolve_attributes for a file that holds a private key: no group write, nothing for others."""
+    attributes = resolve_attributes(owner, group, mode, option)
+    if attributes.mode & 0o027:
+        raise CertError("%smode %04o gives %s to other users; use 0600, or 0640 for a group that must read it"
+                        % (option + "_" if option else "", attributes.mode, holder))
+    return attributes
+
+
 def parse_mode(mode, option: str) -> int:
     try:
         value = mode if isinstance(mode, int) else int(str(mode), 8)
@@ -172,6 +181,17 @@ def describe_before(state: FileState, kind: str) -> str:
         return "unreadable %s: %s\n" % (kind, state.error)
     return "absent\n" if state.data is None else "existing %s (%d bytes), %s\n" % (
         kind, len(state.data), state.attributes.describe())
+
+
+def directory_changes(state: FileState, wanted: Attributes, what: str, enforce: bool) -> list:
+    """Create a missing directory with ``wanted``; fix an existing one's owner/mode only if ``enforce``."""
+    if state.data is None and not state.error:
+        return [Change(state.path, "%s missing" % what, wanted, before="absent\n",
+                       after="directory, %s\n" % wanted.describe(), directory=True)]
+    if state.error or not state.is_directory:
+        raise CertError("%s %s is not usable: %s" % (what, state.path, state.error or "not a directory"))
+    change = attribute_change(state, wanted, what) if enforce else None
+    return [change] if change else []
 
 
 def attribute_change(state: FileState, wanted: Attributes, what: str) -> Change | None:

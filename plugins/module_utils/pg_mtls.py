@@ -25,7 +25,7 @@ from typing import Callable
 from . import crypto
 from .crypto import CertError, KeySpec
 from .files import (ROOT_ONLY_DIRECTORY, ROOT_ONLY_FILE, Attributes, Change, FileState, Plan, attribute_change,
-                    describe_before, existing_problem)
+                    describe_before, directory_changes, existing_problem)
 from .outputs import Output, plan_outputs
 from .policy import DEFAULT_FRACTION, due_reason
 
@@ -97,17 +97,6 @@ def _describe_cert(cert, attributes: Attributes) -> str:
     return "certificate %s, issuer %s, SANs [%s], expires %s, SHA-256 %s, %s\n" % (
         facts["subject"], facts["issuer"], ", ".join(facts["subject_alt_names"]), facts["not_after"],
         facts["fingerprint_sha256"], attributes.describe())
-
-
-def directory_changes(state: FileState, wanted: Attributes, what: str, enforce: bool) -> list:
-    """Create a missing directory with ``wanted``; fix an existing one's owner/mode only if ``enforce``."""
-    if state.data is None and not state.error:
-        return [Change(state.path, "%s missing" % what, wanted, before="absent\n",
-                       after="directory, %s\n" % wanted.describe(), directory=True)]
-    if state.error or not state.is_directory:
-        raise CertError("%s %s is not usable: %s" % (what, state.path, state.error or "not a directory"))
-    change = attribute_change(state, wanted, what) if enforce else None
-    return [change] if change else []
 
 
 # --- CA ------------------------------------------------------------------------------------

@@ -14,8 +14,9 @@ from cryptography.x509.oid import NameOID
 from . import crypto
 from .config_blocks import plan_block
 from .crypto import CertError, KeySpec
-from .files import Plan, apply_plan, read_state, resolve_attributes
+from .files import Plan, apply_plan, private_file_attributes, read_state
 from .pkcs12 import compatibility_warnings
+from .policy import check_days, check_renewal_window
 from .pg_mtls import (CA_CERT, CA_KEY, LEAF_NAMES, CARequest, LeafRequest, SigningRequest, client_outputs,
                       plan_ca, plan_leaf, sign_request)
 from .tracking import Store, TrackedRequest
@@ -25,10 +26,7 @@ CONFIG_BLOCK_NAME = "pg_mtls"
 
 
 def _positive(params: dict, option: str) -> int:
-    value = params[option]
-    if value is None or value < 1 or value > 36500:
-        raise CertError("%s must be a number of days between 1 and 36500, got %r" % (option, value))
-    return value
+    return check_days(params[option], option)
 
 
 def _key_spec(params: dict) -> KeySpec:
@@ -78,9 +76,7 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
     for option in ("valid_days", "renew_before", "ca_valid_days"):
         _positive(params, option)
     for validity in ("valid_days", "ca_valid_days"):
-        if params["renew_before"] >= params[validity]:
-            raise CertError("renew_before (%d days) must be shorter than %s (%d days), or every run would "
-                            "reissue" % (params["renew_before"], validity, params[validity]))
+        check_renewal_window(params["renew_before"], params[validity], validity)
     if role == "ca":
         return _run_ca(params, check_mode)
     if params.get("sign"):
@@ -144,10 +140,7 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
 def _leaf_request(params: dict, ca_cert) -> LeafRequest:
     role = params["role"]
     key_mode = params.get("key_mode") or DEFAULT_KEY_MODE[role]
-    key_attributes = resolve_attributes(params["key_owner"], params["key_group"], key_mode, "key")
-    if key_attributes.mode & 0o027:
-        raise CertError("key_mode %04o gives the key to other users; use 0600, or 0640 for a group that must "
-                        "read it" % key_attributes.mode)
+    key_attributes = private_file_attributes(params["key_owner"], params["key_group"], key_mode, "key")
     return LeafRequest(
         role=role,
         directory=params["path"],

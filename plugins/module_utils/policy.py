@@ -7,7 +7,23 @@ from __future__ import annotations
 
 import datetime
 
+from .crypto import CertError
+
 DEFAULT_FRACTION = 1 / 3  # as certbot and cert-manager do
+MAX_DAYS = 36500
+
+
+def check_days(value, option: str) -> int:
+    if not isinstance(value, int) or not 1 <= value <= MAX_DAYS:
+        raise CertError("%s must be a number of days between 1 and %d, got %r" % (option, MAX_DAYS, value))
+    return value
+
+
+def check_renewal_window(renew_before: int, validity: int, validity_option: str = "valid_days") -> None:
+    """A certificate must start outside its renewal window, or every run renews it again."""
+    if renew_before >= validity:
+        raise CertError("renew_before (%d days) must be shorter than %s (%d days), or every run would reissue"
+                        % (renew_before, validity_option, validity))
 
 
 def due_reason(cert, now, renew_before_days: int, fraction: float | None = DEFAULT_FRACTION) -> str | None:

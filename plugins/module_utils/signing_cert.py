@@ -24,10 +24,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from . import crypto
 from .crypto import CertError, KeySpec
-from .files import (ROOT_ONLY_FILE, Attributes, Change, FileState, Plan, apply_plan, attribute_change, describe_before, read_state,
-                    resolve_attributes)
+from .files import (ROOT_ONLY_FILE, Attributes, Change, FileState, Plan, apply_plan, attribute_change, describe_before,
+                    directory_changes, private_file_attributes, read_state)
 from .pkcs12 import compatibility_warnings, load_pkcs12, serialize_pkcs12
-from .policy import due_reason
+from .policy import check_days, check_renewal_window, due_reason
 
 # profile -> (extended key usages, keyEncipherment/keyAgreement beside digitalSignature)
 PROFILES = {
@@ -185,11 +185,7 @@ def plan_signing_cert(request: SigningCertRequest, states: dict, content: bytes 
     now = now or datetime.datetime.now(datetime.timezone.utc)
     directory = states["directory"]
     plan = SigningCertPlan()
-    if directory.data is None and not directory.error:
-        plan.changes.append(Change(directory.path, "directory missing", Attributes(0o755, 0, 0),
-                                   before="absent\n", after="directory, root:root 0755\n", directory=True))
-    elif directory.error or not directory.is_directory:
-        raise CertError("path %s is not usable: %s" % (directory.path, directory.error or "not a directory"))
+    plan.changes += directory_changes(directory, Attributes(0o755, 0, 0), "path", enforce=False)
 
     pfx_state = states["pfx"]
     existing = _open_existing(pfx_state, request)
@@ -292,10 +288,8 @@ def run_signing_cert(params: dict, check_mode: bool) -> dict:
     friendly_name = validate_friendly_name(params["friendly_name"])
     directory = params["path"]
     password = params.get("password") or ""
-    attributes = resolve_attributes(params["owner"], params["group"], params["mode"], "")
-    if attributes.mode & 0o027:
-        raise CertError("mode %04o gives the PFX (it holds the private key) to other users; use 0600, or 0640 "
-                        "for a group that must read it" % attributes.mode)
+    attributes = private_file_attributes(params["owner"], params["group"], params["mode"], "",
+                                         "the PFX (it holds the private key)")
     names = {"pfx": "pfx", "cer": "cer", "crt": "crt"}
     states = {name: read_state(os.path.join(directory, "%s.%s" % (friendly_name, ext))) for name, ext in names.items()}
     states["directory"] = read_state(directory)
@@ -327,11 +321,8 @@ def run_signing_cert(params: dict, check_mode: bool) -> dict:
             raise CertError("an ssl certificate needs subject_alt_names with every name and address clients use "
                             "(or they abort the connection); set allow_no_san: true to accept one without")
         for option in ("valid_days", "renew_before"):
-            if not 1 <= params[option] <= 36500:
-                raise CertError("%s must be a number of days between 1 and 36500, got %r" % (option, params[option]))
-        if params["renew_before"] >= params["valid_days"]:
-            raise CertError("renew_before (%d days) must be shorter than valid_days (%d days), or every run would "
-                            "regenerate" % (params["renew_before"], params["valid_days"]))
+            check_days(params[option], option)
+        check_renewal_window(params["renew_before"], params["valid_days"])
         key_size = params.get("key_size") or (2048 if params["key_type"] == "rsa" else 256)
         request = SigningCertRequest(
             directory, friendly_name, password, parse_subject(params["subject"]), sans, params["profile"],

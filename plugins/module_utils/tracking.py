@@ -21,9 +21,10 @@ from cryptography import x509
 
 from . import crypto
 from .crypto import CertError
-from .files import (ROOT_ONLY_DIRECTORY, ROOT_ONLY_FILE, Change, Plan, apply_plan, parse_mode, read_state,
-                    resolve_attributes)
+from .files import (ROOT_ONLY_DIRECTORY, ROOT_ONLY_FILE, Change, Plan, apply_plan, parse_mode, private_file_attributes,
+                    read_state)
 from .outputs import Output
+from .policy import check_days, check_renewal_window
 
 DEFAULT_STORE = "/var/lib/certkeeper"
 CA_TYPES = ("local", "self_sign", "helper", "ansible")
@@ -122,17 +123,14 @@ class TrackedRequest:
         for option in ("cert_path", "key_path"):
             if not os.path.isabs(getattr(self, option) or ""):
                 raise CertError("%s must be an absolute path, got %r" % (option, getattr(self, option)))
-        if not 1 <= self.renew_before < self.valid_days:
-            raise CertError("renew_before (%r days) must be at least 1 and shorter than valid_days (%r days)"
-                            % (self.renew_before, self.valid_days))
+        check_days(self.renew_before, "renew_before")
+        check_days(self.valid_days, "valid_days")
+        check_renewal_window(self.renew_before, self.valid_days)
         if not 0 < self.renew_fraction < 1:
             raise CertError("renew_fraction must be between 0 and 1 (one third renews with a third of the "
                             "lifetime left), got %r" % (self.renew_fraction,))
         crypto.KeySpec(self.key_type, self.key_size)
-        key_attributes = resolve_attributes(self.key_owner, self.key_group, self.key_mode, "key")
-        if key_attributes.mode & 0o027:
-            raise CertError("key_mode %04o gives the key to other users; use 0600, or 0640 for a group that must "
-                            "read it" % key_attributes.mode)
+        private_file_attributes(self.key_owner, self.key_group, self.key_mode, "key")
         if parse_mode(self.cert_mode, "cert_mode") & 0o022:
             raise CertError("cert_mode %s lets others rewrite the certificate (and so the names renewed); use 0644"
                             % self.cert_mode)
