@@ -71,13 +71,23 @@ def _digest(secret_path: str, options: dict) -> str | None:
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
+def _read_own_file(path: str) -> bytes:
+    """A stamp counts only if this very user wrote it: in a directory another user may write to (say
+    PostgreSQL's), that user cannot plant one, nor a link to one."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            raise ValueError("not a stamp of this user")
+        return handle.read()
+
+
 def recorded_result(directory: str, options: dict, now: float | None = None) -> dict | None:
     """The result recorded for these options when nothing has moved since; None means: verify."""
     if any(options.get(name) for name in WORK_OPTIONS):
         return None
     try:
-        with open(stamp_path(directory), "rb") as handle:
-            stamp = json.load(handle)
+        stamp = json.loads(_read_own_file(stamp_path(directory)))
         secret_path, files, valid_until = stamp["secret"], stamp["files"], stamp["valid_until"]
         digest, result = stamp["digest"], stamp["result"]
     except (OSError, ValueError, TypeError, KeyError):
@@ -101,10 +111,9 @@ def record(directory: str, options: dict, secret_path: str, paths: list, valid_u
              "files": {path: _file_facts(path) for path in sorted(set(paths))}}
     data = json.dumps(stamp, sort_keys=True, default=str).encode("utf-8")
     try:
-        with open(stamp_path(directory), "rb") as handle:
-            if handle.read() == data:
-                return
-    except OSError:
+        if _read_own_file(stamp_path(directory)) == data:
+            return
+    except (OSError, ValueError):
         pass
     try:
         apply_plan(Plan([Change(stamp_path(directory), "stamp", ROOT_ONLY_FILE, data)]))

@@ -117,3 +117,21 @@ def test_check_mode_records_nothing(tmp_path):
     run_pg_mtls_certs(dict(DEFAULTS, role="server", path=str(tmp_path / "srv"), ca_path=str(tmp_path / "ca"),
                            common_name="db1"), True)
     assert not os.path.exists(tmp_path / "srv")
+
+
+def test_a_stamp_another_user_could_have_written_is_ignored(client):
+    path = os.path.join(client["path"], STAMP_NAME)
+    os.chown(path, 65534, 0)
+    assert recorded_result(client["path"], client) is None
+    os.chown(path, 0, 0)
+    os.chmod(path, 0o620)
+    assert recorded_result(client["path"], client) is None
+
+
+def test_a_link_in_place_of_the_stamp_is_not_followed(client, tmp_path):
+    path = os.path.join(client["path"], STAMP_NAME)
+    os.rename(path, tmp_path / "elsewhere.json")
+    os.symlink(tmp_path / "elsewhere.json", path)
+    assert recorded_result(client["path"], client) is None
+    assert not run_pg_mtls_certs(client, False)["changed"]
+    assert not os.path.islink(path) and recorded_result(client["path"], client) is not None
