@@ -8,6 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/bootstrap.sh"
 cd "$root"
 export PATH="$root/.venv/bin:$PATH"
+[ -t 1 ] || export NO_COLOR=1   # plain logs in CI
 # built here so that a build failure shows plainly, and once for the whole run
 extensions/molecule/shared/rootfs.sh >/dev/null
 start=$(date +%s)
