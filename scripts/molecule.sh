@@ -11,6 +11,15 @@ export PATH="$root/.venv/bin:$PATH"
 [ -t 1 ] || export NO_COLOR=1   # plain logs in CI
 # built here so that a build failure shows plainly, and once for the whole run
 extensions/molecule/shared/rootfs.sh >/dev/null
+# a lab left up by an interrupted run (destroy.yml stops each lab when molecule gets to run it)
+stop_labs() {
+  for created in .work/molecule/*/created; do
+    [ ! -f "$created" ] || LAB="$root/${created%/created}" extensions/molecule/shared/nspawnlab.sh down
+  done
+}
+stop_labs
+trap stop_labs EXIT
+trap 'exit 130' INT TERM
 start=$(date +%s)
 status=0
 if [ $# -gt 0 ]; then

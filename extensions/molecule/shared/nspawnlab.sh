@@ -4,6 +4,7 @@
 # 198.18.0.0/24, reached over SSH through the namespace that holds the bridge (198.18.0.1).
 #   LAB=/abs/dir nspawnlab.sh up HOST...   boot the hosts; writes $LAB/inventory.yml
 #   LAB=/abs/dir nspawnlab.sh down         stop and remove everything `up` recorded in $LAB/created
+#                                          (and the hosts' overlay layers)
 # Only what this lab created is ever removed: each namespace, mount and process is recorded as it is
 # made, and a failed `up` tears down what it had made before exiting. Files are written only inside
 # a host's own root, never through a link that points out of it.
@@ -42,7 +43,9 @@ down() {
           fi
         fi
         rm -rf --one-file-system "/run/systemd/nspawn/propagate/$what" "/run/systemd/nspawn/unix-export/$what" ;;
-      mount) ! mountpoint -q "$what" || umount "$what" || umount -l "$what" ;;
+      mount)  # then the host's overlay layers go too
+        ! mountpoint -q "$what" || umount "$what" || umount -l "$what"
+        mountpoint -q "$what" || rm -rf --one-file-system "${what%/merged}"/{upper,work,merged} ;;
       netns) ! ip netns list | grep -qx "$what\( .*\)\?" || ip netns del "$what" ;;
     esac
   done
