@@ -46,7 +46,7 @@ down() {
       mount)  # then the host's overlay layers go too
         ! mountpoint -q "$what" || umount "$what" || umount -l "$what"
         mountpoint -q "$what" || rm -rf --one-file-system "${what%/merged}"/{upper,work,merged} ;;
-      netns) ! ip netns list | grep -qx "$what\( .*\)\?" || ip netns del "$what" ;;
+      netns) [ ! -e "/run/netns/$what" ] || ip netns del "$what" ;;
     esac
   done
   # nspawn's leftovers, only when no other machine uses them
@@ -64,7 +64,8 @@ up() {
   mkdir -p "$LAB"; chmod 700 "$LAB"; touch "$LAB/.nspawnlab"
   trap 'status=$?; [ $status -eq 0 ] || { echo "nspawnlab: up failed, removing what it made" >&2; down; }' EXIT
   [ -f "$LAB/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C nspawnlab -f "$LAB/id_ed25519"
-  ! ip netns list | grep -q "^$NS_PREFIX" || die "network namespaces $NS_PREFIX* exist already (another lab?): $(ip netns list | grep "^$NS_PREFIX" | tr '\n' ' ')"
+  ! compgen -G "/run/netns/$NS_PREFIX*" >/dev/null ||
+    die "network namespaces $NS_PREFIX* exist already (another lab is up): $(cd /run/netns && echo "$NS_PREFIX"*)"
   ip netns add "$BRIDGE_NS"; record netns "$BRIDGE_NS"
   ip -n "$BRIDGE_NS" link set lo up
   ip -n "$BRIDGE_NS" link add br0 type bridge
