@@ -15,7 +15,7 @@ NS_PREFIX=ckpki-
 BRIDGE_NS=${NS_PREFIX}lab
 
 die() { echo "nspawnlab: $*" >&2; exit 1; }
-case ${LAB:-} in /?*/?*) ;; *) die "set LAB to an absolute directory of its own (e.g. \$MOLECULE_EPHEMERAL_DIRECTORY/lab)" ;; esac
+case ${LAB:-} in /?*/?*) ;; *) die "set LAB to an absolute directory of its own (the scenarios use .work/molecule/<scenario>)" ;; esac
 [ ! -e "$LAB" ] || [ -f "$LAB/.nspawnlab" ] || die "$LAB exists and is not a lab directory; refusing to use it"
 record() { echo "$*" >> "$LAB/created"; }
 
@@ -59,6 +59,7 @@ up() {
   [ $# -gt 0 ] || die "usage: nspawnlab.sh up HOST..."
   [ ! -s "$LAB/created" ] || die "a lab is already up in $LAB; run down first"
   [ $# -le 200 ] || die "at most 200 hosts"
+  for h in "$@"; do [[ $h =~ ^[a-z][a-z0-9]{0,9}$ ]] || die "host name $h: use 1-10 lower-case letters and digits"; done
   local rootfs i=0 h ip d
   rootfs=$("$here/rootfs.sh")
   mkdir -p "$LAB"; chmod 700 "$LAB"; touch "$LAB/.nspawnlab"
@@ -88,7 +89,6 @@ INV
   i=0
   for h in "$@"; do
     i=$((i + 1)); ip=$NET.$((10 + i)); d=$LAB/$h
-    [[ $h =~ ^[a-z][a-z0-9]{0,9}$ ]] || die "host name $h: use 1-10 lower-case letters and digits"
     printf '    %s:\n      ansible_host: %s\n' "$h" "$ip" >> "$LAB/inventory.yml"
     ip netns add "$NS_PREFIX$h"; record netns "$NS_PREFIX$h"
     ip link add "v$h" netns "$BRIDGE_NS" type veth peer name host0 netns "$NS_PREFIX$h"
