@@ -29,18 +29,30 @@ put() {
   install -m "$mode" /dev/stdin "$dir/$(basename "$path")"
 }
 
+# ours PID MACHINE: PID is still the systemd-nspawn this lab started for MACHINE (not a reused PID)
+ours() { tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -q -- "--machine=$2 "; }
+
 down() {
   [ -f "$LAB/created" ] || return 0
-  local kind what pid t
-  # reverse order: processes, then mounts, then namespaces
+  local kind what pid t alive
+  # SIGTERM makes nspawn power its machine off cleanly: all machines at once, then up to 20 s for them
+  while read -r kind what pid; do
+    if [ "$kind" = machine ] && ours "$pid" "$what"; then kill -TERM "$pid"; fi
+  done < "$LAB/created"
+  for t in $(seq 100); do
+    alive=no
+    while read -r kind what pid; do
+      if [ "$kind" = machine ] && ours "$pid" "$what"; then alive=yes; fi
+    done < "$LAB/created"
+    if [ $alive = no ]; then break; fi
+    sleep 0.2
+  done
+  # reverse order: machines, then mounts, then namespaces
   tac "$LAB/created" | while read -r kind what pid; do
     case $kind in
-      machine)  # SIGTERM makes nspawn power the machine off cleanly; else SIGKILL to its init
-        if kill -TERM "$pid" 2>/dev/null; then   # (the kernel then ends every process of the machine)
-          for t in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-          if kill -0 "$pid" 2>/dev/null; then
-            pkill -KILL -P "$pid" || true; kill -KILL "$pid" 2>/dev/null || true; echo "nspawnlab: killed $what" >&2
-          fi
+      machine)  # still up: SIGKILL to its init, so the kernel ends every process of the machine
+        if ours "$pid" "$what"; then
+          pkill -KILL -P "$pid" || true; kill -KILL "$pid" 2>/dev/null || true; echo "nspawnlab: killed $what" >&2
         fi
         rm -rf --one-file-system "/run/systemd/nspawn/propagate/$what" "/run/systemd/nspawn/unix-export/$what" ;;
       mount)  # then the host's overlay layers go too
