@@ -38,9 +38,9 @@ if [ ! -f "$rootfs/.complete" ]; then
   start=$(date +%s)
   echo "rootfs: building $rootfs (debootstrap from $mirror)" >&2
   debootstrap --variant=minbase --include="$include" bookworm "$build" "$mirror" >/dev/null
-  # the wheels come from this machine's pip configuration; the host's Python is 3.11 like Debian 12's
+  # the wheels come through this machine's pip configuration, for the hosts' Python (Debian 12: 3.11)
   mkdir "$build/opt/wheels"   # not /tmp: nspawn mounts a fresh tmpfs there
-  "$collection/.venv/bin/pip" download -q --only-binary=:all: -d "$build/opt/wheels" "$pin" \
+  "$collection/.venv/bin/pip" download -q --only-binary=:all: --python-version 3.11 -d "$build/opt/wheels" "$pin" \
     2> >(grep -v '^WARNING: Location' >&2)
   systemd-nspawn -q -D "$build" --register=no --keep-unit --pipe /bin/sh -ec "$setup"
   touch "$build/.complete"
