@@ -10,11 +10,16 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+try:
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+except ImportError:  # the modules report it (missing_required_lib); ansible-test imports this without it
+    HAS_CRYPTOGRAPHY = False
+else:
+    HAS_CRYPTOGRAPHY = True
 
 
 class CertError(ValueError):
@@ -23,7 +28,7 @@ class CertError(ValueError):
 
 # --- keys ------------------------------------------------------------------------------------
 
-_CURVES = {256: ec.SECP256R1, 384: ec.SECP384R1}
+_CURVES = {256: ec.SECP256R1, 384: ec.SECP384R1} if HAS_CRYPTOGRAPHY else {}
 RSA_SIZES = (2048, 3072, 4096)
 ECDSA_SIZES = tuple(_CURVES)
 
@@ -228,7 +233,7 @@ def issue_ca_certificate(key, common_name: str, valid_days: int, now=None) -> x5
     )
 
 
-PROFILES = {"server": ExtendedKeyUsageOID.SERVER_AUTH, "client": ExtendedKeyUsageOID.CLIENT_AUTH}
+PROFILES = {"server": ExtendedKeyUsageOID.SERVER_AUTH, "client": ExtendedKeyUsageOID.CLIENT_AUTH} if HAS_CRYPTOGRAPHY else {}
 
 
 def key_usage_for(public_key, encipherment: bool) -> x509.KeyUsage:

@@ -216,16 +216,16 @@ def apply_plan(plan: Plan) -> None:
             elif change.data is not None:
                 staged.append((_stage(change), change.path))
     except OSError as exc:
-        for temp, _ in staged:
+        for temp, _final in staged:
             _unlink_quietly(temp)
         raise CertError("cannot write %s: %s; nothing was changed" % (exc.filename or "files", exc.strerror)) from None
     for index, (temp, path) in enumerate(staged):
         try:
             os.rename(temp, path)
         except OSError as exc:
-            for leftover, _ in staged[index:]:
+            for leftover, _final in staged[index:]:
                 _unlink_quietly(leftover)
-            done = ", ".join(p for _, p in staged[:index]) or "none"
+            done = ", ".join(final for _temp, final in staged[:index]) or "none"
             raise CertError("cannot replace %s: %s; already replaced: %s" % (path, exc.strerror, done)) from None
     for change in plan.changes:
         if change.remove:
@@ -240,7 +240,7 @@ def apply_plan(plan: Plan) -> None:
                 os.fchmod(fd, change.attributes.mode)
             finally:
                 os.close(fd)
-    for directory in sorted({os.path.dirname(path) for _, path in staged}):
+    for directory in sorted({os.path.dirname(final) for _temp, final in staged}):
         _fsync_directory(directory)
 
 

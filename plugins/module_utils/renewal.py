@@ -17,8 +17,13 @@ import os
 import subprocess
 from dataclasses import asdict, dataclass
 
-from cryptography import x509
-from cryptography.x509.oid import ExtendedKeyUsageOID
+try:
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+except ImportError:  # the modules report it (missing_required_lib); ansible-test imports this without it
+    HAS_CRYPTOGRAPHY = False
+else:
+    HAS_CRYPTOGRAPHY = True
 
 from . import crypto
 from .crypto import CertError, KeySpec
@@ -34,7 +39,7 @@ PROFILE_USAGES = {
     "client": ([ExtendedKeyUsageOID.CLIENT_AUTH], True),
     "ssl": ([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH], True),
     "signing": ([], False),
-}
+} if HAS_CRYPTOGRAPHY else {}
 
 
 @dataclass
@@ -52,7 +57,7 @@ def run_command(command: str, env: dict | None = None, timeout: int = COMMAND_TI
     """(exit code, stdout, stderr) of ``/bin/sh -c command``; a timeout is exit code None."""
     try:
         proc = subprocess.run(["/bin/sh", "-c", command], env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=timeout)
+                              text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return None, "", "timed out after %d s" % timeout
     return proc.returncode, proc.stdout, proc.stderr

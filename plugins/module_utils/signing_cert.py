@@ -18,9 +18,14 @@ import os
 import re
 from dataclasses import dataclass
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+except ImportError:  # the modules report it (missing_required_lib); ansible-test imports this without it
+    HAS_CRYPTOGRAPHY = False
+else:
+    HAS_CRYPTOGRAPHY = True
 
 from . import crypto
 from .crypto import CertError, KeySpec
@@ -33,8 +38,8 @@ from .policy import check_days, check_renewal_window, due_reason
 PROFILES = {
     "ssl": ([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH], True),
     "signing": ([], False),
-}
-PUBLIC_FORMATS = {"cer": serialization.Encoding.DER, "crt": serialization.Encoding.PEM}
+} if HAS_CRYPTOGRAPHY else {}
+PUBLIC_FORMATS = {"cer": serialization.Encoding.DER, "crt": serialization.Encoding.PEM} if HAS_CRYPTOGRAPHY else {}
 _UNSAFE_FILE_NAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 _COMMON_PASSWORDS = {"123456", "12345678", "123456789", "password", "passw0rd", "qwerty", "changeme", "secret",
                      "admin", "letmein"}

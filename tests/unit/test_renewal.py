@@ -66,7 +66,7 @@ def make_due(store, request_id, renew_before=400, valid_days=500):
 
 
 def test_policy_days_or_a_third_of_the_lifetime(ca):
-    _, _, ca_cert = ca
+    _cert_path, _key_path, ca_cert = ca
     key = KeySpec().generate()
     cert = crypto.issue_certificate(key, ca_cert.subject, key.public_key(), ca_cert.subject, [], 90, [])
     assert due_reason(cert, NOW, 30) is None
@@ -263,7 +263,7 @@ def test_the_command_line(tmp_path, capsys):
 
 
 def test_renewal_signs_the_tracked_names_never_those_on_disk(tmp_path, ca):
-    ca_cert_path, ca_key_path, _ = ca
+    ca_cert_path, ca_key_path, _ca_cert = ca
     store = Store(str(tmp_path / "store"))
     tracked(tmp_path, store, ca="local", ca_cert_path=ca_cert_path, ca_key_path=ca_key_path, key_owner="postgres",
             key_group="postgres")
