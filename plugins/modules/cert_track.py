@@ -21,22 +21,23 @@ description:
     together (all staged before any is renamed), then runs O(post_save_command); a failure keeps the old
     files and records a status (C(CA_UNREACHABLE), C(CA_REJECTED), C(NEED_CA), C(POST_SAVE_FAILED), ...).
 author:
-  - certkeeper.pki contributors
+  - certkeeper.pki contributors (@certkeeper)
 extends_documentation_fragment:
+  - certkeeper.pki.attributes
   - certkeeper.pki.private_key
 attributes:
   check_mode:
     support: full
-    description: Reports the record and certificate changes; writes nothing and runs no command.
+    details: Reports the record and certificate changes; writes nothing and runs no command.
   diff_mode:
     support: full
-    description: Shows the tracking record before and after (passwords left out).
+    details: Shows the tracking record before and after (passwords left out).
   idempotent:
     support: full
-    description: O(state=present) and O(state=absent) change nothing on a rerun; O(state=resubmit) always renews.
+    details: O(state=present) and O(state=absent) change nothing on a rerun; O(state=resubmit) always renews.
   safe_file_operations:
     support: full
-    description: Record, key, certificate and outputs are written atomically.
+    details: Record, key, certificate and outputs are written atomically.
 options:
   id:
     description: Request ID (certmonger's C(-I)); letters, digits, C(_ . @ -).
@@ -74,7 +75,6 @@ options:
   ca_key_path:
     description: For O(ca=local), the CA private key on this host.
     type: path
-    no_log: false
   helper:
     description: For O(ca=helper), the command to run (through C(/bin/sh -c)).
     type: str
@@ -142,7 +142,6 @@ options:
         description: PKCS#12 password (may be empty). Kept in the root-only store; never shown.
         type: str
         default: ""
-        no_log: true
       friendly_name:
         description: PKCS#12 alias (pgjdbc looks up V(user)).
         type: str
@@ -257,9 +256,9 @@ def main():
             renew_before=dict(type="int", default=30),
             renew_fraction=dict(type="float", default=0.3333),
             valid_days=dict(type="int", default=365),
-            key_owner=dict(type="str", default="root"),
-            key_group=dict(type="str", default="root"),
-            key_mode=dict(type="str", default="0600"),
+            key_owner=dict(type="str", default="root", no_log=False),
+            key_group=dict(type="str", default="root", no_log=False),
+            key_mode=dict(type="str", default="0600", no_log=False),
             cert_mode=dict(type="str", default="0644"),
             outputs=dict(type="list", elements="dict", default=[], options=dict(
                 path=dict(type="path", required=True),

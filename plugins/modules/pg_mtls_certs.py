@@ -28,22 +28,23 @@ description:
   - Files are written atomically with their final owner and mode set before content; when a write
     fails, every existing file stays as it was.
 author:
-  - certkeeper.pki contributors
+  - certkeeper.pki contributors (@certkeeper)
 extends_documentation_fragment:
+  - certkeeper.pki.attributes
   - certkeeper.pki.private_key
 attributes:
   check_mode:
     support: full
-    description: Reports every change and its reason; writes nothing.
+    details: Reports every change and its reason; writes nothing.
   diff_mode:
     support: full
-    description: Shows each file before and after; key material is described, never shown.
+    details: Shows each file before and after; key material is described, never shown.
   idempotent:
     support: full
-    description: A second run with the same options changes nothing and rewrites no file.
+    details: A second run with the same options changes nothing and rewrites no file.
   safe_file_operations:
     support: full
-    description: Temp file in the same directory with final owner and mode, fsync, rename.
+    details: Temp file in the same directory with final owner and mode, fsync, rename.
 options:
   role:
     description: Which part of the procedure this host plays.
@@ -313,9 +314,9 @@ def main():
             key_size=dict(type="int"),
             valid_days=dict(type="int", default=365),
             renew_before=dict(type="int", default=30),
-            key_owner=dict(type="str", default="root"),
-            key_group=dict(type="str", default="root"),
-            key_mode=dict(type="raw"),
+            key_owner=dict(type="str", default="root", no_log=False),
+            key_group=dict(type="str", default="root", no_log=False),
+            key_mode=dict(type="raw", no_log=False),
             pfx_password=dict(type="str", default="", no_log=True),
             pfx_friendly_name=dict(type="str", default="user"),
             postgresql_conf=dict(type="path"),
