@@ -177,8 +177,8 @@ EXAMPLES = r"""
     cert_path: /etc/postgresql/15/main/server.crt
     key_path: /etc/postgresql/15/main/server.key
     ca: local
-    ca_cert_path: /root/certkeeper-ca/postgresql/root.crt
-    ca_key_path: /root/certkeeper-ca/postgresql/root.key
+    ca_cert_path: /root/certkeeper-ca/root.crt
+    ca_key_path: /root/certkeeper-ca/root.key
     key_owner: postgres
     key_group: postgres
     post_save_command: systemctl reload postgresql

@@ -211,6 +211,7 @@ EXAMPLES = r"""
     key_owner: postgres
     key_group: postgres
   register: server_tls
+  when: inventory_hostname in groups['pg_servers']
 
 - name: Client key and CSR; files that need no CA are written now
   certkeeper.pki.pg_mtls_certs:
@@ -219,6 +220,7 @@ EXAMPLES = r"""
     common_name: app
     ca_certificate: "{{ hostvars['db1'].server_tls.ca_certificate }}"
   register: client_tls
+  when: inventory_hostname in groups['pg_clients']
 
 - name: Sign every pending CSR in one call on the CA host
   certkeeper.pki.pg_mtls_certs:
@@ -240,7 +242,7 @@ EXAMPLES = r"""
     common_name: app
     ca_certificate: "{{ hostvars['db1'].server_tls.ca_certificate }}"
     certificate: "{{ signed.certificates[inventory_hostname] }}"
-  when: client_tls.certificate_needed
+  when: inventory_hostname in groups['pg_clients'] and client_tls.certificate_needed
 """
 
 RETURN = r"""
