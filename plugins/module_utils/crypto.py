@@ -131,7 +131,7 @@ def parse_subject_alt_names(entries, option: str = "subject_alt_names") -> list:
             raise CertError("%s: every entry must be a non-empty string, got %r" % (option, entry))
         kind, sep, value = entry.strip().partition(":")
         if sep and kind.upper() == "DNS":
-            name = _dns_name(value.strip(), option)
+            name: x509.GeneralName = _dns_name(value.strip(), option)
         elif sep and kind.upper() == "IP":
             try:
                 name = x509.IPAddress(ipaddress.ip_address(value.strip()))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from . import crypto
 from .crypto import CertError, KeySpec
@@ -28,6 +28,9 @@ from .files import (ROOT_ONLY_DIRECTORY, ROOT_ONLY_FILE, Attributes, Change, Fil
                     describe_before, directory_changes, existing_problem)
 from .outputs import Output, plan_outputs
 from .policy import DEFAULT_FRACTION, due_reason
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 CA_KEY, CA_CERT = "root.key", "root.crt"
 LEAF_NAMES = {
@@ -56,7 +59,7 @@ class LeafRequest:
     role: str  # "server" or "client"
     directory: str
     common_name: str
-    ca_certificate: object  # x509.Certificate the leaf must chain to
+    ca_certificate: x509.Certificate  # the certificate the leaf must chain to
     subject_alt_names: tuple = ()
     key_spec: KeySpec = KeySpec()
     renew_before_days: int = 30
@@ -74,14 +77,14 @@ class LeafRequest:
 @dataclass
 class CAPlan(Plan):
     key: object = None
-    certificate: object = None
+    certificate: x509.Certificate = None
 
 
 @dataclass
 class LeafPlan(Plan):
-    certificate: object = None  # the certificate in force after applying (None: waiting for the CA)
+    certificate: x509.Certificate = None  # the certificate in force after applying (None: waiting for the CA)
     certificate_reasons: list = field(default_factory=list)
-    csr: object = None
+    csr: x509.CertificateSigningRequest = None
 
     @property
     def certificate_needed(self) -> bool:

@@ -91,7 +91,7 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
     plan = Plan()
     signer = None
     ca_pem = params.get("ca_certificate")
-    result = {}
+    result: dict = {}
     if params.get("ca_path"):
         ca_plan = _plan_ca_in(params, params["ca_path"])
         plan.changes += ca_plan.changes

@@ -290,7 +290,7 @@ class Renewal:
         if current_key is None or not crypto.same_public_key(key, current_key):
             changes.append(self._key_change(key))
         outputs = r.output_list()
-        chain = ()
+        chain: tuple = ()
         if r.chain_path:
             chain_state = read_state(r.chain_path)
             if chain_state.data is None or chain_state.error:

@@ -112,7 +112,7 @@ class SigningCertRequest:
 
 @dataclass
 class SigningCertPlan(Plan):
-    certificate: object = None
+    certificate: x509.Certificate = None
 
 
 def _open_existing(state: FileState, request: SigningCertRequest):
@@ -298,7 +298,7 @@ def run_signing_cert(params: dict, check_mode: bool) -> dict:
     names = {"pfx": "pfx", "cer": "cer", "crt": "crt"}
     states = {name: read_state(os.path.join(directory, "%s.%s" % (friendly_name, ext))) for name, ext in names.items()}
     states["directory"] = read_state(directory)
-    warnings = []
+    warnings: list[str] = []
 
     if params["state"] == "absent":
         plan = plan_removal(SigningCertRequest(directory, friendly_name, password), states)

@@ -223,6 +223,7 @@ class Store:
         record never hides or stops the others."""
         requests = []
         for request_id in self.ids():
+            request: TrackedRequest | UnreadableRecord | None
             try:
                 request = self.load(request_id)
             except CertError as exc:
