@@ -79,7 +79,9 @@ options:
     description: For O(ca=helper), the command to run (through C(/bin/sh -c)).
     type: str
   subject:
-    description: Subject to request, RFC 4514 (C(CN=db1.example.com)). Default, the current certificate's subject; required when the certificate does not exist yet.
+    description:
+      - Subject to request, RFC 4514 (C(CN=db1.example.com)).
+      - Default, the current certificate's subject; required when the certificate does not exist yet.
     type: str
   subject_alt_names:
     description: SANs to request (C(DNS:x), C(IP:x) or bare). Default, the current certificate's.

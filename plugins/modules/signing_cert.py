@@ -135,7 +135,9 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: The seed's example, generateCertificate.ps1 -Subject "YSoft SafeQ" -FriendlyName "YSoft SafeQ Signing Certificate" -SubjectAlternativeNames "*.company.com", "1.2.3.4"
+# The seed's example: generateCertificate.ps1 -Subject "YSoft SafeQ" -FriendlyName "YSoft SafeQ Signing Certificate"
+#   -SubjectAlternativeNames "*.company.com", "1.2.3.4"
+- name: The seed's example, made by Ansible
   certkeeper.pki.signing_cert:
     subject: YSoft SafeQ
     friendly_name: YSoft SafeQ Signing Certificate
