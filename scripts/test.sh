@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests of plugins/module_utils, then integration tests that run the
 # module and the role through Ansible against a real PostgreSQL and real clients.
-# Extra arguments go to pytest (e.g. scripts/test.sh tests/unit -k pkcs12).
+# Extra arguments go to pytest (e.g. scripts/test.sh tests/unit -k pkcs12) and skip scripts/quality.sh.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/bootstrap.sh"
@@ -11,4 +11,7 @@ start=$(date +%s)
 status=0
 python -m pytest "${@:-tests}" || status=$?
 echo "test suite: $(( $(date +%s) - start )) s"
+if [ $# -eq 0 ]; then  # the whole suite: release quality too (sanity, lint, docs, galaxy, builder)
+  "$root/scripts/quality.sh" || status=$?
+fi
 exit $status
