@@ -90,7 +90,7 @@ def main(argv=None) -> int:
         else:
             for outcome in outcomes:
                 _say("%s: %s (%s)%s\n" % (outcome.id, outcome.action, outcome.status,
-                                           ": " + outcome.message if outcome.message else ""))
+                                          ": " + outcome.message if outcome.message else ""))
         return 1 if any(o.action == "failed" for o in outcomes) else 0
     except CertError as exc:
         sys.stderr.write("certkeeper: %s\n" % exc)
@@ -103,7 +103,7 @@ def _report(result: dict) -> int:
     outcome = result.get("outcome")
     if outcome:
         _say("%s: %s (%s)%s\n" % (outcome["id"], outcome["action"], outcome["status"],
-                                   ": " + outcome["message"] if outcome["message"] else ""))
+                                  ": " + outcome["message"] if outcome["message"] else ""))
         return 1 if outcome["action"] == "failed" else 0
     return 0
 

@@ -268,7 +268,7 @@ class Renewal:
         r.ca_cookie = ""
         r.last_renewed = self.now.isoformat()
         message = "renewed (%s), serial %x, expires %s" % (reason, cert.serial_number,
-                                                            cert.not_valid_after_utc.isoformat())
+                                                           cert.not_valid_after_utc.isoformat())
         failure = self._post_save()
         if failure:
             return self._finish("renewed", POST_SAVE_FAILED, "saved, but the post-save command failed (%s)" % failure)

@@ -55,7 +55,7 @@ def test_first_calls_make_everything_and_reruns_change_nothing(hosts):
     assert hosts["phase1"]["certificate_needed"] and "BEGIN CERTIFICATE REQUEST" in hosts["phase1"]["csr"]
     assert reasons(hosts["phase1"])["client.crt"] == "missing: request a certificate from the CA"
     assert sorted(os.listdir(hosts["cli"])) == ["client.crt", "client.key", "client.pem.pk8", "client.pfx",
-                                               "client.pk8", "root.crt"]
+                                                "client.pk8", "root.crt"]
     before = snapshot(hosts["ca"], hosts["srv"], hosts["cli"])
     again = run(**hosts["client"])
     assert not again["changed"] and not again["certificate_needed"]

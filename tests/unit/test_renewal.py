@@ -325,8 +325,8 @@ def test_one_corrupt_record_does_not_stop_the_others(tmp_path):
     assert {i["request_id"]: i["stuck"] for i in listing(store)} == {"broken": True, "web": False}
 
 
-@pytest.mark.parametrize("reply, cookie", [("echo 60; exit 5", "cookie-1"), ("printf '60\\nnew-cookie\\n'; exit 5",
-                                                                           "new-cookie")])
+@pytest.mark.parametrize("reply, cookie", [("echo 60; exit 5", "cookie-1"),
+                                           ("printf '60\\nnew-cookie\\n'; exit 5", "new-cookie")])
 def test_exit_5_is_a_delay_then_maybe_a_new_cookie(tmp_path, reply, cookie):
     store = Store(str(tmp_path / "store"))
     tracked(tmp_path, store)
