@@ -92,6 +92,13 @@ def prepare_root(root: str) -> None:
     os.chmod(helper, 0o755)
 
 
+class _IndentedLists(yaml.SafeDumper):
+    """Lists indented under their key, as ansible-lint's yamllint rules want."""
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super().increase_indent(flow, False)
+
+
 def write_playbooks(dest: str, python: str = sys.executable) -> dict[str, str]:
     """Writes one playbook per module (in ORDER) and the inventory; returns {module: playbook path}."""
     os.makedirs(dest, exist_ok=True)
@@ -114,7 +121,7 @@ def write_playbooks(dest: str, python: str = sys.executable) -> dict[str, str]:
         playbooks[module] = os.path.join(dest, module + ".yml")
         with open(playbooks[module], "w") as handle:
             handle.write("---\n")
-            yaml.safe_dump([play], handle, sort_keys=False, width=120)
+            yaml.dump([play], handle, Dumper=_IndentedLists, sort_keys=False, width=120)
     return playbooks
 
 
