@@ -1,0 +1,40 @@
+"""The playbooks run unattended: no prompts, and a missing required variable stops them before any task."""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+
+import pytest
+import yaml
+
+from tests.integration.conftest import ROOT, run_playbook
+
+pytestmark = pytest.mark.integration
+
+
+def tasks_of(path: str):
+    for item in yaml.safe_load(open(path)) or []:
+        yield item
+        for key in ("block", "rescue", "always"):
+            yield from item.get(key, [])
+
+
+def test_no_playbook_or_role_prompts():
+    for playbook in glob.glob(os.path.join(ROOT, "playbooks", "*.yml")):
+        assert all("vars_prompt" not in play for play in yaml.safe_load(open(playbook))), playbook
+    for task_file in glob.glob(os.path.join(ROOT, "roles", "*", "tasks", "*.yml")):
+        for task in tasks_of(task_file):
+            assert not {"pause", "ansible.builtin.pause", "ansible.builtin.wait_for_connection"} & set(task), task_file
+
+
+def test_a_missing_required_variable_stops_the_play_before_any_module(tmp_path):
+    inventory = tmp_path / "inventory.yml"
+    host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+            "signing_cert_dir": str(tmp_path / "signing")}
+    inventory.write_text(yaml.safe_dump({"all": {"children": {"signing_cert_hosts": {"hosts": {"sq1": host}}}}}))
+    run = run_playbook("certkeeper.pki.signing_cert", str(inventory), tmp_dir=str(tmp_path))
+    assert run.returncode != 0
+    assert "missing required arguments: signing_cert_friendly_name" in run.output, run.output
+    assert run.invocations == {} and not os.path.exists(host["signing_cert_dir"])
