@@ -38,3 +38,32 @@ def test_a_missing_required_variable_stops_the_play_before_any_module(tmp_path):
     assert run.returncode != 0
     assert "missing required arguments: signing_cert_friendly_name" in run.output, run.output
     assert run.invocations == {} and not os.path.exists(host["signing_cert_dir"])
+
+
+def test_the_renewal_check_names_a_stuck_certificate(tmp_path):
+    store = str(tmp_path / "store")
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"h1": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable, "cert_track_store": store}}}}))
+    setup = tmp_path / "setup.yml"
+    track = {"store": store, "cert_path": str(tmp_path / "%s.crt"), "key_path": str(tmp_path / "%s.key"),
+             "subject": "CN=%s.example.com"}
+    tasks = [{"name": "A healthy self-signed request", "certkeeper.pki.cert_track": {
+                 **{k: v.replace("%s", "ok") for k, v in track.items()}, "id": "ok", "ca": "self_sign"}},
+             {"name": "A request the CA rejects", "ignore_errors": True, "certkeeper.pki.cert_track": {
+                 **{k: v.replace("%s", "bad") for k, v in track.items()}, "id": "bad", "ca": "helper",
+                 "helper": "echo refused by policy; exit 2"}}]
+    setup.write_text(yaml.safe_dump([{"hosts": "all", "gather_facts": False, "tasks": tasks}]))
+    assert run_playbook(str(setup), str(inventory), tmp_dir=str(tmp_path)).returncode == 0
+
+    check = run_playbook("certkeeper.pki.cert_check", str(inventory), "--check", tmp_dir=str(tmp_path))
+    assert check.returncode != 0 and "stuck" in check.output and "['bad']" in check.output, check.output
+    assert "'ok'" not in check.output
+
+    untrack = tmp_path / "untrack.yml"
+    untrack.write_text(yaml.safe_dump([{"hosts": "all", "gather_facts": False, "tasks": [
+        {"name": "Stop tracking the rejected one", "certkeeper.pki.cert_track": {"store": store, "id": "bad",
+                                                                                "state": "absent"}}]}]))
+    assert run_playbook(str(untrack), str(inventory), tmp_dir=str(tmp_path)).returncode == 0
+    check = run_playbook("certkeeper.pki.cert_check", str(inventory), tmp_dir=str(tmp_path))
+    assert check.returncode == 0 and "1 tracked certificate(s), none stuck or waiting" in check.output, check.output
