@@ -5,6 +5,7 @@
 # The release is made in a scratch copy, so the fragments stay in the repo until the version is published.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+export PATH="$root/.venv-quality/bin:$PATH"  # antsibull-changelog (scripts/quality.sh creates the venv)
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 cp "$root/galaxy.yml" "$scratch/"
