@@ -48,11 +48,11 @@ def test_the_renewal_check_names_a_stuck_certificate(tmp_path):
     setup = tmp_path / "setup.yml"
     track = {"store": store, "cert_path": str(tmp_path / "%s.crt"), "key_path": str(tmp_path / "%s.key"),
              "subject": "CN=%s.example.com"}
-    tasks = [{"name": "A healthy self-signed request", "certkeeper.pki.cert_track": {
-                 **{k: v.replace("%s", "ok") for k, v in track.items()}, "id": "ok", "ca": "self_sign"}},
-             {"name": "A request the CA rejects", "ignore_errors": True, "certkeeper.pki.cert_track": {
-                 **{k: v.replace("%s", "bad") for k, v in track.items()}, "id": "bad", "ca": "helper",
-                 "helper": "echo refused by policy; exit 2"}}]
+    healthy = dict({k: v.replace("%s", "ok") for k, v in track.items()}, id="ok", ca="self_sign")
+    rejected = dict({k: v.replace("%s", "bad") for k, v in track.items()}, id="bad", ca="helper",
+                    helper="echo refused by policy; exit 2")
+    tasks = [{"name": "A healthy self-signed request", "certkeeper.pki.cert_track": healthy},
+             {"name": "A request the CA rejects", "ignore_errors": True, "certkeeper.pki.cert_track": rejected}]
     setup.write_text(yaml.safe_dump([{"hosts": "all", "gather_facts": False, "tasks": tasks}]))
     assert run_playbook(str(setup), str(inventory), tmp_dir=str(tmp_path)).returncode == 0
 
@@ -61,9 +61,9 @@ def test_the_renewal_check_names_a_stuck_certificate(tmp_path):
     assert "'ok'" not in check.output
 
     untrack = tmp_path / "untrack.yml"
-    untrack.write_text(yaml.safe_dump([{"hosts": "all", "gather_facts": False, "tasks": [
-        {"name": "Stop tracking the rejected one", "certkeeper.pki.cert_track": {"store": store, "id": "bad",
-                                                                                "state": "absent"}}]}]))
+    stop = {"name": "Stop tracking the rejected one",
+            "certkeeper.pki.cert_track": {"store": store, "id": "bad", "state": "absent"}}
+    untrack.write_text(yaml.safe_dump([{"hosts": "all", "gather_facts": False, "tasks": [stop]}]))
     assert run_playbook(str(untrack), str(inventory), tmp_dir=str(tmp_path)).returncode == 0
     check = run_playbook("certkeeper.pki.cert_check", str(inventory), tmp_dir=str(tmp_path))
     assert check.returncode == 0 and "1 tracked certificate(s), none stuck or waiting" in check.output, check.output
