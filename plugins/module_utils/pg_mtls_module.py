@@ -8,18 +8,33 @@ from __future__ import annotations
 import os
 from dataclasses import asdict
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
+try:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+except ImportError:  # the modules report it (missing_required_lib); ansible-test imports this without it
+    HAS_CRYPTOGRAPHY = False
+else:
+    HAS_CRYPTOGRAPHY = True
 
 from . import crypto
 from .config_blocks import plan_block
 from .crypto import CertError, KeySpec
 from .files import Plan, apply_plan, private_file_attributes, read_state
+from .pg_mtls import (
+    CA_CERT,
+    CA_KEY,
+    LEAF_NAMES,
+    CARequest,
+    LeafRequest,
+    SigningRequest,
+    client_outputs,
+    plan_ca,
+    plan_leaf,
+    sign_request,
+)
 from .pkcs12 import compatibility_warnings
 from . import stamp
 from .policy import check_days, check_renewal_window, due_at
-from .pg_mtls import (CA_CERT, CA_KEY, LEAF_NAMES, CARequest, LeafRequest, SigningRequest, client_outputs,
-                      plan_ca, plan_leaf, sign_request)
 from .tracking import Store, TrackedRequest
 
 DEFAULT_KEY_MODE = {"ca": "0600", "server": "0600", "client": "0640"}
@@ -37,13 +52,22 @@ def _key_spec(params: dict) -> KeySpec:
 
 
 def _ca_request(params: dict, directory: str) -> CARequest:
-    return CARequest(directory, crypto.validate_common_name(params["ca_common_name"], "ca_common_name"),
-                     _key_spec(params), _positive(params, "ca_valid_days"), _positive(params, "renew_before"))
+    return CARequest(
+        directory,
+        crypto.validate_common_name(params["ca_common_name"], "ca_common_name"),
+        _key_spec(params),
+        _positive(params, "ca_valid_days"),
+        _positive(params, "renew_before"),
+    )
 
 
 def _plan_ca_in(params: dict, directory: str):
-    return plan_ca(_ca_request(params, directory), read_state(directory),
-                   read_state(os.path.join(directory, CA_KEY)), read_state(os.path.join(directory, CA_CERT)))
+    return plan_ca(
+        _ca_request(params, directory),
+        read_state(directory),
+        read_state(os.path.join(directory, CA_KEY)),
+        read_state(os.path.join(directory, CA_CERT)),
+    )
 
 
 def _subject_alt_names(profile: str, common_name: str, entries, prefix: str = "") -> tuple:
@@ -56,8 +80,10 @@ def _subject_alt_names(profile: str, common_name: str, entries, prefix: str = ""
         if cn_name not in sans:
             sans.insert(0, cn_name)
     elif sans:
-        raise CertError("%ssubject_alt_names applies to server certificates only; a client certificate is "
-                        "named by its common_name (the database user)" % prefix)
+        raise CertError(
+            "%ssubject_alt_names applies to server certificates only; a client certificate is "
+            "named by its common_name (the database user)" % prefix
+        )
     return tuple(sans)
 
 
@@ -88,7 +114,7 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
     plan = Plan()
     signer = None
     ca_pem = params.get("ca_certificate")
-    result = {}
+    result: dict = {}
     if params.get("ca_path"):
         ca_plan = _plan_ca_in(params, params["ca_path"])
         plan.changes += ca_plan.changes
@@ -97,13 +123,16 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
         sans, valid_days = list(_leaf_sans(params)), _positive(params, "valid_days")
 
         def signer(csr):
-            return crypto.issue_leaf_certificate(ca_plan.key, ca_cert, csr.public_key(), role,
-                                                 params["common_name"], sans, valid_days)
+            return crypto.issue_leaf_certificate(
+                ca_plan.key, ca_cert, csr.public_key(), role, params["common_name"], sans, valid_days
+            )
     elif ca_pem:
         try:
             ca_cert = crypto.load_certificate(ca_pem)
         except CertError:
-            raise CertError("ca_certificate is not a PEM certificate; pass the CA host's ca_certificate result") from None
+            raise CertError(
+                "ca_certificate is not a PEM certificate; pass the CA host's ca_certificate result"
+            ) from None
         if not crypto.is_ca_certificate(ca_cert):
             raise CertError("ca_certificate is not a CA certificate (no basicConstraints CA:TRUE)")
     else:
@@ -115,7 +144,9 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
         try:
             issued = crypto.load_certificate(params["certificate"])
         except CertError:
-            raise CertError("certificate is not a PEM certificate; pass the CA host's certificates[host] result") from None
+            raise CertError(
+                "certificate is not a PEM certificate; pass the CA host's certificates[host] result"
+            ) from None
     states = {name: read_state(request.path(name)) for name in list(LEAF_NAMES[role].values()) + [CA_CERT]}
     states["directory"] = read_state(request.directory)
     leaf = plan_leaf(request, states, issued=issued, signer=signer)
@@ -130,8 +161,7 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
     if not check_mode:
         apply_plan(plan)
     result.update(plan.result())
-    result.update(certificate_needed=leaf.certificate_needed,
-                  certificate_reasons=leaf.certificate_reasons)
+    result.update(certificate_needed=leaf.certificate_needed, certificate_reasons=leaf.certificate_reasons)
     if leaf.certificate_needed:
         result["csr"] = crypto.csr_pem(leaf.csr).decode()
         return result
@@ -178,18 +208,25 @@ def _tracking_changes(params: dict, request: LeafRequest) -> list:
     ca_path = params.get("ca_path")
     desired = TrackedRequest(
         id=track.get("id") or "pg_mtls-%s" % role,
-        cert_path=request.path(names["cert"]), key_path=request.path(names["key"]),
+        cert_path=request.path(names["cert"]),
+        key_path=request.path(names["key"]),
         ca="local" if ca_path else "ansible",
         ca_cert_path=os.path.join(ca_path, CA_CERT) if ca_path else "",
         ca_key_path=os.path.join(ca_path, CA_KEY) if ca_path else "",
         subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, request.common_name)]).rfc4514_string(),
         subject_alt_names=[crypto.general_name_text(n) for n in request.subject_alt_names],
-        profile=role, key_type=request.key_spec.type, key_size=request.key_spec.size,
-        renew_before=request.renew_before_days, valid_days=params["valid_days"],
-        key_owner=params["key_owner"], key_group=params["key_group"],
+        profile=role,
+        key_type=request.key_spec.type,
+        key_size=request.key_spec.size,
+        renew_before=request.renew_before_days,
+        valid_days=params["valid_days"],
+        key_owner=params["key_owner"],
+        key_group=params["key_group"],
         key_mode="%04o" % request.key_attributes.mode,
         outputs=[asdict(o) for o in client_outputs(request)] if role == "client" else [],
-        chain_path=request.path(CA_CERT), post_save_command=track.get("post_save_command") or "")
+        chain_path=request.path(CA_CERT),
+        post_save_command=track.get("post_save_command") or "",
+    )
     record = store.record_change(desired)
     return store.directory_changes() + [record] if record else []
 
@@ -197,11 +234,13 @@ def _tracking_changes(params: dict, request: LeafRequest) -> list:
 def _config_changes(params: dict) -> list:
     changes = []
     for path_option, block_option, placement, what in (
-            ("postgresql_conf", "postgresql_conf_block", "last", "postgresql.conf"),
-            ("pg_hba_conf", "pg_hba_block", "first", "pg_hba.conf")):
+        ("postgresql_conf", "postgresql_conf_block", "last", "postgresql.conf"),
+        ("pg_hba_conf", "pg_hba_block", "first", "pg_hba.conf"),
+    ):
         if params.get(path_option):
-            change = plan_block(read_state(params[path_option]), CONFIG_BLOCK_NAME, params[block_option],
-                                placement, what)
+            change = plan_block(
+                read_state(params[path_option]), CONFIG_BLOCK_NAME, params[block_option], placement, what
+            )
             if change:
                 changes.append(change)
     return changes
@@ -213,14 +252,20 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
             raise CertError("%s does not apply to role=ca" % option)
     plan = _plan_ca_in(params, params["path"])
     valid_days = _positive(params, "valid_days")
-    requests = [SigningRequest(r["name"], r["csr"], r["profile"],
-                               crypto.validate_common_name(r["common_name"], "sign[%s].common_name" % r["name"]),
-                               _subject_alt_names(r["profile"], r["common_name"], r["subject_alt_names"],
-                                                  "sign[%s]." % r["name"]),
-                               valid_days)
-                for r in params.get("sign") or []]
-    certificates = {r.name: crypto.certificate_pem(sign_request(plan.key, plan.certificate, r)).decode()
-                    for r in requests}
+    requests = [
+        SigningRequest(
+            r["name"],
+            r["csr"],
+            r["profile"],
+            crypto.validate_common_name(r["common_name"], "sign[%s].common_name" % r["name"]),
+            _subject_alt_names(r["profile"], r["common_name"], r["subject_alt_names"], "sign[%s]." % r["name"]),
+            valid_days,
+        )
+        for r in params.get("sign") or []
+    ]
+    certificates = {
+        r.name: crypto.certificate_pem(sign_request(plan.key, plan.certificate, r)).decode() for r in requests
+    }
     if not check_mode:
         apply_plan(plan)
     result = plan.result()
@@ -233,6 +278,11 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
                      dict(result, **_UNCHANGED))
     if certificates:
         result["changed"] = True
-        result["changes"].append({"path": params["path"], "action": "sign",
-                                  "reason": "issued certificates for %s" % ", ".join(sorted(certificates))})
+        result["changes"].append(
+            {
+                "path": params["path"],
+                "action": "sign",
+                "reason": "issued certificates for %s" % ", ".join(sorted(certificates)),
+            }
+        )
     return result

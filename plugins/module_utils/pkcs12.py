@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import os
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, hmac, padding, serialization
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
-from cryptography.hazmat.primitives.serialization import pkcs12
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, hmac, padding, serialization
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+    from cryptography.hazmat.primitives.serialization import pkcs12
+except ImportError:  # the modules report it (missing_required_lib); ansible-test imports this without it
+    HAS_CRYPTOGRAPHY = False
+else:
+    HAS_CRYPTOGRAPHY = True
 
 ITERATIONS = 2048  # what OpenSSL 3 uses for both the PBES2 KDF and the MAC
 SALT_BYTES = 8
@@ -39,6 +44,7 @@ _OID_SHA256 = "2.16.840.1.101.3.4.2.1"
 
 
 # --- minimal DER encoder: just the types a PKCS#12 file needs -------------------------------
+
 
 def _tlv(tag: int, body: bytes) -> bytes:
     length = len(body)
@@ -77,15 +83,16 @@ def _oid(dotted: str) -> bytes:
     body = bytearray([40 * arcs[0] + arcs[1]])
     for arc in arcs[2:]:
         chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
+        rest = arc >> 7
+        while rest:
+            chunk.append(0x80 | (rest & 0x7F))
+            rest >>= 7
         body.extend(reversed(chunk))
     return _tlv(0x06, bytes(body))
 
 
 # --- cryptographic pieces --------------------------------------------------------------------
+
 
 def _bmp_password(password: str) -> bytes:
     """The PKCS#12 MAC password: UTF-16BE with a two-byte terminator, so "" is b"\\0\\0"."""
@@ -105,15 +112,15 @@ def _pkcs12_kdf(password: bytes, salt: bytes, purpose: int, iterations: int, siz
     derived = b""
     while len(derived) < size:
         digest = diversifier + bytes(block_i)
-        for _ in range(iterations):
+        for _round in range(iterations):
             h = hashes.Hash(hashes.SHA256())
             h.update(digest)
             digest = h.finalize()
         derived += digest
         b_int = int.from_bytes((digest * (v // u + 1))[:v], "big")
         for start in range(0, len(block_i), v):
-            chunk = int.from_bytes(block_i[start:start + v], "big")
-            block_i[start:start + v] = ((chunk + b_int + 1) % (1 << (8 * v))).to_bytes(v, "big")
+            chunk = int.from_bytes(block_i[start : start + v], "big")
+            block_i[start : start + v] = ((chunk + b_int + 1) % (1 << (8 * v))).to_bytes(v, "big")
     return derived[:size]
 
 
@@ -137,8 +144,9 @@ def _bag_attributes(friendly_name: str, local_key_id: bytes) -> bytes:
     )
 
 
-def serialize_pkcs12(key, certificate: x509.Certificate, password: str, friendly_name: str,
-                     ca_certificates: tuple = ()) -> bytes:
+def serialize_pkcs12(
+    key, certificate: x509.Certificate, password: str, friendly_name: str, ca_certificates: tuple = ()
+) -> bytes:
     """A password-protected PKCS#12 (the password may be empty) holding key, certificate and chain."""
     cert_der = certificate.public_bytes(serialization.Encoding.DER)
     digest = hashes.Hash(hashes.SHA1())  # localKeyID is conventionally the certificate's SHA-1
@@ -146,9 +154,11 @@ def serialize_pkcs12(key, certificate: x509.Certificate, password: str, friendly
     local_key_id = digest.finalize()
 
     def cert_bag(der: bytes, attributes: bytes) -> bytes:
-        return _seq(_oid(_OID_CERT_BAG),
-                    _explicit0(_seq(_oid(_OID_X509_CERTIFICATE), _explicit0(_octets(der)))),
-                    *([attributes] if attributes else []))
+        return _seq(
+            _oid(_OID_CERT_BAG),
+            _explicit0(_seq(_oid(_OID_X509_CERTIFICATE), _explicit0(_octets(der)))),
+            *([attributes] if attributes else []),
+        )
 
     cert_bags = [cert_bag(cert_der, _bag_attributes(friendly_name, local_key_id))]
     cert_bags += [cert_bag(ca.public_bytes(serialization.Encoding.DER), b"") for ca in ca_certificates]
@@ -158,11 +168,15 @@ def serialize_pkcs12(key, certificate: x509.Certificate, password: str, friendly
         _explicit0(_seq(_int(0), _seq(_oid(_OID_DATA), cert_algorithm, _tlv(0x80, cert_ciphertext)))),
     )
 
-    pkcs8 = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption())
+    pkcs8 = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     key_algorithm, key_ciphertext = _pbes2_encrypt(password, pkcs8)
-    key_bag = _seq(_oid(_OID_SHROUDED_KEY_BAG), _explicit0(_seq(key_algorithm, _octets(key_ciphertext))),
-                   _bag_attributes(friendly_name, local_key_id))
+    key_bag = _seq(
+        _oid(_OID_SHROUDED_KEY_BAG),
+        _explicit0(_seq(key_algorithm, _octets(key_ciphertext))),
+        _bag_attributes(friendly_name, local_key_id),
+    )
     key_info = _seq(_oid(_OID_DATA), _explicit0(_octets(_seq(key_bag))))
 
     auth_safe = _seq(certs_info, key_info)
@@ -170,8 +184,9 @@ def serialize_pkcs12(key, certificate: x509.Certificate, password: str, friendly
     mac_key = _pkcs12_kdf(_bmp_password(password), mac_salt, 3, ITERATIONS, 32)
     mac = hmac.HMAC(mac_key, hashes.SHA256())
     mac.update(auth_safe)
-    mac_data = _seq(_seq(_seq(_oid(_OID_SHA256), _null()), _octets(mac.finalize())),
-                    _octets(mac_salt), _int(ITERATIONS))
+    mac_data = _seq(
+        _seq(_seq(_oid(_OID_SHA256), _null()), _octets(mac.finalize())), _octets(mac_salt), _int(ITERATIONS)
+    )
     return _seq(_int(3), _seq(_oid(_OID_DATA), _explicit0(_octets(auth_safe))), mac_data)
 
 

@@ -22,8 +22,10 @@ def check_days(value, option: str) -> int:
 def check_renewal_window(renew_before: int, validity: int, validity_option: str = "valid_days") -> None:
     """A certificate must start outside its renewal window, or every run renews it again."""
     if renew_before >= validity:
-        raise CertError("renew_before (%d days) must be shorter than %s (%d days), or every run would reissue"
-                        % (renew_before, validity_option, validity))
+        raise CertError(
+            "renew_before (%d days) must be shorter than %s (%d days), or every run would reissue"
+            % (renew_before, validity_option, validity)
+        )
 
 
 def due_reason(cert, now, renew_before_days: int, fraction: float | None = DEFAULT_FRACTION) -> str | None:

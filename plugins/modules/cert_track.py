@@ -21,22 +21,23 @@ description:
     together (all staged before any is renamed), then runs O(post_save_command); a failure keeps the old
     files and records a status (C(CA_UNREACHABLE), C(CA_REJECTED), C(NEED_CA), C(POST_SAVE_FAILED), ...).
 author:
-  - certkeeper.pki contributors
+  - certkeeper.pki contributors (@certkeeper)
 extends_documentation_fragment:
+  - certkeeper.pki.attributes
   - certkeeper.pki.private_key
 attributes:
   check_mode:
     support: full
-    description: Reports the record and certificate changes; writes nothing and runs no command.
+    details: Reports the record and certificate changes; writes nothing and runs no command.
   diff_mode:
     support: full
-    description: Shows the tracking record before and after (passwords left out).
+    details: Shows the tracking record before and after (passwords left out).
   idempotent:
     support: full
-    description: O(state=present) and O(state=absent) change nothing on a rerun; O(state=resubmit) always renews.
+    details: O(state=present) and O(state=absent) change nothing on a rerun; O(state=resubmit) always renews.
   safe_file_operations:
     support: full
-    description: Record, key, certificate and outputs are written atomically.
+    details: Record, key, certificate and outputs are written atomically.
 options:
   id:
     description: Request ID (certmonger's C(-I)); letters, digits, C(_ . @ -).
@@ -74,12 +75,13 @@ options:
   ca_key_path:
     description: For O(ca=local), the CA private key on this host.
     type: path
-    no_log: false
   helper:
     description: For O(ca=helper), the command to run (through C(/bin/sh -c)).
     type: str
   subject:
-    description: Subject to request, RFC 4514 (C(CN=db1.example.com)). Default, the current certificate's subject; required when the certificate does not exist yet.
+    description:
+      - Subject to request, RFC 4514 (C(CN=db1.example.com)).
+      - Default, the current certificate's subject; required when the certificate does not exist yet.
     type: str
   subject_alt_names:
     description: SANs to request (C(DNS:x), C(IP:x) or bare). Default, the current certificate's.
@@ -142,7 +144,6 @@ options:
         description: PKCS#12 password (may be empty). Kept in the root-only store; never shown.
         type: str
         default: ""
-        no_log: true
       friendly_name:
         description: PKCS#12 alias (pgjdbc looks up V(user)).
         type: str
@@ -178,8 +179,8 @@ EXAMPLES = r"""
     cert_path: /etc/postgresql/15/main/server.crt
     key_path: /etc/postgresql/15/main/server.key
     ca: local
-    ca_cert_path: /root/certkeeper-ca/postgresql/root.crt
-    ca_key_path: /root/certkeeper-ca/postgresql/root.key
+    ca_cert_path: /root/certkeeper-ca/root.crt
+    ca_key_path: /root/certkeeper-ca/root.key
     key_owner: postgres
     key_group: postgres
     post_save_command: systemctl reload postgresql
@@ -257,16 +258,21 @@ def main():
             renew_before=dict(type="int", default=30),
             renew_fraction=dict(type="float", default=0.3333),
             valid_days=dict(type="int", default=365),
-            key_owner=dict(type="str", default="root"),
-            key_group=dict(type="str", default="root"),
-            key_mode=dict(type="str", default="0600"),
+            key_owner=dict(type="str", default="root", no_log=False),
+            key_group=dict(type="str", default="root", no_log=False),
+            key_mode=dict(type="str", default="0600", no_log=False),
             cert_mode=dict(type="str", default="0644"),
-            outputs=dict(type="list", elements="dict", default=[], options=dict(
-                path=dict(type="path", required=True),
-                format=dict(type="str", required=True, choices=["pkcs8_der", "pkcs8_pem", "pkcs12"]),
-                password=dict(type="str", default="", no_log=True),
-                friendly_name=dict(type="str", default="user"),
-            )),
+            outputs=dict(
+                type="list",
+                elements="dict",
+                default=[],
+                options=dict(
+                    path=dict(type="path", required=True),
+                    format=dict(type="str", required=True, choices=["pkcs8_der", "pkcs8_pem", "pkcs12"]),
+                    password=dict(type="str", default="", no_log=True),
+                    friendly_name=dict(type="str", default="user"),
+                ),
+            ),
             chain_path=dict(type="path"),
             pre_save_command=dict(type="str", default=""),
             post_save_command=dict(type="str", default=""),

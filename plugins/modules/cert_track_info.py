@@ -12,17 +12,22 @@ version_added: 0.1.0
 description:
   - Reads the host's tracking store and the tracked certificates, and returns what C(certkeeper list --json) shows.
 author:
-  - certkeeper.pki contributors
+  - certkeeper.pki contributors (@certkeeper)
+extends_documentation_fragment:
+  - certkeeper.pki.attributes
 attributes:
   check_mode:
     support: full
-    description: Reads only.
+    details: Reads only.
   diff_mode:
     support: none
-    description: Changes nothing.
+    details: Changes nothing.
   idempotent:
     support: full
-    description: Reads only.
+    details: Reads only.
+  safe_file_operations:
+    support: none
+    details: Writes nothing.
 options:
   id:
     description: Only this request.

@@ -15,20 +15,25 @@ description:
   - The file is built on the controller with fixed timestamps, so the same collection version gives the same
     bytes and a rerun changes nothing. Used by the C(certkeeper.pki.cert_track) role.
 author:
-  - certkeeper.pki contributors
+  - certkeeper.pki contributors (@certkeeper)
+extends_documentation_fragment:
+  - certkeeper.pki.attributes
 attributes:
   action:
     support: full
     description: Runs on the controller and transfers one file.
   check_mode:
     support: full
-    description: As the copy module.
+    details: As the copy module.
   diff_mode:
     support: none
-    description: A binary file.
+    details: A binary file.
   idempotent:
     support: full
-    description: Reproducible bytes.
+    details: Reproducible bytes.
+  safe_file_operations:
+    support: full
+    details: The command is written by the copy module (temporary file and rename).
 options:
   dest:
     description: Path of the command on the host.

@@ -28,22 +28,23 @@ description:
   - Files are written atomically with their final owner and mode set before content; when a write
     fails, every existing file stays as it was.
 author:
-  - certkeeper.pki contributors
+  - certkeeper.pki contributors (@certkeeper)
 extends_documentation_fragment:
+  - certkeeper.pki.attributes
   - certkeeper.pki.private_key
 attributes:
   check_mode:
     support: full
-    description: Reports every change and its reason; writes nothing.
+    details: Reports every change and its reason; writes nothing.
   diff_mode:
     support: full
-    description: Shows each file before and after; key material is described, never shown.
+    details: Shows each file before and after; key material is described, never shown.
   idempotent:
     support: full
-    description: A second run with the same options changes nothing and rewrites no file.
+    details: A second run with the same options changes nothing and rewrites no file.
   safe_file_operations:
     support: full
-    description: Temp file in the same directory with final owner and mode, fsync, rename.
+    details: Temp file in the same directory with final owner and mode, fsync, rename.
 options:
   role:
     description: Which part of the procedure this host plays.
@@ -210,6 +211,7 @@ EXAMPLES = r"""
     key_owner: postgres
     key_group: postgres
   register: server_tls
+  when: inventory_hostname in groups['pg_servers']
 
 - name: Client key and CSR; files that need no CA are written now
   certkeeper.pki.pg_mtls_certs:
@@ -218,6 +220,7 @@ EXAMPLES = r"""
     common_name: app
     ca_certificate: "{{ hostvars['db1'].server_tls.ca_certificate }}"
   register: client_tls
+  when: inventory_hostname in groups['pg_clients']
 
 - name: Sign every pending CSR in one call on the CA host
   certkeeper.pki.pg_mtls_certs:
@@ -239,7 +242,7 @@ EXAMPLES = r"""
     common_name: app
     ca_certificate: "{{ hostvars['db1'].server_tls.ca_certificate }}"
     certificate: "{{ signed.certificates[inventory_hostname] }}"
-  when: client_tls.certificate_needed
+  when: inventory_hostname in groups['pg_clients'] and client_tls.certificate_needed
 """
 
 RETURN = r"""
@@ -304,31 +307,39 @@ def main():
             ca_common_name=dict(type="str", default="certkeeper.pki PostgreSQL CA"),
             ca_valid_days=dict(type="int", default=3650),
             certificate=dict(type="str"),
-            sign=dict(type="list", elements="dict", default=[], options=dict(
-                name=dict(type="str", required=True),
-                csr=dict(type="str", required=True),
-                profile=dict(type="str", required=True, choices=["server", "client"]),
-                common_name=dict(type="str", required=True),
-                subject_alt_names=dict(type="list", elements="str", default=[]),
-            )),
+            sign=dict(
+                type="list",
+                elements="dict",
+                default=[],
+                options=dict(
+                    name=dict(type="str", required=True),
+                    csr=dict(type="str", required=True),
+                    profile=dict(type="str", required=True, choices=["server", "client"]),
+                    common_name=dict(type="str", required=True),
+                    subject_alt_names=dict(type="list", elements="str", default=[]),
+                ),
+            ),
             key_type=dict(type="str", default="rsa", choices=["rsa", "ecdsa"]),
             key_size=dict(type="int"),
             valid_days=dict(type="int", default=365),
             renew_before=dict(type="int", default=30),
-            key_owner=dict(type="str", default="root"),
-            key_group=dict(type="str", default="root"),
-            key_mode=dict(type="raw"),
+            key_owner=dict(type="str", default="root", no_log=False),
+            key_group=dict(type="str", default="root", no_log=False),
+            key_mode=dict(type="raw", no_log=False),
             pfx_password=dict(type="str", default="", no_log=True),
             pfx_friendly_name=dict(type="str", default="user"),
             postgresql_conf=dict(type="path"),
             postgresql_conf_block=dict(type="str"),
             pg_hba_conf=dict(type="path"),
             pg_hba_block=dict(type="str"),
-            track=dict(type="dict", options=dict(
-                store=dict(type="path", default="/var/lib/certkeeper"),
-                id=dict(type="str"),
-                post_save_command=dict(type="str", default=""),
-            )),
+            track=dict(
+                type="dict",
+                options=dict(
+                    store=dict(type="path", default="/var/lib/certkeeper"),
+                    id=dict(type="str"),
+                    post_save_command=dict(type="str", default=""),
+                ),
+            ),
         ),
         required_if=[("role", "server", ("common_name",)), ("role", "client", ("common_name",))],
         required_together=[("postgresql_conf", "postgresql_conf_block"), ("pg_hba_conf", "pg_hba_block")],

@@ -21,22 +21,23 @@ description:
   - With O(pfx_content), installs a PFX made elsewhere (the C(signing_cert) role's way of putting one
     certificate on every host of a group); a host holding another certificate is reported as drift and replaced.
 author:
-  - certkeeper.pki contributors
+  - certkeeper.pki contributors (@certkeeper)
 extends_documentation_fragment:
+  - certkeeper.pki.attributes
   - certkeeper.pki.private_key
 attributes:
   check_mode:
     support: full
-    description: Reports every change and its reason; writes nothing.
+    details: Reports every change and its reason; writes nothing.
   diff_mode:
     support: full
-    description: Describes each file before and after; never the key or password.
+    details: Describes each file before and after; never the key or password.
   idempotent:
     support: full
-    description: A rerun with the same options rewrites nothing.
+    details: A rerun with the same options rewrites nothing.
   safe_file_operations:
     support: full
-    description: Temp file in the same directory with final owner and mode, fsync, rename.
+    details: Temp file in the same directory with final owner and mode, fsync, rename.
 options:
   state:
     description: V(present) keeps the certificate; V(absent) removes C(<friendly_name>.pfx) and its C(.cer)/C(.crt).
@@ -134,7 +135,9 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: The seed's example, generateCertificate.ps1 -Subject "YSoft SafeQ" -FriendlyName "YSoft SafeQ Signing Certificate" -SubjectAlternativeNames "*.company.com", "1.2.3.4"
+# The seed's example: generateCertificate.ps1 -Subject "YSoft SafeQ" -FriendlyName "YSoft SafeQ Signing Certificate"
+#   -SubjectAlternativeNames "*.company.com", "1.2.3.4"
+- name: The seed's example, made by Ansible
   certkeeper.pki.signing_cert:
     subject: YSoft SafeQ
     friendly_name: YSoft SafeQ Signing Certificate

@@ -100,7 +100,7 @@ def test_server_and_client_profiles(ca):
 
 
 def test_a_leaf_never_outlives_its_ca(ca):
-    ca_key, _ = ca
+    ca_key, _ca_cert = ca
     short_ca = crypto.issue_ca_certificate(ca_key, "Short CA", 10)
     leaf = crypto.issue_leaf_certificate(ca_key, short_ca, KeySpec().generate().public_key(), "client", "app", [], 365)
     assert leaf.not_valid_after_utc == short_ca.not_valid_after_utc
@@ -123,7 +123,7 @@ def test_csr_proves_possession_and_is_checked():
 
 
 def test_describe_certificate_has_only_public_facts(ca):
-    _, cert = ca
+    _ca_key, cert = ca
     facts = crypto.describe_certificate(cert)
     assert facts["subject"] == "CN=Test CA" and len(facts["fingerprint_sha256"]) == 95
     assert datetime.datetime.fromisoformat(facts["not_after"]) > datetime.datetime.now(datetime.timezone.utc)

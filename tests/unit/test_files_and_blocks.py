@@ -9,7 +9,7 @@ import pytest
 from ansible_collections.certkeeper.pki.plugins.module_utils.config_blocks import plan_block, with_block
 from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import CertError
 from ansible_collections.certkeeper.pki.plugins.module_utils.files import (Attributes, Change, Plan, apply_plan,
-                                                                          read_state, resolve_attributes)
+                                                                           read_state, resolve_attributes)
 
 
 def test_apply_writes_with_final_owner_and_mode(tmp_path):

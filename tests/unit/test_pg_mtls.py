@@ -233,7 +233,7 @@ def test_config_blocks_are_written_and_kept_idempotent(hosts, tmp_path):
     assert set(reasons(first)) == {"postgresql.conf", "pg_hba.conf"}
     assert conf.read_text().startswith("port = 5432\n") and hba.read_text().endswith("local all all peer\n")
     assert not run(**options)["changed"]
-    missing = dict(options, pg_hba_conf=str(tmp_path / "nope" / "pg_hba.conf"))
+    missing = {**options, "pg_hba_conf": str(tmp_path / "nope" / "pg_hba.conf")}
     with pytest.raises(CertError, match="does not exist; point the configuration directory option"):
         run(**missing)
 

@@ -66,7 +66,7 @@ def make_due(store, request_id, renew_before=400, valid_days=500):
 
 
 def test_policy_days_or_a_third_of_the_lifetime(ca):
-    _, _, ca_cert = ca
+    _cert_path, _key_path, ca_cert = ca
     key = KeySpec().generate()
     cert = crypto.issue_certificate(key, ca_cert.subject, key.public_key(), ca_cert.subject, [], 90, [])
     assert due_reason(cert, NOW, 30) is None
@@ -263,7 +263,7 @@ def test_the_command_line(tmp_path, capsys):
 
 
 def test_renewal_signs_the_tracked_names_never_those_on_disk(tmp_path, ca):
-    ca_cert_path, ca_key_path, _ = ca
+    ca_cert_path, ca_key_path, _ca_cert = ca
     store = Store(str(tmp_path / "store"))
     tracked(tmp_path, store, ca="local", ca_cert_path=ca_cert_path, ca_key_path=ca_key_path, key_owner="postgres",
             key_group="postgres")
@@ -325,8 +325,8 @@ def test_one_corrupt_record_does_not_stop_the_others(tmp_path):
     assert {i["request_id"]: i["stuck"] for i in listing(store)} == {"broken": True, "web": False}
 
 
-@pytest.mark.parametrize("reply, cookie", [("echo 60; exit 5", "cookie-1"), ("printf '60\\nnew-cookie\\n'; exit 5",
-                                                                           "new-cookie")])
+@pytest.mark.parametrize("reply, cookie", [("echo 60; exit 5", "cookie-1"),
+                                           ("printf '60\\nnew-cookie\\n'; exit 5", "new-cookie")])
 def test_exit_5_is_a_delay_then_maybe_a_new_cookie(tmp_path, reply, cookie):
     store = Store(str(tmp_path / "store"))
     tracked(tmp_path, store)

@@ -13,7 +13,7 @@ from ansible_collections.certkeeper.pki.plugins.module_utils import crypto
 from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import CertError, KeySpec
 from ansible_collections.certkeeper.pki.plugins.module_utils.pkcs12 import load_pkcs12
 from ansible_collections.certkeeper.pki.plugins.module_utils.signing_cert import (parse_subject, run_signing_cert,
-                                                                                 validate_friendly_name)
+                                                                                  validate_friendly_name)
 
 PASSWORD = "correct-horse-battery"
 SEED = dict(state="present", path=None, friendly_name="YSoft SafeQ Signing Certificate", subject="YSoft SafeQ",
@@ -80,14 +80,14 @@ def test_what_regenerates_and_why(made, change, reason):
 
 
 def test_check_mode_reports_and_writes_nothing(made):
-    directory, _ = made
+    directory, _unused = made
     before = snapshot(directory)
     result = run(check_mode=True, path=directory, subject="Other")
     assert result["changed"] and snapshot(directory) == before
 
 
 def test_a_wrong_password_is_reported_never_overwritten(made):
-    directory, _ = made
+    directory, _unused = made
     before = snapshot(directory)
     with pytest.raises(CertError, match="cannot be opened with the given password .* force: true to replace it"):
         run(path=directory, password="another-long-password")
@@ -139,7 +139,7 @@ def test_issued_by_a_ca_on_the_host(tmp_path):
 
 
 def test_absent_removes_the_files(made):
-    directory, _ = made
+    directory, _unused = made
     run(path=directory, public_formats=["cer"])
     result = run(path=directory, state="absent")
     assert {c["action"] for c in result["changes"]} == {"remove"} and os.listdir(directory) == []
@@ -171,7 +171,7 @@ def test_absent_removes_the_files(made):
     (dict(ca_cert_path="/nonexistent.crt", ca_key_path="/nonexistent.key"), "cannot be read: missing"),
 ])
 def test_bad_input_fails_clearly_and_changes_nothing(made, options, message):
-    directory, _ = made
+    directory, _unused = made
     before = snapshot(directory)
     with pytest.raises(CertError, match=message):
         run(path=directory, **options)

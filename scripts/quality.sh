@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Release quality, run by scripts/test.sh after pytest (or alone): every step must pass with zero findings.
+#   ruff (lint + format check) and mypy on plugins/; antsibull-changelog lint and CHANGELOG.md in sync;
+#   ansible-galaxy collection build (no scratch files in the tarball) + install into a clean collections path
+#   + the signing_cert playbook run from it; ansible-test sanity on the installed tree for the oldest and the
+#   newest ansible-core of meta/runtime.yml's range that Python 3.11 runs; ansible-lint (production profile)
+#   on roles, playbooks and every module's EXAMPLES; antsibull-docs reference; ansible-builder create.
+# Tools come from requirements-quality.txt (.venv-quality), re-created when its sha256 changes.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+"$root/scripts/bootstrap.sh" >/dev/null
+
+# Oldest of requires_ansible (>=2.16) and newest that installs on Python 3.11 (2.20 needs 3.12).
+SANITY_CORES=(2.16.19 2.19.14)
+
+work=$root/.work/quality
+tools=$root/.venv-quality
+export PATH="$tools/bin:$PATH"
+total_start=$(date +%s)
+step_start=$total_start
+step() {  # step NAME: prints how long the previous step took
+  local now
+  now=$(date +%s)
+  [ -n "${step_name:-}" ] && echo "quality: $step_name ok ($(( now - step_start )) s)"
+  step_name=$1
+  step_start=$now
+}
+
+venv() {  # venv DIR KEY PIP-ARGUMENT...: a venv with these pins, re-made only when KEY changes
+  local dir=$1 want=$2
+  shift 2
+  if [ ! -x "$dir/bin/python" ] || [ "$(cat "$dir/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+    echo "quality: creating $dir"
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install -q --disable-pip-version-check "$@"
+    echo "$want" >"$dir/.requirements.sha256"
+  fi
+}
+
+step "tool venvs"
+venv "$tools" "$(sha256sum <requirements-quality.txt)" -r requirements-quality.txt
+for core in "${SANITY_CORES[@]}"; do
+  venv "$root/.work/ansible-core-$core" "$core" "ansible-core==$core"
+done
+# ansible-test bootstraps pip in its sanity venvs with a script from a host this network cannot reach;
+# this stand-in installs the same pip version from the package index.
+for core in "${SANITY_CORES[@]}"; do
+  pip_version=$(grep -ohP "^\s+pip='\K[0-9.]+(?=',$)" \
+    "$root"/.work/ansible-core-"$core"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py)
+  mkdir -p ~/.ansible/test/cache
+  cp scripts/get_pip_shim.py ~/.ansible/test/cache/get_pip_"${pip_version//./_}".py
+done
+rm -rf "$work"
+mkdir -p "$work"
+
+step "ruff"
+ruff check plugins
+ruff format --check plugins
+
+step "mypy"
+mypy -p ansible_collections.certkeeper.pki.plugins  # plugins/ under its collection name, each file once
+
+step "changelog"
+antsibull-changelog lint
+scripts/changelog.sh --check
+
+step "galaxy build + install"
+ansible-galaxy collection build --output-path "$work" . >/dev/null
+tarball=$(ls "$work"/certkeeper-pki-*.tar.gz)
+version=$(python -c 'import yaml; print(yaml.safe_load(open("galaxy.yml"))["version"])')
+[ "$(basename "$tarball")" = "certkeeper-pki-$version.tar.gz" ]
+python -c 'import semantic_version, sys; semantic_version.Version(sys.argv[1])' "$version"
+scratch=$(tar -tzf "$tarball" | grep -E '(^|/)(\.venv[^/]*|\.work|\.git[^/]*|\.ci|\.pytest_cache|\.mypy_cache|\.ruff_cache|__pycache__|bench|scripts|output)(/|$)|\.pyc$|\.tar\.gz$' || true)
+if [ -n "$scratch" ]; then
+  echo "quality: the tarball holds files that are not the collection's:" >&2
+  echo "$scratch" >&2
+  exit 1
+fi
+ansible-galaxy collection install --offline --force -p "$work/installed" "$tarball" >/dev/null 2>&1
+installed=$work/installed/ansible_collections/certkeeper/pki
+python scripts/quality_playbook.py "$work/installed" "$work/playbook"
+
+# ansible-test reads the files to check from git when it is inside a repository: the installed tree goes
+# outside this checkout, where it sees exactly the tarball's files.
+sanity_root=$(mktemp -d)
+trap 'rm -rf "$sanity_root"' EXIT
+ansible-galaxy collection install --offline --force -p "$sanity_root" "$tarball" >/dev/null 2>&1
+for core in "${SANITY_CORES[@]}"; do
+  step "ansible-test sanity (ansible-core $core)"
+  rm -rf "$sanity_root/ansible_collections/certkeeper/pki/tests/output"
+  (cd "$sanity_root/ansible_collections/certkeeper/pki" &&
+    "$root/.work/ansible-core-$core/bin/ansible-test" sanity --venv --python 3.11 --color no \
+    >"$work/sanity-$core.log" 2>&1) || { grep -E '^(ERROR|FATAL)' "$work/sanity-$core.log" >&2; exit 1; }
+  tests_run=$(grep -c '^Running sanity test' "$work/sanity-$core.log" || true)
+  if [ "$tests_run" -lt 15 ]; then
+    echo "quality: ansible-test ran $tests_run sanity tests on ansible-core $core:" >&2
+    tail -5 "$work/sanity-$core.log" >&2
+    exit 1
+  fi
+  echo "quality: $tests_run sanity tests passed on ansible-core $core"
+done
+
+step "ansible-lint"
+PYTHONPATH=$root/.work/collections python -m tests.support.examples "$work/examples"
+# A HOME of its own: ansible-lint also looks in ~/.ansible/collections, where another copy may be installed.
+mkdir -p "$work/lint-home"
+HOME=$work/lint-home ANSIBLE_COLLECTIONS_PATH=$root/.work/collections ansible-lint --offline --nocolor --profile production \
+  roles playbooks $(ls "$work"/examples/*.yml | grep -v /inventory.yml)
+
+step "antsibull-docs reference"
+# Plugin and role docs checked, then the reference as standalone RST rendered to HTML by docutils, which stops
+# at the first warning: .work/quality/reference/index.html (scripts/reference.sh makes it alone).
+ANSIBLE_COLLECTIONS_PATH=$work/installed antsibull-docs lint-collection-docs --plugin-docs "$installed"
+scripts/reference.sh "$work/installed" "$work/reference"
+for module in $(ls plugins/modules | sed -n 's/\.py$//p'); do
+  grep -q 'Attributes' "$work/reference/${module}_module.html"
+done
+for role in $(ls roles); do
+  test -s "$work/reference/${role}_role.html"
+done
+
+step "ansible-builder create"
+rm -rf build && mkdir build && cp "$tarball" build/
+ansible-builder create --file execution-environment.yml --context "$work/ee" --output-filename Containerfile >/dev/null
+rm -rf build
+grep -q 'ansible-galaxy collection install' "$work/ee/Containerfile"
+grep -q '^cryptography' "$work/ee/_build/requirements.txt"
+grep -q '^openssl' "$work/ee/_build/bindep.txt"
+test -s "$work/ee/_build/$(basename "$tarball")"
+step ""
+echo "quality: $(( $(date +%s) - total_start )) s"
