@@ -23,7 +23,6 @@ else:
 
 from .errors import CertError
 
-
 # --- keys ------------------------------------------------------------------------------------
 
 _CURVES = {256: ec.SECP256R1, 384: ec.SECP384R1} if HAS_CRYPTOGRAPHY else {}

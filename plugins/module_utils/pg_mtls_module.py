@@ -16,7 +16,7 @@ except ImportError:  # the modules report it (missing_required_lib); ansible-tes
 else:
     HAS_CRYPTOGRAPHY = True
 
-from . import crypto
+from . import crypto, stamp
 from .config_blocks import plan_block
 from .crypto import CertError, KeySpec
 from .files import Plan, apply_plan, private_file_attributes, read_state
@@ -33,7 +33,6 @@ from .pg_mtls import (
     sign_request,
 )
 from .pkcs12 import compatibility_warnings
-from . import stamp
 from .policy import check_days, check_renewal_window, due_at
 from .tracking import Store, TrackedRequest
 
@@ -167,16 +166,27 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
         return result
     result["certificate"] = crypto.describe_certificate(leaf.certificate)
     if not check_mode:
-        paths = [state.path for state in states.values()] + [params.get(option) for option in
-                                                             ("postgresql_conf", "pg_hba_conf") if params.get(option)]
+        paths = [state.path for state in states.values()] + [
+            params.get(option) for option in ("postgresql_conf", "pg_hba_conf") if params.get(option)
+        ]
         due = [due_at(leaf.certificate, request.renew_before_days, request.renew_fraction)]
         if params.get("ca_path"):
-            paths += [params["ca_path"], os.path.join(params["ca_path"], CA_KEY), os.path.join(params["ca_path"], CA_CERT)]
+            paths += [
+                params["ca_path"],
+                os.path.join(params["ca_path"], CA_KEY),
+                os.path.join(params["ca_path"], CA_CERT),
+            ]
             due.append(due_at(ca_cert, request.renew_before_days, fraction=None))
         if params.get("track"):
             paths.append(Store(params["track"]["store"]).path(params["track"].get("id") or "pg_mtls-%s" % role))
-        stamp.record(request.directory, params, request.path(LEAF_NAMES[role]["key"]), paths,
-                     min(due).timestamp(), dict(result, certificate_reasons=[], **_UNCHANGED))
+        stamp.record(
+            request.directory,
+            params,
+            request.path(LEAF_NAMES[role]["key"]),
+            paths,
+            min(due).timestamp(),
+            dict(result, certificate_reasons=[], **_UNCHANGED),
+        )
     return result
 
 
@@ -269,13 +279,21 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
     if not check_mode:
         apply_plan(plan)
     result = plan.result()
-    result.update(ca_certificate=crypto.certificate_pem(plan.certificate).decode(), certificates=certificates,
-                  certificate=crypto.describe_certificate(plan.certificate))
+    result.update(
+        ca_certificate=crypto.certificate_pem(plan.certificate).decode(),
+        certificates=certificates,
+        certificate=crypto.describe_certificate(plan.certificate),
+    )
     if not check_mode and not requests:
         key_path = os.path.join(params["path"], CA_KEY)
-        stamp.record(params["path"], params, key_path, [params["path"], key_path, os.path.join(params["path"], CA_CERT)],
-                     due_at(plan.certificate, _positive(params, "renew_before"), fraction=None).timestamp(),
-                     dict(result, **_UNCHANGED))
+        stamp.record(
+            params["path"],
+            params,
+            key_path,
+            [params["path"], key_path, os.path.join(params["path"], CA_CERT)],
+            due_at(plan.certificate, _positive(params, "renew_before"), fraction=None).timestamp(),
+            dict(result, **_UNCHANGED),
+        )
     if certificates:
         result["changed"] = True
         result["changes"].append(
