@@ -206,27 +206,32 @@ def apply_plan(plan: Plan) -> None:
     """Write every change atomically: stage all temp files first, then rename them into place.
 
     A failure while staging (disk full, read-only, permissions) removes the temp files and
-    leaves every existing file as it was.
+    leaves every existing file as it was; so does a failed rename, which puts back the files
+    already replaced (each is kept as a hard link until all renames are done).
     """
-    staged = []
+    staged, kept = [], []
     try:
         for change in plan.changes:
             if change.directory:
                 _make_directory(change.path, change.attributes)
             elif change.data is not None:
                 staged.append((_stage(change), change.path))
+        for _, path in staged:
+            kept.append((_keep(path), path))
     except OSError as exc:
-        for temp, _ in staged:
-            _unlink_quietly(temp)
+        for temp, _ in staged + kept:
+            if temp:
+                _unlink_quietly(temp)
         raise CertError("cannot write %s: %s; nothing was changed" % (exc.filename or "files", exc.strerror)) from None
     for index, (temp, path) in enumerate(staged):
         try:
             os.rename(temp, path)
         except OSError as exc:
-            for leftover, _ in staged[index:]:
-                _unlink_quietly(leftover)
-            done = ", ".join(p for _, p in staged[:index]) or "none"
-            raise CertError("cannot replace %s: %s; already replaced: %s" % (path, exc.strerror, done)) from None
+            _roll_back(staged, kept, index)
+            raise CertError("cannot replace %s: %s; nothing was changed" % (path, exc.strerror)) from None
+    for old, _ in kept:
+        if old:
+            _unlink_quietly(old)
     for change in plan.changes:
         if change.remove:
             try:
@@ -242,6 +247,32 @@ def apply_plan(plan: Plan) -> None:
                 os.close(fd)
     for directory in sorted({os.path.dirname(path) for _, path in staged}):
         _fsync_directory(directory)
+
+
+def _keep(path: str) -> str | None:
+    """A hard link to the file at ``path`` (None when there is none), to put back on a failed rename."""
+    directory, name = os.path.split(path)
+    old = os.path.join(directory, ".%s.certkeeper-old-%s" % (name, secrets.token_hex(4)))
+    try:
+        os.link(path, old, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    return old
+
+
+def _roll_back(staged: list, kept: list, failed: int) -> None:
+    for index in reversed(range(len(staged))):
+        temp, path = staged[index]
+        old = kept[index][0]
+        if index >= failed:
+            _unlink_quietly(temp)
+        elif old:
+            os.rename(old, path)
+            continue
+        else:
+            _unlink_quietly(path)
+        if old:
+            _unlink_quietly(old)
 
 
 def _make_directory(path: str, attributes: Attributes) -> None:

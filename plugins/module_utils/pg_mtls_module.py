@@ -18,7 +18,7 @@ from .files import Plan, apply_plan, private_file_attributes, read_state
 from .pkcs12 import compatibility_warnings
 from .policy import check_days, check_renewal_window
 from .pg_mtls import (CA_CERT, CA_KEY, LEAF_NAMES, CARequest, LeafRequest, SigningRequest, client_outputs,
-                      plan_ca, plan_leaf, sign_request)
+                      pending_key_name, plan_ca, plan_leaf, sign_request)
 from .tracking import Store, TrackedRequest
 
 DEFAULT_KEY_MODE = {"ca": "0600", "server": "0600", "client": "0640"}
@@ -114,7 +114,8 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
             issued = crypto.load_certificate(params["certificate"])
         except CertError:
             raise CertError("certificate is not a PEM certificate; pass the CA host's certificates[host] result") from None
-    states = {name: read_state(request.path(name)) for name in list(LEAF_NAMES[role].values()) + [CA_CERT]}
+    names = list(LEAF_NAMES[role].values()) + [CA_CERT, pending_key_name(role)]
+    states = {name: read_state(request.path(name)) for name in names}
     states["directory"] = read_state(request.directory)
     leaf = plan_leaf(request, states, issued=issued, signer=signer)
     plan.changes += leaf.changes
