@@ -128,6 +128,10 @@ def plan_ca(request: CARequest, directory: FileState, key_state: FileState, cert
         except CertError:
             raise CertError("CA key %s is not a usable private key; restore it from a backup (certkeeper "
                             "never replaces an existing CA key)" % key_path) from None
+        weak = crypto.weak_key_problem(plan.key)
+        if weak:
+            raise CertError("CA key %s %s; certkeeper does not sign with it: move the CA directory away to start a "
+                            "new CA (every certificate will be reissued)" % (key_path, weak))
         fix = attribute_change(key_state, ROOT_ONLY_FILE, "CA key")
         if fix:
             plan.changes.append(fix)
@@ -159,6 +163,9 @@ def _ca_certificate_problem(state: FileState, key, request: CARequest, now) -> s
     if not crypto.is_ca_certificate(cert):
         raise CertError("%s is not a CA certificate (no basicConstraints CA:TRUE); restore the CA's own "
                         "certificate" % state.path)
+    weak = crypto.weak_signature_problem(cert)
+    if weak:
+        return weak.replace("reissue it with SHA-256", "reissue it with SHA-256 from the same CA key")
     if crypto.common_name_of(cert) != request.common_name:
         return "CN %r, %r requested: reissue from the same CA key" % (crypto.common_name_of(cert), request.common_name)
     expiry = due_reason(cert, now, request.renew_before_days, fraction=None)  # a CA lives long: days only
@@ -311,6 +318,9 @@ def _certificate_problem(cert, key, request: LeafRequest, now, renewal_window: b
     """Why ``cert`` is not the certificate this host should present, or None."""
     if not crypto.same_public_key(cert.public_key(), key):
         return "does not match the private key"
+    hygiene = crypto.leaf_problem(cert)
+    if hygiene:
+        return hygiene
     if not crypto.issued_by(cert, request.ca_certificate):
         return "not issued by the CA in root.crt"
     cn = crypto.common_name_of(cert)

@@ -16,7 +16,7 @@ from .config_blocks import plan_block
 from .crypto import CertError, KeySpec
 from .files import Plan, apply_plan, private_file_attributes, read_state
 from .pkcs12 import compatibility_warnings
-from .policy import check_days, check_renewal_window
+from .policy import DEFAULT_MAX_SERVER_DAYS, check_days, check_renewal_window, server_validity_warning
 from .pg_mtls import (CA_CERT, CA_KEY, LEAF_NAMES, CARequest, LeafRequest, SigningRequest, client_outputs,
                       pending_key_name, plan_ca, plan_leaf, sign_request)
 from .tracking import Store, TrackedRequest
@@ -102,8 +102,7 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
             ca_cert = crypto.load_certificate(ca_pem)
         except CertError:
             raise CertError("ca_certificate is not a PEM certificate; pass the CA host's ca_certificate result") from None
-        if not crypto.is_ca_certificate(ca_cert):
-            raise CertError("ca_certificate is not a CA certificate (no basicConstraints CA:TRUE)")
+        crypto.check_ca(ca_cert, None, "ca_certificate")
     else:
         raise CertError("role=%s needs ca_certificate (the CA's PEM) or ca_path (a CA on this host)" % role)
 
@@ -125,6 +124,8 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
         plan.changes += _tracking_changes(params, request)
     if role == "client":
         plan.warnings += compatibility_warnings(request.pfx_password)
+    elif signer and leaf.certificate_reasons:  # signed here, with this call's valid_days
+        plan.warnings += _validity_warnings(params, params["valid_days"])
 
     if not check_mode:
         apply_plan(plan)
@@ -154,6 +155,11 @@ def _leaf_request(params: dict, ca_cert) -> LeafRequest:
         pfx_password=params["pfx_password"] or "",
         pfx_friendly_name=crypto.validate_common_name(params["pfx_friendly_name"], "pfx_friendly_name"),
     )
+
+
+def _validity_warnings(params: dict, valid_days: int) -> list:
+    warning = server_validity_warning(valid_days, params.get("max_server_valid_days", DEFAULT_MAX_SERVER_DAYS))
+    return [warning] if warning else []
 
 
 def _tracking_changes(params: dict, request: LeafRequest) -> list:
@@ -209,6 +215,8 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
                 for r in params.get("sign") or []]
     certificates = {r.name: crypto.certificate_pem(sign_request(plan.key, plan.certificate, r)).decode()
                     for r in requests}
+    if any(r.profile == "server" for r in requests):
+        plan.warnings += _validity_warnings(params, valid_days)
     if not check_mode:
         apply_plan(plan)
     result = plan.result()

@@ -112,6 +112,9 @@ class Renewal:
             return self._finish("waiting" if status == CA_WORKING else "failed", status, message)
         if not crypto.same_public_key(cert.public_key(), key):
             return self._finish("failed", CA_REJECTED, "the CA returned a certificate for another key")
+        if crypto.leaf_problem(cert):
+            return self._finish("failed", CA_REJECTED, "the CA returned a certificate that cannot be used: %s"
+                                % crypto.leaf_problem(cert))
         still_due = due_reason(cert, self.now, r.renew_before, r.renew_fraction)
         if still_due:  # e.g. capped by a CA that expires soon: saving it would renew on every tick
             self._drop_pending()
@@ -308,6 +311,7 @@ def load_local_ca(cert_path: str, key_path: str, now):
         if state.data is None or state.error:
             raise CertError("%s %s cannot be read: %s" % (what, state.path, state.error or "missing"))
     ca_cert, ca_key = crypto.load_certificate(cert_state.data), crypto.load_private_key(key_state.data)
+    crypto.check_ca(ca_cert, ca_key, "CA certificate %s" % cert_path)
     if not crypto.same_public_key(ca_key, ca_cert.public_key()):
         raise CertError("CA key %s does not belong to CA certificate %s" % (key_path, cert_path))
     if ca_cert.not_valid_after_utc <= now:
