@@ -133,6 +133,18 @@ def private_file_attributes(owner, group, mode, option: str, holder: str = "the 
     return attributes
 
 
+def check_absolute_path(path, option: str):
+    """A path option must be absolute and free of '..': a relative one would land wherever the module
+    happens to run, and '..' hides where files really go."""
+    if path in (None, ""):
+        return path
+    if not os.path.isabs(path):
+        raise CertError("%s must be an absolute path, got %r" % (option, path))
+    if ".." in path.split(os.sep):
+        raise CertError("%s %r contains '..'; give the real absolute path" % (option, path))
+    return path
+
+
 def parse_mode(mode, option: str) -> int:
     try:
         value = mode if isinstance(mode, int) else int(str(mode), 8)

@@ -14,7 +14,7 @@ from cryptography.x509.oid import NameOID
 from . import crypto
 from .config_blocks import plan_block
 from .crypto import CertError, KeySpec
-from .files import Plan, apply_plan, private_file_attributes, read_state
+from .files import Plan, apply_plan, check_absolute_path, private_file_attributes, read_state
 from .pkcs12 import compatibility_warnings
 from .policy import DEFAULT_MAX_SERVER_DAYS, check_days, check_renewal_window, server_validity_warning
 from .pg_mtls import (CA_CERT, CA_KEY, LEAF_NAMES, CARequest, LeafRequest, SigningRequest, client_outputs,
@@ -73,6 +73,8 @@ def run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
 
 def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
     role = params["role"]
+    for option in ("path", "ca_path", "postgresql_conf", "pg_hba_conf"):
+        check_absolute_path(params.get(option), option)
     for option in ("valid_days", "renew_before", "ca_valid_days"):
         _positive(params, option)
     for validity in ("valid_days", "ca_valid_days"):

@@ -24,8 +24,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from . import crypto
 from .crypto import CertError, KeySpec
-from .files import (ROOT_ONLY_FILE, Attributes, Change, FileState, Plan, apply_plan, attribute_change, describe_before,
-                    directory_changes, private_file_attributes, read_state)
+from .files import (ROOT_ONLY_FILE, Attributes, Change, FileState, Plan, apply_plan, attribute_change,
+                    check_absolute_path, describe_before, directory_changes, private_file_attributes, read_state)
 from .pkcs12 import compatibility_warnings, load_pkcs12, serialize_pkcs12
 from .policy import DEFAULT_MAX_SERVER_DAYS, check_days, check_renewal_window, due_reason, server_validity_warning
 
@@ -288,6 +288,8 @@ def _issuer(params: dict):
 
 def run_signing_cert(params: dict, check_mode: bool) -> dict:
     friendly_name = validate_friendly_name(params["friendly_name"])
+    for option in ("path", "ca_cert_path", "ca_key_path"):
+        check_absolute_path(params.get(option), option)
     directory = params["path"]
     password = params.get("password") or ""
     attributes = private_file_attributes(params["owner"], params["group"], params["mode"], "",

@@ -236,7 +236,7 @@ def main():
             subject=dict(type="str"),
             subject_alt_names=dict(type="list", elements="str", default=[]),
             password=dict(type="str", no_log=True),
-            allow_empty_password=dict(type="bool", default=False),
+            allow_empty_password=dict(type="bool", default=False, no_log=False),
             profile=dict(type="str", default="ssl", choices=["ssl", "signing"]),
             allow_no_san=dict(type="bool", default=False),
             valid_days=dict(type="int", default=365),
