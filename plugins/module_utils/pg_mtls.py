@@ -248,15 +248,19 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
             key_change.reason += " (kept as %s until its certificate arrives)" % os.path.basename(pending_state.path)
             plan.changes.append(key_change)
         return plan
+    if key_change is not None and pending_state.data != key_change.data:
+        # first the pending key, then the certificate, then the key: a crash between the last two
+        # leaves the pending key matching the new certificate, and the next call puts it in place
+        plan.changes.append(Change(pending_state.path, "new key, kept until it is installed", request.key_attributes,
+                                   key_change.data, before=describe_before(pending_state, "private key"),
+                                   after=key_change.after))
     if plan.certificate is not None:
         _plan_public(plan, cert_state, crypto.certificate_pem(plan.certificate), request.public_attributes,
                      "certificate", "; ".join(plan.certificate_reasons) or None,
                      lambda: _describe_cert(plan.certificate, request.public_attributes))
     if key_change is not None:
-        # renamed after the certificate: a crash between the two leaves the pending key, which
-        # matches the new certificate, and the next call puts it in place without the CA
         plan.changes.append(key_change)
-    if pending_state.data is not None:
+    if key_change is not None or pending_state.data is not None:
         plan.changes.append(Change(pending_state.path, "installed as %s" % names["key"], request.key_attributes,
                                    before="pending private key\n", after="absent\n", remove=True))
     _plan_public(plan, states[CA_CERT], crypto.certificate_pem(request.ca_certificate), request.public_attributes,

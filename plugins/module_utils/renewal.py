@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import signal
 import subprocess
 from dataclasses import asdict, dataclass
 
@@ -48,14 +49,21 @@ class Outcome:
         return {"id": self.id, "action": self.action, "status": self.status, "message": self.message}
 
 
-def run_command(command: str, env: dict | None = None, timeout: int = COMMAND_TIMEOUT):
-    """(exit code, stdout, stderr) of ``/bin/sh -c command``; a timeout is exit code None."""
+def run_command(command: str, env: dict | None = None, timeout: int | None = None):
+    """(exit code, stdout, stderr) of ``/bin/sh -c command``; a timeout is exit code None.
+
+    The timeout (CERTKEEPER_COMMAND_TIMEOUT seconds, 300 by default) ends the command's whole
+    process group, so a helper's own children cannot keep the renewal waiting."""
+    timeout = timeout or int(os.environ.get("CERTKEEPER_COMMAND_TIMEOUT") or COMMAND_TIMEOUT)
+    proc = subprocess.Popen(["/bin/sh", "-c", command], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        proc = subprocess.run(["/bin/sh", "-c", command], env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=timeout)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         return None, "", "timed out after %d s" % timeout
-    return proc.returncode, proc.stdout, proc.stderr
+    return proc.returncode, out, err
 
 
 class Renewal:

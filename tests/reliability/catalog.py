@@ -277,3 +277,61 @@ def bad_input_cases(m) -> list:
         Case("role-ct-requests", "role cert_track", "cert_track_requests a string", ("cert_track_requests", "dict"),
              {"cert_track_requests": 5}),
     ]
+
+
+@dataclass
+class Fault:
+    id: str
+    fault: str
+    result: str
+
+
+FAULTS = [
+    Fault("kill-at-each-rename", "SIGKILL (strace syscall injection) at every rename() of a key-type change rsa -> ecdsa "
+          "that replaces pending key, certificate, key, derived files",
+          "every crash point leaves the old matching pair, or the new certificate with its pending key, which the "
+          "next call installs without the CA; then psql connects with the new pair"),
+    Fault("kill-at-each-write", "SIGKILL at every fsync() of a staged file (pending key, certificate, key, "
+          "PKCS#8 DER, PKCS#8 PEM, PKCS#12)",
+          "no target file changed; psql connects with the old files; the next call completes"),
+    Fault("full-filesystem", "client directory on a 96 KiB tmpfs filled to the last KiB, then a key-type change",
+          "fails with 'No space left on device; nothing was changed'; files intact; psql connects"),
+    Fault("read-only-target", "client directory bind-mounted read-only, then a key-type change",
+          "fails with 'Read-only file system; nothing was changed'; files intact; psql connects"),
+    Fault("immutable-certificate", "chattr +i on client.crt, then a key-type change",
+          "fails with 'Operation not permitted; nothing was changed'; files intact; psql connects"),
+    Fault("ca-host-lost-mid-run", "the CA host's connection dies after its first task (interpreter exits 255), while "
+          "app1 changes key type through the role",
+          "run fails on the CA host; app1 keeps its old matching pair beside client.key.pending; psql connects; "
+          "the next run installs the new pair"),
+    Fault("ca-host-unreachable", "two inventory hosts: the CA host is unreachable (ssh to a closed port)",
+          "run reports the CA host unreachable; the client changes nothing; psql connects"),
+    Fault("helper-rejects", "CA helper exits 2 (rejected)", "status CA_REJECTED with the helper's text; files intact; psql connects"),
+    Fault("helper-times-out", "CA helper (and a child it forked) sleeps past CERTKEEPER_COMMAND_TIMEOUT",
+          "status CA_UNREACHABLE 'timed out'; the helper's process group is killed; files intact; psql connects"),
+    Fault("helper-garbage", "CA helper exits 0 and prints garbage instead of a certificate",
+          "status CA_REJECTED 'printed no certificate'; files intact; psql connects"),
+    Fault("post-save-fails", "post-save command exits 7 after a renewal",
+          "status POST_SAVE_FAILED; the new pair is saved and matching; psql connects with it"),
+    Fault("concurrent-role-runs", "two pg_mtls playbook runs at once on the same hosts, with a key-type change",
+          "each run succeeds or fails with a clear message; afterwards every key matches its certificate, "
+          "no temp or pending file is left, psql connects"),
+    Fault("tracked-file-deleted", "the certificate of a tracked request is deleted under the tracker",
+          "status NEED_GUIDANCE naming the missing file; the key stays; the other request in the store renews"),
+]
+
+
+def render_table(cases, faults) -> str:
+    """The tables of docs/reliability.md, one row per case and fault."""
+    lines = ["| case | target | bad input | result: the error names |", "| --- | --- | --- | --- |"]
+    for case in cases:
+        lines.append("| `%s` | %s | %s | %s |" % (case.id, case.target, case.input.replace("|", "\\|"),
+                                                 "; ".join("`%s`" % e.replace("|", "\\|") for e in case.expect)))
+    lines += ["", "| fault | injected | result |", "| --- | --- | --- |"]
+    for fault in faults:
+        lines.append("| `%s` | %s | %s |" % (fault.id, fault.fault, fault.result))
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_table(bad_input_cases(Material()), FAULTS), end="")

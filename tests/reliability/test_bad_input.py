@@ -18,7 +18,8 @@ def _task(case) -> dict:
     if case.target in MODULES:
         return {"name": "case " + case.id, "certkeeper.pki." + case.target: case.args, "ignore_errors": True}
     role = case.target.split()[1]
-    variables = dict(case.args, signing_cert_group="pg_servers") if role == "signing_cert" else case.args
+    variables = dict(case.args, signing_cert_group="pg_servers", signing_cert_friendly_name="Sign") \
+        if role == "signing_cert" else case.args
     return {"name": "case " + case.id, "block": [{"ansible.builtin.include_role": {"name": "certkeeper.pki." + role},
                                                   "vars": variables}],
             "rescue": [{"ansible.builtin.meta": "noop"}]}
