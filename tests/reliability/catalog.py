@@ -294,7 +294,7 @@ FAULTS = [
     Fault("kill-at-each-write", "SIGKILL at every fsync() of a staged file (pending key, certificate, key, "
           "PKCS#8 DER, PKCS#8 PEM, PKCS#12)",
           "no target file changed; psql connects with the old files; the next call completes"),
-    Fault("full-filesystem", "client directory on a 96 KiB tmpfs filled to the last KiB, then a key-type change",
+    Fault("full-filesystem", "client directory on a 96 KiB tmpfs filled up to its last page, then a key-type change",
           "fails with 'No space left on device; nothing was changed'; files intact; psql connects"),
     Fault("read-only-target", "client directory bind-mounted read-only, then a key-type change",
           "fails with 'Read-only file system; nothing was changed'; files intact; psql connects"),
