@@ -31,7 +31,7 @@ def traced(lab):
     os.makedirs(traces)
     wrapper = os.path.join(lab.base, "python-umask-000")
     with open(wrapper, "w") as handle:
-        handle.write('#!/bin/sh\numask 000\nexec strace -f -qq -o %s/trace-$$ -e trace=open,openat,creat,chmod,fchmod,'
+        handle.write('#!/bin/sh\numask 000\nexec strace -f --seccomp-bpf -qq -o %s/trace-$$ -e trace=open,openat,creat,chmod,fchmod,'
                      'fchmodat,fchown,chown,mkdir,mkdirat %s "$@"\n' % (traces, sys.executable))
     os.chmod(wrapper, 0o755)
     inventory = lab.write_inventory("custody.yml", all={"ansible_python_interpreter": wrapper})

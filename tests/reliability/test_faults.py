@@ -250,7 +250,7 @@ def _tracked(working, name: str, **settings):
 
 @pytest.mark.parametrize("name, helper, status, message", [
     ("helper-rejects", "echo 'policy forbids CN=app2'; exit 2", "CA_REJECTED", "policy forbids CN=app2"),
-    ("helper-times-out", "sleep 120 & sleep 120", "CA_UNREACHABLE", "timed out after 2 s"),
+    ("helper-times-out", "sleep 119.77 & sleep 119.77", "CA_UNREACHABLE", "timed out after 2 s"),
     ("helper-garbage", "echo '<html>502 Bad Gateway</html>'", "CA_REJECTED", "printed no certificate"),
 ])
 def test_ca_helper_faults(working, monkeypatch, name, helper, status, message):
@@ -262,7 +262,7 @@ def test_ca_helper_faults(working, monkeypatch, name, helper, status, message):
     assert store.load(name).status == status
     assert scratch.targets() == before and scratch.connects()
     if name == "helper-times-out":  # the helper's whole process group is gone
-        assert subprocess.run(["pgrep", "-f", "sleep 120"], stdout=subprocess.PIPE).returncode == 1
+        assert subprocess.run(["pgrep", "-f", "sleep 119.77"], stdout=subprocess.PIPE).returncode == 1
 
 
 def test_post_save_fails(working):
