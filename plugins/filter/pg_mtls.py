@@ -10,9 +10,9 @@ short_description: Collect the pending CSRs of a play into one batch for the CA
 version_added: 0.1.0
 description:
   - Used by the C(pg_mtls) role to sign every pending certificate in one call on the CA host.
-  - Names (profile, CN, SANs) are taken from each host's O(identity_var), which the role sets on the
-    controller from the inventory; only the CSR comes from the host, so a host cannot ask for another
-    host's or user's name.
+  - Names (profile, CN, SANs) are taken from the C(identity) that the C(pg_mtls_certs) action sets on the
+    controller from the task's own arguments (the inventory); only the CSR comes from the host, so a host
+    cannot ask for another host's or user's name.
 options:
   _input:
     description: Inventory host names to look at (usually C(ansible_play_hosts)).
@@ -27,10 +27,6 @@ options:
     description: Name of the variable holding each host's C(pg_mtls_certs) result.
     type: str
     required: true
-  identity_var:
-    description: Name of the variable holding each host's C(profile), C(common_name) and C(subject_alt_names).
-    type: str
-    required: true
 """
 
 EXAMPLES = r"""
@@ -38,7 +34,7 @@ EXAMPLES = r"""
   certkeeper.pki.pg_mtls_certs:
     role: ca
     path: /root/certkeeper-ca
-    sign: "{{ ansible_play_hosts | certkeeper.pki.pg_mtls_signing_requests(hostvars, 'pg_mtls_csr', 'pg_mtls_identity') }}"
+    sign: "{{ ansible_play_hosts | certkeeper.pki.pg_mtls_signing_requests(hostvars, 'pg_mtls_csr') }}"
 """
 
 RETURN = r"""
@@ -49,12 +45,12 @@ _value:
 """
 
 
-def pg_mtls_signing_requests(hosts, hostvars, result_var, identity_var):
+def pg_mtls_signing_requests(hosts, hostvars, result_var):
     requests = []
     for host in hosts:
         result = hostvars[host].get(result_var) or {}
         if result.get("certificate_needed"):
-            identity = hostvars[host][identity_var]
+            identity = result["identity"]
             requests.append({
                 "name": host,
                 "csr": result["csr"],

@@ -16,9 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-
-class CertError(ValueError):
-    """Bad input or unusable material; the message names what to fix."""
+from .errors import CertError
 
 
 # --- keys ------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import secrets
 import stat
 from dataclasses import dataclass, field
 
-from .crypto import CertError
+from .errors import CertError
 
 
 @dataclass(frozen=True)

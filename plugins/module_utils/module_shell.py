@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
-from .crypto import CertError
+from .errors import CertError
 
 
-def run_module(module, work) -> None:
-    """Run ``work(params, check_mode=...)`` and report its result through an AnsibleModule."""
+def run_module(module, work, recorded: dict | None = None) -> None:
+    """Report ``recorded`` (a stamp's result: nothing moved) or the result of ``work(params, check_mode=...)``."""
     try:
-        result = work(module.params, check_mode=module.check_mode)
+        result = dict(recorded) if recorded is not None else work(module.params, check_mode=module.check_mode)
     except CertError as exc:
         module.fail_json(msg=str(exc), changed=False)
     for warning in result.pop("warnings", []):

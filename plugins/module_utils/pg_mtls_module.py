@@ -16,12 +16,14 @@ from .config_blocks import plan_block
 from .crypto import CertError, KeySpec
 from .files import Plan, apply_plan, check_absolute_path, private_file_attributes, read_state
 from .pkcs12 import compatibility_warnings
-from .policy import DEFAULT_MAX_SERVER_DAYS, check_days, check_renewal_window, server_validity_warning
+from . import stamp
+from .policy import DEFAULT_MAX_SERVER_DAYS, check_days, check_renewal_window, due_at, server_validity_warning
 from .pg_mtls import (CA_CERT, CA_KEY, LEAF_NAMES, CARequest, LeafRequest, SigningRequest, client_outputs,
                       pending_key_name, plan_ca, plan_leaf, sign_request)
 from .tracking import Store, TrackedRequest
 
 DEFAULT_KEY_MODE = {"ca": "0600", "server": "0600", "client": "0640"}
+_UNCHANGED = {"changed": False, "changes": [], "diff": []}  # what a run reports once nothing moved
 CONFIG_BLOCK_NAME = "pg_mtls"
 
 
@@ -136,8 +138,19 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
                   certificate_reasons=leaf.certificate_reasons)
     if leaf.certificate_needed:
         result["csr"] = crypto.csr_pem(leaf.csr).decode()
-    if leaf.certificate is not None:
-        result["certificate"] = crypto.describe_certificate(leaf.certificate)
+        return result
+    result["certificate"] = crypto.describe_certificate(leaf.certificate)
+    if not check_mode:
+        paths = [state.path for state in states.values()] + [params.get(option) for option in
+                                                             ("postgresql_conf", "pg_hba_conf") if params.get(option)]
+        due = [due_at(leaf.certificate, request.renew_before_days, request.renew_fraction)]
+        if params.get("ca_path"):
+            paths += [params["ca_path"], os.path.join(params["ca_path"], CA_KEY), os.path.join(params["ca_path"], CA_CERT)]
+            due.append(due_at(ca_cert, request.renew_before_days, fraction=None))
+        if params.get("track"):
+            paths.append(Store(params["track"]["store"]).path(params["track"].get("id") or "pg_mtls-%s" % role))
+        stamp.record(request.directory, params, request.path(LEAF_NAMES[role]["key"]), paths,
+                     min(due).timestamp(), dict(result, certificate_reasons=[], **_UNCHANGED))
     return result
 
 
@@ -224,6 +237,11 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
     result = plan.result()
     result.update(ca_certificate=crypto.certificate_pem(plan.certificate).decode(), certificates=certificates,
                   certificate=crypto.describe_certificate(plan.certificate))
+    if not check_mode and not requests:
+        key_path = os.path.join(params["path"], CA_KEY)
+        stamp.record(params["path"], params, key_path, [params["path"], key_path, os.path.join(params["path"], CA_CERT)],
+                     due_at(plan.certificate, _positive(params, "renew_before"), fraction=None).timestamp(),
+                     dict(result, **_UNCHANGED))
     if certificates:
         result["changed"] = True
         result["changes"].append({"path": params["path"], "action": "sign",

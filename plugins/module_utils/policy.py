@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime
 
-from .crypto import CertError
+from .errors import CertError
 
 DEFAULT_FRACTION = 1 / 3  # as certbot and cert-manager do
 MAX_DAYS = 36500
@@ -38,6 +38,15 @@ def due_reason(cert, now, renew_before_days: int, fraction: float | None = DEFAU
     if fraction and left < (not_after - cert.not_valid_before_utc) * fraction:
         return "expires on %s, with less than %.0f%% of its lifetime left" % (expires, fraction * 100)
     return None
+
+
+def due_at(cert, renew_before_days: int, fraction: float | None = DEFAULT_FRACTION) -> datetime.datetime:
+    """The moment ``due_reason`` starts to name a reason for ``cert``."""
+    not_after = cert.not_valid_after_utc
+    moment = not_after - datetime.timedelta(days=renew_before_days)
+    if fraction:
+        moment = min(moment, not_after - (not_after - cert.not_valid_before_utc) * fraction)
+    return moment
 
 
 DEFAULT_MAX_SERVER_DAYS = 398  # the CA/Browser Forum's limit for TLS server certificates

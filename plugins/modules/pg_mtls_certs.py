@@ -287,13 +287,15 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-try:
-    from ansible_collections.certkeeper.pki.plugins.module_utils.module_shell import run_module
+from ansible_collections.certkeeper.pki.plugins.module_utils.module_shell import run_module
+from ansible_collections.certkeeper.pki.plugins.module_utils.stamp import recorded_result
+
+
+def run_full(params, check_mode):
+    """Verify or change the files; cryptography is imported here, not when a stamp says nothing moved."""
     from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_module import run_pg_mtls_certs
-except ImportError:
-    IMPORT_ERROR = traceback.format_exc()
-else:
-    IMPORT_ERROR = None
+
+    return run_pg_mtls_certs(params, check_mode)
 
 
 def main():
@@ -340,9 +342,10 @@ def main():
         mutually_exclusive=[("ca_certificate", "ca_path")],
         supports_check_mode=True,
     )
-    if IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=IMPORT_ERROR)
-    run_module(module, run_pg_mtls_certs)
+    try:
+        run_module(module, run_full, recorded_result(module.params["path"], module.params))
+    except ImportError:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=traceback.format_exc())
 
 
 if __name__ == "__main__":

@@ -32,10 +32,14 @@ def test_a_client_without_db_user(working):
     assert "pg_mtls_db_user is required on client hosts" in output
 
 
-def test_a_malformed_server_san_stops_every_host(working):
+def test_a_malformed_server_san_fails_that_server(working):
     output = failing_run(working, "bad-san.yml", db1={"pg_mtls_server_sans": ["IP:10.0.0.300"]})
     assert "subject_alt_names: 'IP:10.0.0.300' is not a valid IP address" in output
-    assert "The CA host db1 failed" in output, output  # the clients stop too, changing nothing
+
+
+def test_a_ca_host_outside_the_inventory(working):
+    output = failing_run(working, "no-ca-host.yml", all={"pg_mtls_ca_host": "nosuchhost"})
+    assert "pg_mtls_ca_host 'nosuchhost' is not a host of the inventory" in output, output
 
 
 def test_an_empty_server_cn(working):

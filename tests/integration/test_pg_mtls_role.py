@@ -12,7 +12,8 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-CLIENT_FILES = ["client.crt", "client.key", "client.pem.pk8", "client.pfx", "client.pk8", "root.crt"]
+CLIENT_FILES = [".certkeeper-stamp.json", "client.crt", "client.key", "client.pem.pk8", "client.pfx", "client.pk8",
+                "root.crt"]
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +38,9 @@ def psql(conninfo: str) -> subprocess.CompletedProcess:
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_first_run_costs_two_module_calls_per_client_and_three_on_the_ca_host(first_run):
-    # clients: keys + CSR, then certificate install; db1: CA + own files, one batched signing, reload
-    assert first_run.invocations == {"db1": 3, "app1": 2, "app2": 2}, first_run.output
+def test_first_run_costs_two_module_calls_per_client_and_four_on_the_ca_host(first_run):
+    # clients: keys + CSR, then certificate install; db1: CA, own files signed locally, one batched signing, reload
+    assert first_run.invocations == {"db1": 4, "app1": 2, "app2": 2}, first_run.output
     # and the reload handler ran exactly once, on the server only
     assert "RUNNING HANDLER [certkeeper.pki.pg_mtls : Reload PostgreSQL with the reload command]" in first_run.output
 
@@ -53,7 +54,10 @@ def test_files_have_the_seed_names_owners_and_modes(lab, first_run):
     postgres = pwd.getpwnam("postgres")
     st = os.stat(os.path.join(lab.ssl_dir, "server.key"))
     assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o600, postgres.pw_uid)
-    assert sorted(os.listdir(lab.ssl_dir)) == ["root.crt", "server.crt", "server.key"]
+    assert sorted(os.listdir(lab.ssl_dir)) == [".certkeeper-stamp.json", "root.crt", "server.crt", "server.key"]
+    for directory in (lab.ssl_dir, lab.client_dir("app1"), lab.ca_dir):  # the stamps of the verified state
+        st = os.stat(os.path.join(directory, ".certkeeper-stamp.json"))
+        assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o600, 0)
     st = os.stat(lab.ca_dir)
     assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o700, 0)
     assert stat.S_IMODE(os.stat(os.path.join(lab.ca_dir, "root.key")).st_mode) == 0o600
@@ -164,7 +168,7 @@ def test_rerun_changes_nothing_with_one_module_call_per_host(lab, first_run):
     run = lab.run()
     assert run.returncode == 0, run.output
     assert run.changed == {}
-    assert run.invocations == {"db1": 1, "app1": 1, "app2": 1}
+    assert run.invocations == {"db1": 2, "app1": 1, "app2": 1}  # db1: the CA, then its own files
     assert "RUNNING HANDLER" not in run.output
     assert lab.snapshot() == before  # bytes, modes, owners and inodes: nothing rewritten
 
@@ -220,7 +224,7 @@ def test_certificates_in_the_renewal_window_are_reissued_and_served(lab, first_r
     run = lab.run("-v", inventory=renew)
     assert run.returncode == 0, run.output
     assert "within the renewal window of 366 days" in run.output
-    assert run.invocations == {"db1": 3, "app1": 2, "app2": 2}  # renewal costs what a first run costs
+    assert run.invocations == {"db1": 4, "app1": 2, "app2": 2}  # renewal costs what a first run costs
     assert open(os.path.join(lab.ca_dir, "root.crt"), "rb").read() == ca_before
     for host in ("app1", "app2"):  # renewal keeps the key, as certmonger does
         assert open(os.path.join(lab.client_dir(host), "client.key"), "rb").read() == keys_before[host]

@@ -5,9 +5,9 @@ files are intact and a real client (psql over mutual TLS) still connects; the st
 
 from __future__ import annotations
 
-import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +26,7 @@ from tests.support.throwaway_pg import free_port
 
 pytestmark = pytest.mark.integration
 CALL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pg_mtls_call.py")
+TEMP_FILE = re.compile(r"\.certkeeper-(old-)?[0-9a-f]{8}$")  # a staged file or a kept old one
 TARGETS = ("client.key", "client.crt", "root.crt", "client.pk8", "client.pem.pk8", "client.pfx")
 
 
@@ -80,7 +81,7 @@ class Scratch:
         return result.returncode == 0 and result.stdout.startswith(self.host + "|")
 
     def leftovers(self) -> list:
-        return sorted(n for n in os.listdir(self.dir) if ".certkeeper-" in n)
+        return sorted(n for n in os.listdir(self.dir) if TEMP_FILE.search(n))
 
 
 def call(params: dict, kill_at: tuple | None = None) -> subprocess.CompletedProcess:
@@ -319,7 +320,7 @@ def test_concurrent_role_runs(working):
         key = crypto.load_private_key(open(os.path.join(directory, "client.key"), "rb").read())
         cert = crypto.load_certificate(open(os.path.join(directory, "client.crt"), "rb").read())
         assert crypto.same_public_key(key, cert.public_key())
-        assert glob.glob(os.path.join(directory, ".*certkeeper-*")) == [] and \
+        assert [n for n in os.listdir(directory) if TEMP_FILE.search(n)] == [] and \
             not os.path.exists(os.path.join(directory, "client.key.pending"))
         assert psql(libpq(lab, host, host)).returncode == 0
     assert crypto.KeySpec.of(crypto.load_private_key(open(os.path.join(app2, "client.key"), "rb").read())).type \

@@ -10,6 +10,7 @@ import pytest
 from ansible_collections.certkeeper.pki.plugins.module_utils import crypto
 from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import CertError
 from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_module import run_pg_mtls_certs
+from ansible_collections.certkeeper.pki.plugins.module_utils.stamp import STAMP_NAME
 
 DEFAULTS = dict(role=None, path=None, common_name=None, subject_alt_names=[], ca_certificate=None, ca_path=None,
                 ca_common_name="certkeeper.pki PostgreSQL CA", ca_valid_days=3650, certificate=None, sign=[],
@@ -23,11 +24,14 @@ def run(check_mode=False, **options):
 
 
 def snapshot(*directories):
+    """Files with bytes, mode, owner and inode; stamps (rewritten after every change) left out."""
     result = {}
     for directory in directories:
         if os.path.isdir(directory):
             for name in sorted(os.listdir(directory)):
                 path = os.path.join(directory, name)
+                if name == STAMP_NAME:
+                    continue
                 st = os.stat(path)
                 result[path] = (open(path, "rb").read(), st.st_mode, st.st_uid, st.st_ino)
     return result
@@ -54,8 +58,8 @@ def test_first_calls_make_everything_and_reruns_change_nothing(hosts):
     assert hosts["server_result"]["certificate"]["subject_alt_names"] == ["DNS:db1.example.com", "IP:10.0.0.5"]
     assert hosts["phase1"]["certificate_needed"] and "BEGIN CERTIFICATE REQUEST" in hosts["phase1"]["csr"]
     assert reasons(hosts["phase1"])["client.crt"] == "missing: request a certificate from the CA"
-    assert sorted(os.listdir(hosts["cli"])) == ["client.crt", "client.key", "client.pem.pk8", "client.pfx",
-                                               "client.pk8", "root.crt"]
+    assert sorted(os.listdir(hosts["cli"])) == [STAMP_NAME, "client.crt", "client.key", "client.pem.pk8",
+                                               "client.pfx", "client.pk8", "root.crt"]
     before = snapshot(hosts["ca"], hosts["srv"], hosts["cli"])
     again = run(**hosts["client"])
     assert not again["changed"] and not again["certificate_needed"]

@@ -1,0 +1,137 @@
+"""The stamp: an unchanged run returns at once, and anything that moved sends it down the full path."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from ansible_collections.certkeeper.pki.plugins.module_utils import stamp
+from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_module import run_pg_mtls_certs
+from ansible_collections.certkeeper.pki.plugins.module_utils.stamp import STAMP_NAME, recorded_result
+
+from .test_pg_mtls import DEFAULTS
+
+PASSWORD = "s3cret pfx pässword"
+
+
+@pytest.fixture
+def client(tmp_path):
+    """A client directory made through the CA, as the role does it: CSR, batched signing, install."""
+    ca = str(tmp_path / "ca")
+    server = run_pg_mtls_certs(dict(DEFAULTS, role="server", path=str(tmp_path / "srv"), ca_path=ca,
+                                    common_name="db1"), False)
+    options = dict(DEFAULTS, role="client", path=str(tmp_path / "cli"), common_name="app",
+                   ca_certificate=server["ca_certificate"], pfx_password=PASSWORD)
+    csr = run_pg_mtls_certs(options, False)["csr"]
+    signed = run_pg_mtls_certs(dict(DEFAULTS, role="ca", path=ca, sign=[
+        dict(name="cli", csr=csr, profile="client", common_name="app", subject_alt_names=[])]), False)
+    installed = run_pg_mtls_certs(dict(options, certificate=signed["certificates"]["cli"]), False)
+    assert installed["changed"]
+    return options
+
+
+def test_after_the_install_the_same_options_get_the_unchanged_result(client):
+    recorded = recorded_result(client["path"], client)
+    assert recorded is not None
+    assert recorded["changed"] is False and recorded["changes"] == [] and recorded["diff"] == []
+    assert recorded["certificate_needed"] is False and recorded["certificate"]["subject"] == "CN=app"
+    # and it is what the full path says now
+    full = run_pg_mtls_certs(client, False)
+    assert not full["changed"] and full["certificate"] == recorded["certificate"]
+
+
+def test_a_full_run_that_finds_nothing_does_not_rewrite_the_stamp(client):
+    path = os.path.join(client["path"], STAMP_NAME)
+    before = os.stat(path)
+    run_pg_mtls_certs(client, False)
+    after = os.stat(path)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+@pytest.mark.parametrize("move", [
+    lambda d: os.chmod(os.path.join(d, "client.pfx"), 0o644),
+    lambda d: os.unlink(os.path.join(d, "client.pk8")),
+    lambda d: os.utime(os.path.join(d, "client.crt")),  # times set back by hand still move the ctime
+    lambda d: os.chown(os.path.join(d, "root.crt"), 0, 0),  # even to the same owner
+], ids=["chmod", "deleted", "utime", "chown"])
+def test_any_file_that_moved_sends_the_run_down_the_full_path(client, move):
+    move(client["path"])
+    assert recorded_result(client["path"], client) is None
+
+
+def test_same_size_content_rewritten_with_the_old_times_is_noticed(client):
+    path = os.path.join(client["path"], "client.pk8")
+    st = os.stat(path)
+    data = open(path, "rb").read()
+    with open(path, "r+b") as handle:
+        handle.write(bytes([data[0] ^ 1]))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert recorded_result(client["path"], client) is None
+    assert run_pg_mtls_certs(client, False)["changed"]  # the full path repairs it
+
+
+@pytest.mark.parametrize("change", [
+    {"pfx_password": "another"}, {"renew_before": 31}, {"key_mode": "0600"}, {"track": {"store": "/x"}},
+    {"certificate": "-----BEGIN CERTIFICATE-----"},
+], ids=["password", "renew_before", "key_mode", "track", "certificate to install"])
+def test_other_options_or_work_to_do_get_no_recorded_result(client, change):
+    assert recorded_result(client["path"], dict(client, **change)) is None
+
+
+def test_the_renewal_moment_ends_the_stamp(client):
+    valid_until = json.load(open(os.path.join(client["path"], STAMP_NAME)))["valid_until"]
+    # a 365-day certificate with renew_before 30 and 1/3 of its lifetime: due after about 243 days
+    assert 242 * 86400 < valid_until - time.time() < 244 * 86400
+    assert recorded_result(client["path"], client, now=valid_until - 1) is not None
+    assert recorded_result(client["path"], client, now=valid_until) is None
+
+
+def test_a_stamp_from_other_code_is_not_trusted(client, monkeypatch):
+    monkeypatch.setattr(stamp, "_implementation", lambda: "another release")
+    assert recorded_result(client["path"], client) is None
+
+
+@pytest.mark.parametrize("content", [b"", b"{", b"[]", b'{"files": {}}'])
+def test_a_damaged_stamp_only_costs_speed(client, content):
+    with open(os.path.join(client["path"], STAMP_NAME), "wb") as handle:
+        handle.write(content)
+    assert recorded_result(client["path"], client) is None
+    assert not run_pg_mtls_certs(client, False)["changed"]
+    assert recorded_result(client["path"], client) is not None  # recorded again
+
+
+def test_the_stamp_is_root_only_and_holds_no_secret(client):
+    path = os.path.join(client["path"], STAMP_NAME)
+    st = os.stat(path)
+    assert (st.st_mode & 0o777, st.st_uid) == (0o600, 0)
+    data = open(path, "rb").read()
+    key = open(os.path.join(client["path"], "client.key"), "rb").read()
+    assert PASSWORD.encode() not in data and b"PRIVATE KEY" not in data
+    assert key.split(b"\n")[1] not in data
+
+
+def test_check_mode_records_nothing(tmp_path):
+    run_pg_mtls_certs(dict(DEFAULTS, role="server", path=str(tmp_path / "srv"), ca_path=str(tmp_path / "ca"),
+                           common_name="db1"), True)
+    assert not os.path.exists(tmp_path / "srv")
+
+
+def test_a_stamp_another_user_could_have_written_is_ignored(client):
+    path = os.path.join(client["path"], STAMP_NAME)
+    os.chown(path, 65534, 0)
+    assert recorded_result(client["path"], client) is None
+    os.chown(path, 0, 0)
+    os.chmod(path, 0o620)
+    assert recorded_result(client["path"], client) is None
+
+
+def test_a_link_in_place_of_the_stamp_is_not_followed(client, tmp_path):
+    path = os.path.join(client["path"], STAMP_NAME)
+    os.rename(path, tmp_path / "elsewhere.json")
+    os.symlink(tmp_path / "elsewhere.json", path)
+    assert recorded_result(client["path"], client) is None
+    assert not run_pg_mtls_certs(client, False)["changed"]
+    assert not os.path.islink(path) and recorded_result(client["path"], client) is not None
