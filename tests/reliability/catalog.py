@@ -293,7 +293,8 @@ FAULTS = [
           "next call installs without the CA; then psql connects with the new pair"),
     Fault("kill-at-each-write", "SIGKILL at every fsync() of a staged file (pending key, certificate, key, "
           "PKCS#8 DER, PKCS#8 PEM, PKCS#12)",
-          "no target file changed; psql connects with the old files; the next call completes"),
+          "a kill while staging changes no target file (psql connects with the old files); a kill at the "
+          "directory fsync after the renames finds the new set complete; the next call completes"),
     Fault("full-filesystem", "client directory on a 96 KiB tmpfs filled up to its last page, then a key-type change",
           "fails with 'No space left on device; nothing was changed'; files intact; psql connects"),
     Fault("read-only-target", "client directory bind-mounted read-only, then a key-type change",
