@@ -52,7 +52,9 @@ class ActionModule(ActionBase):
         super().run(tmp, task_vars)
         dest, python = self._task.args.get("dest"), self._task.args.get("python") or "/usr/bin/python3"
         if not dest:
-            raise AnsibleActionFail("dest is required: where the certkeeper command goes, e.g. /usr/local/sbin/certkeeper")
+            raise AnsibleActionFail(
+                "dest is required: where the certkeeper command goes, e.g. /usr/local/sbin/certkeeper"
+            )
         if not os.path.isabs(python) or any(c.isspace() for c in python):
             raise AnsibleActionFail("python must be an absolute path without spaces, got %r" % python)
         local_dir = tempfile.mkdtemp(dir=C.DEFAULT_LOCAL_TMP)
@@ -63,8 +65,14 @@ class ActionModule(ActionBase):
             copy_task = self._task.copy()
             copy_task.args = dict(src=source, dest=dest, owner="root", group="root", mode="0755")
             copy_action = self._shared_loader_obj.action_loader.get(
-                "ansible.legacy.copy", task=copy_task, connection=self._connection, play_context=self._play_context,
-                loader=self._loader, templar=self._templar, shared_loader_obj=self._shared_loader_obj)
+                "ansible.legacy.copy",
+                task=copy_task,
+                connection=self._connection,
+                play_context=self._play_context,
+                loader=self._loader,
+                templar=self._templar,
+                shared_loader_obj=self._shared_loader_obj,
+            )
             return copy_action.run(task_vars=task_vars)
         finally:
             shutil.rmtree(local_dir, ignore_errors=True)

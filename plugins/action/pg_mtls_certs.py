@@ -19,8 +19,12 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
-        result.update(self._execute_module(module_name="certkeeper.pki.pg_mtls_certs", module_args=args,
-                                           task_vars=task_vars))
-        result["identity"] = {"profile": args.get("role"), "common_name": args.get("common_name"),
-                              "subject_alt_names": list(args.get("subject_alt_names") or [])}
+        result.update(
+            self._execute_module(module_name="certkeeper.pki.pg_mtls_certs", module_args=args, task_vars=task_vars)
+        )
+        result["identity"] = {
+            "profile": args.get("role"),
+            "common_name": args.get("common_name"),
+            "subject_alt_names": list(args.get("subject_alt_names") or []),
+        }
         return result

@@ -51,13 +51,15 @@ def pg_mtls_signing_requests(hosts, hostvars, result_var):
         result = hostvars[host].get(result_var) or {}
         if result.get("certificate_needed"):
             identity = result["identity"]
-            requests.append({
-                "name": host,
-                "csr": result["csr"],
-                "profile": identity["profile"],
-                "common_name": identity["common_name"],
-                "subject_alt_names": list(identity.get("subject_alt_names") or []),
-            })
+            requests.append(
+                {
+                    "name": host,
+                    "csr": result["csr"],
+                    "profile": identity["profile"],
+                    "common_name": identity["common_name"],
+                    "subject_alt_names": list(identity.get("subject_alt_names") or []),
+                }
+            )
     return requests
 
 

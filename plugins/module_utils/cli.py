@@ -73,12 +73,22 @@ def main(argv=None) -> int:
             return 0
         if args.verb == "start-tracking":
             request = TrackedRequest(
-                id=args.id, cert_path=args.cert_path, key_path=args.key_path, ca=args.ca,
-                ca_cert_path=args.ca_cert_path, ca_key_path=args.ca_key_path, helper=args.helper,
-                subject=args.subject, subject_alt_names=["DNS:" + d for d in args.dns] + ["IP:" + a for a in args.ip],
-                profile=args.profile, pre_save_command=args.pre_save_command,
-                post_save_command=args.post_save_command, renew_before=args.renew_before,
-                valid_days=args.valid_days, rotate_key=not args.keep_key)
+                id=args.id,
+                cert_path=args.cert_path,
+                key_path=args.key_path,
+                ca=args.ca,
+                ca_cert_path=args.ca_cert_path,
+                ca_key_path=args.ca_key_path,
+                helper=args.helper,
+                subject=args.subject,
+                subject_alt_names=["DNS:" + d for d in args.dns] + ["IP:" + a for a in args.ip],
+                profile=args.profile,
+                pre_save_command=args.pre_save_command,
+                post_save_command=args.post_save_command,
+                renew_before=args.renew_before,
+                valid_days=args.valid_days,
+                rotate_key=not args.keep_key,
+            )
             return _report(track(store, request, check_mode=False))
         if args.verb == "stop-tracking":
             return _report(untrack(store, args.id, check_mode=False))
@@ -89,8 +99,10 @@ def main(argv=None) -> int:
             print(json.dumps([o.as_dict() for o in outcomes], indent=2))
         else:
             for outcome in outcomes:
-                print("%s: %s (%s)%s" % (outcome.id, outcome.action, outcome.status,
-                                         ": " + outcome.message if outcome.message else ""))
+                print(
+                    "%s: %s (%s)%s"
+                    % (outcome.id, outcome.action, outcome.status, ": " + outcome.message if outcome.message else "")
+                )
         return 1 if any(o.action == "failed" for o in outcomes) else 0
     except CertError as exc:
         print("certkeeper: %s" % exc, file=sys.stderr)
@@ -102,8 +114,15 @@ def _report(result: dict) -> int:
         print("%s: %s (%s)" % (change["path"], change["action"], change["reason"]))
     outcome = result.get("outcome")
     if outcome:
-        print("%s: %s (%s)%s" % (outcome["id"], outcome["action"], outcome["status"],
-                                 ": " + outcome["message"] if outcome["message"] else ""))
+        print(
+            "%s: %s (%s)%s"
+            % (
+                outcome["id"],
+                outcome["action"],
+                outcome["status"],
+                ": " + outcome["message"] if outcome["message"] else "",
+            )
+        )
         return 1 if outcome["action"] == "failed" else 0
     return 0
 

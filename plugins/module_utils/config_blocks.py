@@ -13,8 +13,10 @@ PLACEMENTS = ("first", "last")
 
 
 def _markers(name: str) -> tuple[str, str]:
-    return ("# BEGIN %s %s (managed: edits inside this block are replaced)" % (MARKER, name),
-            "# END %s %s" % (MARKER, name))
+    return (
+        "# BEGIN %s %s (managed: edits inside this block are replaced)" % (MARKER, name),
+        "# END %s %s" % (MARKER, name),
+    )
 
 
 def _find_block(lines: list, name: str) -> tuple | None:
@@ -23,8 +25,10 @@ def _find_block(lines: list, name: str) -> tuple | None:
     starts = [i for i, line in enumerate(lines) if line.strip() == begin]
     ends = [i for i, line in enumerate(lines) if line.strip() == end]
     if len(starts) > 1 or len(ends) > 1 or len(starts) != len(ends) or (starts and ends[0] < starts[0]):
-        raise CertError("the %s markers of block %r are damaged (found %d BEGIN and %d END lines); "
-                        "fix or remove them by hand" % (MARKER, name, len(starts), len(ends)))
+        raise CertError(
+            "the %s markers of block %r are damaged (found %d BEGIN and %d END lines); "
+            "fix or remove them by hand" % (MARKER, name, len(starts), len(ends))
+        )
     return (starts[0], ends[0]) if starts else None
 
 
@@ -38,7 +42,7 @@ def with_block(text: str, name: str, content: str, placement: str) -> str:
     lines = text.splitlines()
     found = _find_block(lines, name)
     if found:
-        lines[found[0]:found[1] + 1] = block
+        lines[found[0] : found[1] + 1] = block
     elif placement == "first":
         lines = block + lines
     else:
@@ -50,7 +54,7 @@ def _block_of(text: str, name: str) -> str:
     """Only the managed block: --diff must not print the rest of a file that may hold passwords."""
     lines = text.splitlines()
     found = _find_block(lines, name)
-    return "\n".join(lines[found[0]:found[1] + 1]) + "\n" if found else ""
+    return "\n".join(lines[found[0] : found[1] + 1]) + "\n" if found else ""
 
 
 def plan_block(state: FileState, name: str, content: str, placement: str, what: str) -> Change | None:
@@ -58,10 +62,14 @@ def plan_block(state: FileState, name: str, content: str, placement: str, what: 
     if state.error:
         raise CertError("cannot read %s %s: %s" % (what, state.path, state.error))
     if state.is_directory:
-        raise CertError("%s %s is a directory where a file belongs; give the path of the file itself" % (what, state.path))
+        raise CertError(
+            "%s %s is a directory where a file belongs; give the path of the file itself" % (what, state.path)
+        )
     if state.data is None:
-        raise CertError("%s %s does not exist; point the configuration directory option at the "
-                        "directory that holds it" % (what, state.path))
+        raise CertError(
+            "%s %s does not exist; point the configuration directory option at the "
+            "directory that holds it" % (what, state.path)
+        )
     before = state.data.decode("utf-8", errors="surrogateescape")  # keep any non-UTF-8 bytes as they are
     after = with_block(before, name, content, placement)
     if after == before:
@@ -69,5 +77,11 @@ def plan_block(state: FileState, name: str, content: str, placement: str, what: 
     reason = "update the %s block" % MARKER if _markers(name)[0] in before else "add the %s block" % MARKER
     data = after.encode("utf-8", errors="surrogateescape")
     shown = data.decode("utf-8", errors="replace")
-    return Change(state.path, reason, state.attributes, data,
-                  before=_block_of(state.data.decode("utf-8", errors="replace"), name), after=_block_of(shown, name))
+    return Change(
+        state.path,
+        reason,
+        state.attributes,
+        data,
+        before=_block_of(state.data.decode("utf-8", errors="replace"), name),
+        after=_block_of(shown, name),
+    )

@@ -18,7 +18,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .errors import CertError
 
-
 # --- keys ------------------------------------------------------------------------------------
 
 _CURVES = {256: ec.SECP256R1, 384: ec.SECP384R1}
@@ -38,8 +37,10 @@ class KeySpec:
         if self.type not in allowed:
             raise CertError("key_type must be 'rsa' or 'ecdsa', got %r" % (self.type,))
         if self.size not in allowed[self.type]:
-            raise CertError("key_size %r is not supported for %s keys; use one of %s"
-                            % (self.size, self.type, ", ".join(map(str, allowed[self.type]))))
+            raise CertError(
+                "key_size %r is not supported for %s keys; use one of %s"
+                % (self.size, self.type, ", ".join(map(str, allowed[self.type])))
+            )
 
     def __str__(self):
         return "RSA-%d" % self.size if self.type == "rsa" else "ECDSA P-%d" % self.size
@@ -50,7 +51,7 @@ class KeySpec:
         return ec.generate_private_key(_CURVES[self.size]())
 
     @classmethod
-    def of(cls, key) -> "KeySpec | None":
+    def of(cls, key) -> KeySpec | None:
         """The spec an existing key satisfies, or None for key types we do not make."""
         if isinstance(key, rsa.RSAPrivateKey) and key.key_size in RSA_SIZES:
             return cls("rsa", key.key_size)
@@ -80,13 +81,15 @@ def same_public_key(a, b) -> bool:
 
 
 def pkcs8_pem(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def pkcs8_der(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 # --- names -----------------------------------------------------------------------------------
@@ -109,8 +112,10 @@ def _dns_name(name: str, option: str) -> x509.DNSName:
         raise CertError("%s: %r is not a valid IP address, and digits alone are not a DNS name" % (option, name))
     labels = name[2:].split(".") if name.startswith("*.") else name.split(".")
     if name.endswith(".") or not all(_DNS_LABEL.match(label) for label in labels):
-        raise CertError("%s: %r is not a valid DNS name (a wildcard is allowed only as the whole "
-                        "left-most label, as in '*.example.com')" % (option, name))
+        raise CertError(
+            "%s: %r is not a valid DNS name (a wildcard is allowed only as the whole "
+            "left-most label, as in '*.example.com')" % (option, name)
+        )
     if name.startswith("*.") and len(labels) < 2:
         raise CertError("%s: wildcard %r must cover a domain with at least two labels" % (option, name))
     return x509.DNSName(name.lower())
@@ -152,6 +157,7 @@ def general_name_text(name) -> str:
 
 # --- CSRs and certificates -------------------------------------------------------------------
 
+
 def build_csr(key, subject, subject_alt_names=()) -> x509.CertificateSigningRequest:
     """A CSR proving possession of ``key``, for a CN or a full Name, with SANs when given.
 
@@ -192,8 +198,9 @@ def certificate_pem(cert: x509.Certificate) -> bytes:
 
 
 def _signing_hash(key):
-    return hashes.SHA384() if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size > 256 \
-        else hashes.SHA256()
+    return (
+        hashes.SHA384() if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size > 256 else hashes.SHA256()
+    )
 
 
 def _name(common_name: str) -> x509.Name:
@@ -214,13 +221,27 @@ def issue_ca_certificate(key, common_name: str, valid_days: int, now=None) -> x5
     public = key.public_key()
     return (
         x509.CertificateBuilder()
-        .subject_name(_name(common_name)).issuer_name(_name(common_name))
-        .public_key(public).serial_number(x509.random_serial_number())
-        .not_valid_before(now - _BACKDATE).not_valid_after(now + datetime.timedelta(days=valid_days))
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _BACKDATE)
+        .not_valid_after(now + datetime.timedelta(days=valid_days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .sign(key, _signing_hash(key))
     )
@@ -232,14 +253,31 @@ PROFILES = {"server": ExtendedKeyUsageOID.SERVER_AUTH, "client": ExtendedKeyUsag
 def key_usage_for(public_key, encipherment: bool) -> x509.KeyUsage:
     """digitalSignature, plus keyEncipherment (RSA) or keyAgreement (EC) when asked for."""
     is_rsa = isinstance(public_key, rsa.RSAPublicKey)
-    return x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=encipherment and is_rsa,
-                         data_encipherment=False, key_agreement=encipherment and not is_rsa, key_cert_sign=False,
-                         crl_sign=False, encipher_only=False, decipher_only=False)
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=encipherment and is_rsa,
+        data_encipherment=False,
+        key_agreement=encipherment and not is_rsa,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
-def issue_certificate(signer_key, issuer: x509.Name, public_key, subject: x509.Name, subject_alt_names: list,
-                      valid_days: int, extended_key_usages: list, encipherment: bool = True,
-                      issuer_not_after=None, now=None) -> x509.Certificate:
+def issue_certificate(
+    signer_key,
+    issuer: x509.Name,
+    public_key,
+    subject: x509.Name,
+    subject_alt_names: list,
+    valid_days: int,
+    extended_key_usages: list,
+    encipherment: bool = True,
+    issuer_not_after=None,
+    now=None,
+) -> x509.Certificate:
     """An end-entity certificate (CA:FALSE, random serial) signed by ``signer_key``.
 
     Self-signed when ``signer_key`` is the subject's own key and ``issuer`` its subject; never
@@ -250,9 +288,12 @@ def issue_certificate(signer_key, issuer: x509.Name, public_key, subject: x509.N
         not_after = min(not_after, issuer_not_after)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(subject).issuer_name(issuer)
-        .public_key(public_key).serial_number(x509.random_serial_number())
-        .not_valid_before(now - _BACKDATE).not_valid_after(not_after)
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _BACKDATE)
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(key_usage_for(public_key, encipherment), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
@@ -265,14 +306,32 @@ def issue_certificate(signer_key, issuer: x509.Name, public_key, subject: x509.N
     return builder.sign(signer_key, _signing_hash(signer_key))
 
 
-def issue_leaf_certificate(ca_key, ca_cert: x509.Certificate, public_key, profile: str, common_name: str,
-                           subject_alt_names: list, valid_days: int, now=None) -> x509.Certificate:
+def issue_leaf_certificate(
+    ca_key,
+    ca_cert: x509.Certificate,
+    public_key,
+    profile: str,
+    common_name: str,
+    subject_alt_names: list,
+    valid_days: int,
+    now=None,
+) -> x509.Certificate:
     """A server (EKU serverAuth) or client (EKU clientAuth) certificate signed by the CA."""
-    return issue_certificate(ca_key, ca_cert.subject, public_key, _name(common_name), subject_alt_names, valid_days,
-                             [PROFILES[profile]], issuer_not_after=ca_cert.not_valid_after_utc, now=now)
+    return issue_certificate(
+        ca_key,
+        ca_cert.subject,
+        public_key,
+        _name(common_name),
+        subject_alt_names,
+        valid_days,
+        [PROFILES[profile]],
+        issuer_not_after=ca_cert.not_valid_after_utc,
+        now=now,
+    )
 
 
 # --- inspection ------------------------------------------------------------------------------
+
 
 def common_name_of(cert) -> str | None:
     values = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
@@ -300,8 +359,15 @@ def extended_key_usages_of(cert) -> list:
         return []
 
 
-_KEY_USAGE_NAMES = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
-                    "key_agreement", "key_cert_sign", "crl_sign")
+_KEY_USAGE_NAMES = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+)
 
 
 def key_usage_of(cert) -> x509.KeyUsage | None:
@@ -316,8 +382,11 @@ def key_usage_names(cert) -> list:
     usage = key_usage_of(cert)
     if usage is None:
         return []
-    return ["".join(w.capitalize() if i else w for i, w in enumerate(name.split("_")))
-            for name in _KEY_USAGE_NAMES if getattr(usage, name)]
+    return [
+        "".join(w.capitalize() if i else w for i, w in enumerate(name.split("_")))
+        for name in _KEY_USAGE_NAMES
+        if getattr(usage, name)
+    ]
 
 
 def extended_key_usage_names(cert) -> list:
@@ -375,7 +444,8 @@ def leaf_problem(cert) -> str | None:
     if is_ca_certificate(cert):
         return "it is a CA certificate (CA:TRUE); a server or client certificate must be CA:FALSE"
     return weak_signature_problem(cert) or (
-        "its key %s" % weak_key_problem(cert.public_key()) if weak_key_problem(cert.public_key()) else None)
+        "its key %s" % weak_key_problem(cert.public_key()) if weak_key_problem(cert.public_key()) else None
+    )
 
 
 def fingerprint_sha256(cert) -> str:

@@ -70,8 +70,7 @@ class Change:
         return {"path": self.path, "action": self.action, "reason": self.reason}
 
     def diff(self) -> dict:
-        return {"before_header": self.path, "after_header": self.path,
-                "before": self.before, "after": self.after}
+        return {"before_header": self.path, "after_header": self.path, "before": self.before, "after": self.after}
 
 
 @dataclass
@@ -87,8 +86,12 @@ class Plan:
 
     def result(self) -> dict:
         """The module result keys every plan shares."""
-        return {"changed": self.changed, "changes": [c.summary() for c in self.changes],
-                "diff": [c.diff() for c in self.changes], "warnings": list(self.warnings)}
+        return {
+            "changed": self.changed,
+            "changes": [c.summary() for c in self.changes],
+            "diff": [c.diff() for c in self.changes],
+            "warnings": list(self.warnings),
+        }
 
 
 def _user_name(uid: int) -> str:
@@ -114,13 +117,16 @@ def resolve_attributes(owner, group, mode, option: str) -> Attributes:
     try:
         uid = pwd.getpwnam(owner).pw_uid if owner not in (None, "") else 0
     except KeyError:
-        raise CertError("%sowner: user %r does not exist on this host; create it first or choose "
-                        "an existing user" % (prefix, owner)) from None
+        raise CertError(
+            "%sowner: user %r does not exist on this host; create it first or choose an existing user" % (prefix, owner)
+        ) from None
     try:
         gid = grp.getgrnam(group).gr_gid if group not in (None, "") else 0
     except KeyError:
-        raise CertError("%sgroup: group %r does not exist on this host; create it first or choose "
-                        "an existing group" % (prefix, group)) from None
+        raise CertError(
+            "%sgroup: group %r does not exist on this host; create it first or choose "
+            "an existing group" % (prefix, group)
+        ) from None
     return Attributes(parse_mode(mode, prefix + "mode"), uid, gid)
 
 
@@ -128,8 +134,10 @@ def private_file_attributes(owner, group, mode, option: str, holder: str = "the 
     """resolve_attributes for a file that holds a private key: no group write, nothing for others."""
     attributes = resolve_attributes(owner, group, mode, option)
     if attributes.mode & 0o027:
-        raise CertError("%smode %04o gives %s to other users; use 0600, or 0640 for a group that must read it"
-                        % (option + "_" if option else "", attributes.mode, holder))
+        raise CertError(
+            "%smode %04o gives %s to other users; use 0600, or 0640 for a group that must read it"
+            % (option + "_" if option else "", attributes.mode, holder)
+        )
     return attributes
 
 
@@ -179,7 +187,7 @@ def read_state(path: str) -> FileState:
 
 
 def existing_problem(state: FileState) -> str | None:
-    """"missing" or "unreadable (...)" for a file that must be (re)written; a directory is an error."""
+    """ "missing" or "unreadable (...)" for a file that must be (re)written; a directory is an error."""
     if state.is_directory:
         raise CertError("%s is a directory where a file belongs; move it away" % state.path)
     if state.error:
@@ -191,15 +199,26 @@ def describe_before(state: FileState, kind: str) -> str:
     """What --diff shows of a file before a change: its kind, size and owner/mode, never its content."""
     if state.error:
         return "unreadable %s: %s\n" % (kind, state.error)
-    return "absent\n" if state.data is None else "existing %s (%d bytes), %s\n" % (
-        kind, len(state.data), state.attributes.describe())
+    return (
+        "absent\n"
+        if state.data is None
+        else "existing %s (%d bytes), %s\n" % (kind, len(state.data), state.attributes.describe())
+    )
 
 
 def directory_changes(state: FileState, wanted: Attributes, what: str, enforce: bool) -> list:
     """Create a missing directory with ``wanted``; fix an existing one's owner/mode only if ``enforce``."""
     if state.data is None and not state.error:
-        return [Change(state.path, "%s missing" % what, wanted, before="absent\n",
-                       after="directory, %s\n" % wanted.describe(), directory=True)]
+        return [
+            Change(
+                state.path,
+                "%s missing" % what,
+                wanted,
+                before="absent\n",
+                after="directory, %s\n" % wanted.describe(),
+                directory=True,
+            )
+        ]
     if state.error or not state.is_directory:
         raise CertError("%s %s is not usable: %s" % (what, state.path, state.error or "not a directory"))
     change = attribute_change(state, wanted, what) if enforce else None
@@ -210,8 +229,13 @@ def attribute_change(state: FileState, wanted: Attributes, what: str) -> Change 
     """A Change that only fixes owner/mode, when the content is right but they are not."""
     if state.attributes is None or state.attributes == wanted:
         return None
-    return Change(state.path, "%s: %s, should be %s" % (what, state.attributes.describe(), wanted.describe()),
-                  wanted, before=state.attributes.describe() + "\n", after=wanted.describe() + "\n")
+    return Change(
+        state.path,
+        "%s: %s, should be %s" % (what, state.attributes.describe(), wanted.describe()),
+        wanted,
+        before=state.attributes.describe() + "\n",
+        after=wanted.describe() + "\n",
+    )
 
 
 def apply_plan(plan: Plan) -> None:
@@ -304,7 +328,7 @@ def _stage(change: Change) -> str:
         os.fchmod(fd, change.attributes.mode)
         view = memoryview(change.data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     except OSError as exc:
         os.close(fd)

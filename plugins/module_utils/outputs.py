@@ -52,7 +52,8 @@ def plan_outputs(outputs, key, cert, chain: tuple, attributes: Attributes, state
         else:
             encode, label = _KEY_ENCODINGS[output.format]
             problem = existing_problem(state) or (
-                None if state.data == encode(key) else "does not hold the key of %s in %s form" % (key_name, label))
+                None if state.data == encode(key) else "does not hold the key of %s in %s form" % (key_name, label)
+            )
             label += " key"
         if problem is None:
             fix = attribute_change(state, attributes, label)
@@ -61,8 +62,12 @@ def plan_outputs(outputs, key, cert, chain: tuple, attributes: Attributes, state
         if output.format == "pkcs12":
             data = serialize_pkcs12(key, cert, output.password, output.friendly_name, chain)
             after = "PKCS#12: key + %s%s, alias %r, %s, %s\n" % (
-                crypto.common_name_of(cert), " + chain" if chain else "", output.friendly_name,
-                "empty password" if output.password == "" else "password set", attributes.describe())
+                crypto.common_name_of(cert),
+                " + chain" if chain else "",
+                output.friendly_name,
+                "empty password" if output.password == "" else "password set",
+                attributes.describe(),
+            )
         else:
             data = _KEY_ENCODINGS[output.format][0](key)
             after = "%s of %s, %s\n" % (label, key_name, attributes.describe())
@@ -81,8 +86,10 @@ def pkcs12_problem(data: bytes, output: Output, key, cert, chain: tuple, key_nam
     if bundle.cert is None or bundle.cert.certificate != cert:
         return "does not hold the current certificate"
     if bundle.cert.friendly_name != output.friendly_name.encode("utf-8"):
-        return "alias is %r, %r requested" % ((bundle.cert.friendly_name or b"").decode("utf-8", "replace"),
-                                              output.friendly_name)
+        return "alias is %r, %r requested" % (
+            (bundle.cert.friendly_name or b"").decode("utf-8", "replace"),
+            output.friendly_name,
+        )
     if [c.certificate for c in bundle.additional_certs] != list(chain):
         return "does not carry the current CA certificate"
     return None

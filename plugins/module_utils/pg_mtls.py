@@ -24,16 +24,31 @@ from typing import Callable
 
 from . import crypto
 from .crypto import CertError, KeySpec
-from .files import (ROOT_ONLY_DIRECTORY, ROOT_ONLY_FILE, Attributes, Change, FileState, Plan, attribute_change,
-                    describe_before, directory_changes, existing_problem)
+from .files import (
+    ROOT_ONLY_DIRECTORY,
+    ROOT_ONLY_FILE,
+    Attributes,
+    Change,
+    FileState,
+    Plan,
+    attribute_change,
+    describe_before,
+    directory_changes,
+    existing_problem,
+)
 from .outputs import Output, plan_outputs
 from .policy import DEFAULT_FRACTION, due_reason
 
 CA_KEY, CA_CERT = "root.key", "root.crt"
 LEAF_NAMES = {
     "server": {"key": "server.key", "cert": "server.crt"},
-    "client": {"key": "client.key", "cert": "client.crt", "pk8": "client.pk8",
-               "pem_pk8": "client.pem.pk8", "pfx": "client.pfx"},
+    "client": {
+        "key": "client.key",
+        "cert": "client.crt",
+        "pk8": "client.pk8",
+        "pem_pk8": "client.pem.pk8",
+        "pfx": "client.pfx",
+    },
 }
 
 
@@ -95,14 +110,19 @@ def _describe_key(spec: KeySpec, attributes: Attributes) -> str:
 def _describe_cert(cert, attributes: Attributes) -> str:
     facts = crypto.describe_certificate(cert)
     return "certificate %s, issuer %s, SANs [%s], expires %s, SHA-256 %s, %s\n" % (
-        facts["subject"], facts["issuer"], ", ".join(facts["subject_alt_names"]), facts["not_after"],
-        facts["fingerprint_sha256"], attributes.describe())
+        facts["subject"],
+        facts["issuer"],
+        ", ".join(facts["subject_alt_names"]),
+        facts["not_after"],
+        facts["fingerprint_sha256"],
+        attributes.describe(),
+    )
 
 
 # --- CA ------------------------------------------------------------------------------------
 
-def plan_ca(request: CARequest, directory: FileState, key_state: FileState, cert_state: FileState,
-            now=None) -> CAPlan:
+
+def plan_ca(request: CARequest, directory: FileState, key_state: FileState, cert_state: FileState, now=None) -> CAPlan:
     """Create the CA on first use; afterwards only reissue root.crt (same key) when it is due.
 
     A CA key that exists but cannot be used is an error, never replaced: a new CA key would
@@ -115,23 +135,36 @@ def plan_ca(request: CARequest, directory: FileState, key_state: FileState, cert
         raise CertError("cannot read CA key %s: %s" % (key_path, key_state.error))
     if key_state.data is None:
         if cert_state.data is not None:
-            raise CertError("%s exists but its key %s is missing; restore root.key from a backup, or move "
-                            "root.crt away to start a new CA (every certificate will be reissued)"
-                            % (cert_path, key_path))
+            raise CertError(
+                "%s exists but its key %s is missing; restore root.key from a backup, or move "
+                "root.crt away to start a new CA (every certificate will be reissued)" % (cert_path, key_path)
+            )
         plan.key = request.key_spec.generate()
-        plan.changes.append(Change(key_path, "missing: new CA key", ROOT_ONLY_FILE, crypto.pkcs8_pem(plan.key),
-                                   before="absent\n", after=_describe_key(request.key_spec, ROOT_ONLY_FILE)))
+        plan.changes.append(
+            Change(
+                key_path,
+                "missing: new CA key",
+                ROOT_ONLY_FILE,
+                crypto.pkcs8_pem(plan.key),
+                before="absent\n",
+                after=_describe_key(request.key_spec, ROOT_ONLY_FILE),
+            )
+        )
         reason = "missing: new self-signed CA certificate"
     else:
         try:
             plan.key = crypto.load_private_key(key_state.data)
         except CertError:
-            raise CertError("CA key %s is not a usable private key; restore it from a backup (certkeeper "
-                            "never replaces an existing CA key)" % key_path) from None
+            raise CertError(
+                "CA key %s is not a usable private key; restore it from a backup (certkeeper "
+                "never replaces an existing CA key)" % key_path
+            ) from None
         weak = crypto.weak_key_problem(plan.key)
         if weak:
-            raise CertError("CA key %s %s; certkeeper does not sign with it: move the CA directory away to start a "
-                            "new CA (every certificate will be reissued)" % (key_path, weak))
+            raise CertError(
+                "CA key %s %s; certkeeper does not sign with it: move the CA directory away to start a "
+                "new CA (every certificate will be reissued)" % (key_path, weak)
+            )
         fix = attribute_change(key_state, ROOT_ONLY_FILE, "CA key")
         if fix:
             plan.changes.append(fix)
@@ -143,9 +176,16 @@ def plan_ca(request: CARequest, directory: FileState, key_state: FileState, cert
                 plan.changes.append(fix)
             return plan
     plan.certificate = crypto.issue_ca_certificate(plan.key, request.common_name, request.valid_days, now)
-    plan.changes.append(Change(cert_path, reason, request.public_attributes, crypto.certificate_pem(plan.certificate),
-                               before=describe_before(cert_state, "certificate"),
-                               after=_describe_cert(plan.certificate, request.public_attributes)))
+    plan.changes.append(
+        Change(
+            cert_path,
+            reason,
+            request.public_attributes,
+            crypto.certificate_pem(plan.certificate),
+            before=describe_before(cert_state, "certificate"),
+            after=_describe_cert(plan.certificate, request.public_attributes),
+        )
+    )
     return plan
 
 
@@ -158,11 +198,14 @@ def _ca_certificate_problem(state: FileState, key, request: CARequest, now) -> s
     except CertError:
         return "corrupt (not a certificate): reissue the CA certificate from the existing CA key"
     if not crypto.same_public_key(cert.public_key(), key):
-        raise CertError("%s does not belong to CA key %s; restore the matching pair from a backup"
-                        % (state.path, os.path.join(os.path.dirname(state.path), CA_KEY)))
+        raise CertError(
+            "%s does not belong to CA key %s; restore the matching pair from a backup"
+            % (state.path, os.path.join(os.path.dirname(state.path), CA_KEY))
+        )
     if not crypto.is_ca_certificate(cert):
-        raise CertError("%s is not a CA certificate (no basicConstraints CA:TRUE); restore the CA's own "
-                        "certificate" % state.path)
+        raise CertError(
+            "%s is not a CA certificate (no basicConstraints CA:TRUE); restore the CA's own certificate" % state.path
+        )
     weak = crypto.weak_signature_problem(cert)
     if weak:
         return weak.replace("reissue it with SHA-256", "reissue it with SHA-256 from the same CA key")
@@ -191,14 +234,22 @@ def sign_request(ca_key, ca_cert, request: SigningRequest, now=None):
         csr = crypto.load_csr(request.csr)
     except CertError as exc:
         raise CertError("request %r: %s" % (request.name, exc)) from None
-    return crypto.issue_leaf_certificate(ca_key, ca_cert, csr.public_key(), request.profile, request.common_name,
-                                         list(request.subject_alt_names), request.valid_days, now)
+    return crypto.issue_leaf_certificate(
+        ca_key,
+        ca_cert,
+        csr.public_key(),
+        request.profile,
+        request.common_name,
+        list(request.subject_alt_names),
+        request.valid_days,
+        now,
+    )
 
 
 # --- server and client ---------------------------------------------------------------------
 
-def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable | None = None,
-              now=None) -> LeafPlan:
+
+def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable | None = None, now=None) -> LeafPlan:
     """Plan one server's or client's files.
 
     ``states`` maps each file name (and "directory") to its FileState. ``issued`` is a
@@ -207,9 +258,14 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
     """
     now = now or now_utc()
     names = LEAF_NAMES[request.role]
-    plan = LeafPlan(changes=directory_changes(states["directory"], request.directory_attributes,
-                                              "%s directory" % request.role, enforce=False))
-    pending_state = states.get(pending_key_name(request.role)) or FileState(request.path(pending_key_name(request.role)))
+    plan = LeafPlan(
+        changes=directory_changes(
+            states["directory"], request.directory_attributes, "%s directory" % request.role, enforce=False
+        )
+    )
+    pending_state = states.get(pending_key_name(request.role)) or FileState(
+        request.path(pending_key_name(request.role))
+    )
     key, key_change = _plan_key(plan, request, states[names["key"]], pending_state)
     cert_state = states[names["cert"]]
 
@@ -219,8 +275,9 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
             raise CertError("the certificate returned by the CA cannot be used: %s" % problem)
         due = due_reason(issued, now, request.renew_before_days, request.renew_fraction)
         if due:  # better a fresh short certificate than the old one; the next run asks again
-            plan.warnings.append("the certificate the CA issued %s; lower renew_before or raise the CA's "
-                                 "valid_days" % due)
+            plan.warnings.append(
+                "the certificate the CA issued %s; lower renew_before or raise the CA's valid_days" % due
+            )
         plan.certificate = issued
         plan.certificate_reasons.append("issued by the CA")
     else:
@@ -233,10 +290,16 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
             plan.csr = crypto.build_csr(key, request.common_name)
             plan.certificate = signer(plan.csr) if signer else None
             if plan.certificate is None:
-                plan.changes.append(Change(cert_state.path, "%s: request a certificate from the CA" % problem,
-                                           request.public_attributes, before=describe_before(cert_state, "certificate"),
-                                           after="certificate for CN=%s from the CA (CSR returned)\n"
-                                           % request.common_name, pending=True))
+                plan.changes.append(
+                    Change(
+                        cert_state.path,
+                        "%s: request a certificate from the CA" % problem,
+                        request.public_attributes,
+                        before=describe_before(cert_state, "certificate"),
+                        after="certificate for CN=%s from the CA (CSR returned)\n" % request.common_name,
+                        pending=True,
+                    )
+                )
         else:
             plan.certificate = crypto.load_certificate(cert_state.data)
 
@@ -251,20 +314,48 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
     if key_change is not None and pending_state.data != key_change.data:
         # first the pending key, then the certificate, then the key: a crash between the last two
         # leaves the pending key matching the new certificate, and the next call puts it in place
-        plan.changes.append(Change(pending_state.path, "new key, kept until it is installed", request.key_attributes,
-                                   key_change.data, before=describe_before(pending_state, "private key"),
-                                   after=key_change.after))
+        plan.changes.append(
+            Change(
+                pending_state.path,
+                "new key, kept until it is installed",
+                request.key_attributes,
+                key_change.data,
+                before=describe_before(pending_state, "private key"),
+                after=key_change.after,
+            )
+        )
     if plan.certificate is not None:
-        _plan_public(plan, cert_state, crypto.certificate_pem(plan.certificate), request.public_attributes,
-                     "certificate", "; ".join(plan.certificate_reasons) or None,
-                     lambda: _describe_cert(plan.certificate, request.public_attributes))
+        _plan_public(
+            plan,
+            cert_state,
+            crypto.certificate_pem(plan.certificate),
+            request.public_attributes,
+            "certificate",
+            "; ".join(plan.certificate_reasons) or None,
+            lambda: _describe_cert(plan.certificate, request.public_attributes),
+        )
     if key_change is not None:
         plan.changes.append(key_change)
     if key_change is not None or pending_state.data is not None:
-        plan.changes.append(Change(pending_state.path, "installed as %s" % names["key"], request.key_attributes,
-                                   before="pending private key\n", after="absent\n", remove=True))
-    _plan_public(plan, states[CA_CERT], crypto.certificate_pem(request.ca_certificate), request.public_attributes,
-                 "CA certificate", None, lambda: _describe_cert(request.ca_certificate, request.public_attributes))
+        plan.changes.append(
+            Change(
+                pending_state.path,
+                "installed as %s" % names["key"],
+                request.key_attributes,
+                before="pending private key\n",
+                after="absent\n",
+                remove=True,
+            )
+        )
+    _plan_public(
+        plan,
+        states[CA_CERT],
+        crypto.certificate_pem(request.ca_certificate),
+        request.public_attributes,
+        "CA certificate",
+        None,
+        lambda: _describe_cert(request.ca_certificate, request.public_attributes),
+    )
     if request.role == "client":
         _plan_client_formats(plan, request, states, key)
     return plan
@@ -277,7 +368,9 @@ def pending_key_name(role: str) -> str:
 
 def _matches(cert_state: FileState, key) -> bool:
     try:
-        return cert_state.data is not None and crypto.same_public_key(crypto.load_certificate(cert_state.data).public_key(), key)
+        return cert_state.data is not None and crypto.same_public_key(
+            crypto.load_certificate(cert_state.data).public_key(), key
+        )
     except CertError:
         return False
 
@@ -303,9 +396,14 @@ def _plan_key(plan: LeafPlan, request: LeafRequest, state: FileState, pending: F
             plan.changes.append(fix)
         return key, None
     key = _pending_key(pending, request.key_spec) or request.key_spec.generate()
-    return key, Change(state.path, "%s: new %s key" % (problem, request.key_spec), request.key_attributes,
-                       crypto.pkcs8_pem(key), before=describe_before(state, "private key"),
-                       after=_describe_key(request.key_spec, request.key_attributes))
+    return key, Change(
+        state.path,
+        "%s: new %s key" % (problem, request.key_spec),
+        request.key_attributes,
+        crypto.pkcs8_pem(key),
+        before=describe_before(state, "private key"),
+        after=_describe_key(request.key_spec, request.key_attributes),
+    )
 
 
 def _pending_key(state: FileState, spec: KeySpec):
@@ -352,8 +450,15 @@ def _current_certificate_problem(state: FileState, key, request: LeafRequest, no
     return _certificate_problem(cert, key, request, now)
 
 
-def _plan_public(plan: Plan, state: FileState, wanted: bytes, attributes: Attributes, kind: str,
-                 reason: str | None, describe: Callable) -> None:
+def _plan_public(
+    plan: Plan,
+    state: FileState,
+    wanted: bytes,
+    attributes: Attributes,
+    kind: str,
+    reason: str | None,
+    describe: Callable,
+) -> None:
     """Write a public PEM file when its content differs; otherwise only fix owner/mode."""
     if state.data is not None and not state.error and _same_certificate(state.data, wanted):
         fix = attribute_change(state, attributes, kind)
@@ -361,7 +466,9 @@ def _plan_public(plan: Plan, state: FileState, wanted: bytes, attributes: Attrib
             plan.changes.append(fix)
         return
     reason = reason or existing_problem(state) or "differs from the CA's current certificate"
-    plan.changes.append(Change(state.path, reason, attributes, wanted, before=describe_before(state, kind), after=describe()))
+    plan.changes.append(
+        Change(state.path, reason, attributes, wanted, before=describe_before(state, kind), after=describe())
+    )
 
 
 def _same_certificate(data: bytes, wanted_pem: bytes) -> bool:
@@ -373,12 +480,22 @@ def _same_certificate(data: bytes, wanted_pem: bytes) -> bool:
 
 def client_outputs(request: LeafRequest) -> list:
     names = LEAF_NAMES["client"]
-    return [Output(request.path(names["pk8"]), "pkcs8_der"), Output(request.path(names["pem_pk8"]), "pkcs8_pem"),
-            Output(request.path(names["pfx"]), "pkcs12", request.pfx_password, request.pfx_friendly_name)]
+    return [
+        Output(request.path(names["pk8"]), "pkcs8_der"),
+        Output(request.path(names["pem_pk8"]), "pkcs8_pem"),
+        Output(request.path(names["pfx"]), "pkcs12", request.pfx_password, request.pfx_friendly_name),
+    ]
 
 
 def _plan_client_formats(plan: LeafPlan, request: LeafRequest, states: dict, key) -> None:
     """client.pk8 (PKCS#8 DER), client.pem.pk8 (PKCS#8 PEM) and client.pfx (PKCS#12 with root.crt)."""
     by_path = {request.path(name): state for name, state in states.items() if name != "directory"}
-    plan.changes += plan_outputs(client_outputs(request), key, plan.certificate, (request.ca_certificate,),
-                                 request.key_attributes, by_path, LEAF_NAMES["client"]["key"])
+    plan.changes += plan_outputs(
+        client_outputs(request),
+        key,
+        plan.certificate,
+        (request.ca_certificate,),
+        request.key_attributes,
+        by_path,
+        LEAF_NAMES["client"]["key"],
+    )

@@ -11,15 +11,25 @@ from dataclasses import asdict
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from . import crypto
+from . import crypto, stamp
 from .config_blocks import plan_block
 from .crypto import CertError, KeySpec
 from .files import Plan, apply_plan, check_absolute_path, private_file_attributes, read_state
+from .pg_mtls import (
+    CA_CERT,
+    CA_KEY,
+    LEAF_NAMES,
+    CARequest,
+    LeafRequest,
+    SigningRequest,
+    client_outputs,
+    pending_key_name,
+    plan_ca,
+    plan_leaf,
+    sign_request,
+)
 from .pkcs12 import compatibility_warnings
-from . import stamp
 from .policy import DEFAULT_MAX_SERVER_DAYS, check_days, check_renewal_window, due_at, server_validity_warning
-from .pg_mtls import (CA_CERT, CA_KEY, LEAF_NAMES, CARequest, LeafRequest, SigningRequest, client_outputs,
-                      pending_key_name, plan_ca, plan_leaf, sign_request)
 from .tracking import Store, TrackedRequest
 
 DEFAULT_KEY_MODE = {"ca": "0600", "server": "0600", "client": "0640"}
@@ -37,13 +47,22 @@ def _key_spec(params: dict) -> KeySpec:
 
 
 def _ca_request(params: dict, directory: str) -> CARequest:
-    return CARequest(directory, crypto.validate_common_name(params["ca_common_name"], "ca_common_name"),
-                     _key_spec(params), _positive(params, "ca_valid_days"), _positive(params, "renew_before"))
+    return CARequest(
+        directory,
+        crypto.validate_common_name(params["ca_common_name"], "ca_common_name"),
+        _key_spec(params),
+        _positive(params, "ca_valid_days"),
+        _positive(params, "renew_before"),
+    )
 
 
 def _plan_ca_in(params: dict, directory: str):
-    return plan_ca(_ca_request(params, directory), read_state(directory),
-                   read_state(os.path.join(directory, CA_KEY)), read_state(os.path.join(directory, CA_CERT)))
+    return plan_ca(
+        _ca_request(params, directory),
+        read_state(directory),
+        read_state(os.path.join(directory, CA_KEY)),
+        read_state(os.path.join(directory, CA_CERT)),
+    )
 
 
 def _subject_alt_names(profile: str, common_name: str, entries, prefix: str = "") -> tuple:
@@ -56,8 +75,10 @@ def _subject_alt_names(profile: str, common_name: str, entries, prefix: str = ""
         if cn_name not in sans:
             sans.insert(0, cn_name)
     elif sans:
-        raise CertError("%ssubject_alt_names applies to server certificates only; a client certificate is "
-                        "named by its common_name (the database user)" % prefix)
+        raise CertError(
+            "%ssubject_alt_names applies to server certificates only; a client certificate is "
+            "named by its common_name (the database user)" % prefix
+        )
     return tuple(sans)
 
 
@@ -99,13 +120,16 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
         sans, valid_days = list(_leaf_sans(params)), _positive(params, "valid_days")
 
         def signer(csr):
-            return crypto.issue_leaf_certificate(ca_plan.key, ca_cert, csr.public_key(), role,
-                                                 params["common_name"], sans, valid_days)
+            return crypto.issue_leaf_certificate(
+                ca_plan.key, ca_cert, csr.public_key(), role, params["common_name"], sans, valid_days
+            )
     elif ca_pem:
         try:
             ca_cert = crypto.load_certificate(ca_pem)
         except CertError:
-            raise CertError("ca_certificate is not a PEM certificate; pass the CA host's ca_certificate result") from None
+            raise CertError(
+                "ca_certificate is not a PEM certificate; pass the CA host's ca_certificate result"
+            ) from None
         crypto.check_ca(ca_cert, None, "ca_certificate")
     else:
         raise CertError("role=%s needs ca_certificate (the CA's PEM) or ca_path (a CA on this host)" % role)
@@ -116,7 +140,9 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
         try:
             issued = crypto.load_certificate(params["certificate"])
         except CertError:
-            raise CertError("certificate is not a PEM certificate; pass the CA host's certificates[host] result") from None
+            raise CertError(
+                "certificate is not a PEM certificate; pass the CA host's certificates[host] result"
+            ) from None
     names = list(LEAF_NAMES[role].values()) + [CA_CERT, pending_key_name(role)]
     states = {name: read_state(request.path(name)) for name in names}
     states["directory"] = read_state(request.directory)
@@ -134,23 +160,33 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
     if not check_mode:
         apply_plan(plan)
     result.update(plan.result())
-    result.update(certificate_needed=leaf.certificate_needed,
-                  certificate_reasons=leaf.certificate_reasons)
+    result.update(certificate_needed=leaf.certificate_needed, certificate_reasons=leaf.certificate_reasons)
     if leaf.certificate_needed:
         result["csr"] = crypto.csr_pem(leaf.csr).decode()
         return result
     result["certificate"] = crypto.describe_certificate(leaf.certificate)
     if not check_mode:
-        paths = [state.path for state in states.values()] + [params.get(option) for option in
-                                                             ("postgresql_conf", "pg_hba_conf") if params.get(option)]
+        paths = [state.path for state in states.values()] + [
+            params.get(option) for option in ("postgresql_conf", "pg_hba_conf") if params.get(option)
+        ]
         due = [due_at(leaf.certificate, request.renew_before_days, request.renew_fraction)]
         if params.get("ca_path"):
-            paths += [params["ca_path"], os.path.join(params["ca_path"], CA_KEY), os.path.join(params["ca_path"], CA_CERT)]
+            paths += [
+                params["ca_path"],
+                os.path.join(params["ca_path"], CA_KEY),
+                os.path.join(params["ca_path"], CA_CERT),
+            ]
             due.append(due_at(ca_cert, request.renew_before_days, fraction=None))
         if params.get("track"):
             paths.append(Store(params["track"]["store"]).path(params["track"].get("id") or "pg_mtls-%s" % role))
-        stamp.record(request.directory, params, request.path(LEAF_NAMES[role]["key"]), paths,
-                     min(due).timestamp(), dict(result, certificate_reasons=[], **_UNCHANGED))
+        stamp.record(
+            request.directory,
+            params,
+            request.path(LEAF_NAMES[role]["key"]),
+            paths,
+            min(due).timestamp(),
+            dict(result, certificate_reasons=[], **_UNCHANGED),
+        )
     return result
 
 
@@ -187,18 +223,25 @@ def _tracking_changes(params: dict, request: LeafRequest) -> list:
     ca_path = params.get("ca_path")
     desired = TrackedRequest(
         id=track.get("id") or "pg_mtls-%s" % role,
-        cert_path=request.path(names["cert"]), key_path=request.path(names["key"]),
+        cert_path=request.path(names["cert"]),
+        key_path=request.path(names["key"]),
         ca="local" if ca_path else "ansible",
         ca_cert_path=os.path.join(ca_path, CA_CERT) if ca_path else "",
         ca_key_path=os.path.join(ca_path, CA_KEY) if ca_path else "",
         subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, request.common_name)]).rfc4514_string(),
         subject_alt_names=[crypto.general_name_text(n) for n in request.subject_alt_names],
-        profile=role, key_type=request.key_spec.type, key_size=request.key_spec.size,
-        renew_before=request.renew_before_days, valid_days=params["valid_days"],
-        key_owner=params["key_owner"], key_group=params["key_group"],
+        profile=role,
+        key_type=request.key_spec.type,
+        key_size=request.key_spec.size,
+        renew_before=request.renew_before_days,
+        valid_days=params["valid_days"],
+        key_owner=params["key_owner"],
+        key_group=params["key_group"],
         key_mode="%04o" % request.key_attributes.mode,
         outputs=[asdict(o) for o in client_outputs(request)] if role == "client" else [],
-        chain_path=request.path(CA_CERT), post_save_command=track.get("post_save_command") or "")
+        chain_path=request.path(CA_CERT),
+        post_save_command=track.get("post_save_command") or "",
+    )
     record = store.record_change(desired)
     return store.directory_changes() + [record] if record else []
 
@@ -206,11 +249,13 @@ def _tracking_changes(params: dict, request: LeafRequest) -> list:
 def _config_changes(params: dict) -> list:
     changes = []
     for path_option, block_option, placement, what in (
-            ("postgresql_conf", "postgresql_conf_block", "last", "postgresql.conf"),
-            ("pg_hba_conf", "pg_hba_block", "first", "pg_hba.conf")):
+        ("postgresql_conf", "postgresql_conf_block", "last", "postgresql.conf"),
+        ("pg_hba_conf", "pg_hba_block", "first", "pg_hba.conf"),
+    ):
         if params.get(path_option):
-            change = plan_block(read_state(params[path_option]), CONFIG_BLOCK_NAME, params[block_option],
-                                placement, what)
+            change = plan_block(
+                read_state(params[path_option]), CONFIG_BLOCK_NAME, params[block_option], placement, what
+            )
             if change:
                 changes.append(change)
     return changes
@@ -222,28 +267,47 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
             raise CertError("%s does not apply to role=ca" % option)
     plan = _plan_ca_in(params, params["path"])
     valid_days = _positive(params, "valid_days")
-    requests = [SigningRequest(r["name"], r["csr"], r["profile"],
-                               crypto.validate_common_name(r["common_name"], "sign[%s].common_name" % r["name"]),
-                               _subject_alt_names(r["profile"], r["common_name"], r["subject_alt_names"],
-                                                  "sign[%s]." % r["name"]),
-                               valid_days)
-                for r in params.get("sign") or []]
-    certificates = {r.name: crypto.certificate_pem(sign_request(plan.key, plan.certificate, r)).decode()
-                    for r in requests}
+    requests = [
+        SigningRequest(
+            r["name"],
+            r["csr"],
+            r["profile"],
+            crypto.validate_common_name(r["common_name"], "sign[%s].common_name" % r["name"]),
+            _subject_alt_names(r["profile"], r["common_name"], r["subject_alt_names"], "sign[%s]." % r["name"]),
+            valid_days,
+        )
+        for r in params.get("sign") or []
+    ]
+    certificates = {
+        r.name: crypto.certificate_pem(sign_request(plan.key, plan.certificate, r)).decode() for r in requests
+    }
     if any(r.profile == "server" for r in requests):
         plan.warnings += _validity_warnings(params, valid_days)
     if not check_mode:
         apply_plan(plan)
     result = plan.result()
-    result.update(ca_certificate=crypto.certificate_pem(plan.certificate).decode(), certificates=certificates,
-                  certificate=crypto.describe_certificate(plan.certificate))
+    result.update(
+        ca_certificate=crypto.certificate_pem(plan.certificate).decode(),
+        certificates=certificates,
+        certificate=crypto.describe_certificate(plan.certificate),
+    )
     if not check_mode and not requests:
         key_path = os.path.join(params["path"], CA_KEY)
-        stamp.record(params["path"], params, key_path, [params["path"], key_path, os.path.join(params["path"], CA_CERT)],
-                     due_at(plan.certificate, _positive(params, "renew_before"), fraction=None).timestamp(),
-                     dict(result, **_UNCHANGED))
+        stamp.record(
+            params["path"],
+            params,
+            key_path,
+            [params["path"], key_path, os.path.join(params["path"], CA_CERT)],
+            due_at(plan.certificate, _positive(params, "renew_before"), fraction=None).timestamp(),
+            dict(result, **_UNCHANGED),
+        )
     if certificates:
         result["changed"] = True
-        result["changes"].append({"path": params["path"], "action": "sign",
-                                  "reason": "issued certificates for %s" % ", ".join(sorted(certificates))})
+        result["changes"].append(
+            {
+                "path": params["path"],
+                "action": "sign",
+                "reason": "issued certificates for %s" % ", ".join(sorted(certificates)),
+            }
+        )
     return result

@@ -40,6 +40,7 @@ _OID_SHA256 = "2.16.840.1.101.3.4.2.1"
 
 # --- minimal DER encoder: just the types a PKCS#12 file needs -------------------------------
 
+
 def _tlv(tag: int, body: bytes) -> bytes:
     length = len(body)
     if length < 0x80:
@@ -87,6 +88,7 @@ def _oid(dotted: str) -> bytes:
 
 # --- cryptographic pieces --------------------------------------------------------------------
 
+
 def _bmp_password(password: str) -> bytes:
     """The PKCS#12 MAC password: UTF-16BE with a two-byte terminator, so "" is b"\\0\\0"."""
     return password.encode("utf-16-be") + b"\x00\x00"
@@ -112,8 +114,8 @@ def _pkcs12_kdf(password: bytes, salt: bytes, purpose: int, iterations: int, siz
         derived += digest
         b_int = int.from_bytes((digest * (v // u + 1))[:v], "big")
         for start in range(0, len(block_i), v):
-            chunk = int.from_bytes(block_i[start:start + v], "big")
-            block_i[start:start + v] = ((chunk + b_int + 1) % (1 << (8 * v))).to_bytes(v, "big")
+            chunk = int.from_bytes(block_i[start : start + v], "big")
+            block_i[start : start + v] = ((chunk + b_int + 1) % (1 << (8 * v))).to_bytes(v, "big")
     return derived[:size]
 
 
@@ -137,8 +139,9 @@ def _bag_attributes(friendly_name: str, local_key_id: bytes) -> bytes:
     )
 
 
-def serialize_pkcs12(key, certificate: x509.Certificate, password: str, friendly_name: str,
-                     ca_certificates: tuple = ()) -> bytes:
+def serialize_pkcs12(
+    key, certificate: x509.Certificate, password: str, friendly_name: str, ca_certificates: tuple = ()
+) -> bytes:
     """A password-protected PKCS#12 (the password may be empty) holding key, certificate and chain."""
     cert_der = certificate.public_bytes(serialization.Encoding.DER)
     digest = hashes.Hash(hashes.SHA1())  # localKeyID is conventionally the certificate's SHA-1
@@ -146,9 +149,11 @@ def serialize_pkcs12(key, certificate: x509.Certificate, password: str, friendly
     local_key_id = digest.finalize()
 
     def cert_bag(der: bytes, attributes: bytes) -> bytes:
-        return _seq(_oid(_OID_CERT_BAG),
-                    _explicit0(_seq(_oid(_OID_X509_CERTIFICATE), _explicit0(_octets(der)))),
-                    *([attributes] if attributes else []))
+        return _seq(
+            _oid(_OID_CERT_BAG),
+            _explicit0(_seq(_oid(_OID_X509_CERTIFICATE), _explicit0(_octets(der)))),
+            *([attributes] if attributes else []),
+        )
 
     cert_bags = [cert_bag(cert_der, _bag_attributes(friendly_name, local_key_id))]
     cert_bags += [cert_bag(ca.public_bytes(serialization.Encoding.DER), b"") for ca in ca_certificates]
@@ -158,11 +163,15 @@ def serialize_pkcs12(key, certificate: x509.Certificate, password: str, friendly
         _explicit0(_seq(_int(0), _seq(_oid(_OID_DATA), cert_algorithm, _tlv(0x80, cert_ciphertext)))),
     )
 
-    pkcs8 = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption())
+    pkcs8 = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     key_algorithm, key_ciphertext = _pbes2_encrypt(password, pkcs8)
-    key_bag = _seq(_oid(_OID_SHROUDED_KEY_BAG), _explicit0(_seq(key_algorithm, _octets(key_ciphertext))),
-                   _bag_attributes(friendly_name, local_key_id))
+    key_bag = _seq(
+        _oid(_OID_SHROUDED_KEY_BAG),
+        _explicit0(_seq(key_algorithm, _octets(key_ciphertext))),
+        _bag_attributes(friendly_name, local_key_id),
+    )
     key_info = _seq(_oid(_OID_DATA), _explicit0(_octets(_seq(key_bag))))
 
     auth_safe = _seq(certs_info, key_info)
@@ -170,8 +179,9 @@ def serialize_pkcs12(key, certificate: x509.Certificate, password: str, friendly
     mac_key = _pkcs12_kdf(_bmp_password(password), mac_salt, 3, ITERATIONS, 32)
     mac = hmac.HMAC(mac_key, hashes.SHA256())
     mac.update(auth_safe)
-    mac_data = _seq(_seq(_seq(_oid(_OID_SHA256), _null()), _octets(mac.finalize())),
-                    _octets(mac_salt), _int(ITERATIONS))
+    mac_data = _seq(
+        _seq(_seq(_oid(_OID_SHA256), _null()), _octets(mac.finalize())), _octets(mac_salt), _int(ITERATIONS)
+    )
     return _seq(_int(3), _seq(_oid(_OID_DATA), _explicit0(_octets(auth_safe))), mac_data)
 
 

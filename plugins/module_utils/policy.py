@@ -22,8 +22,10 @@ def check_days(value, option: str) -> int:
 def check_renewal_window(renew_before: int, validity: int, validity_option: str = "valid_days") -> None:
     """A certificate must start outside its renewal window, or every run renews it again."""
     if renew_before >= validity:
-        raise CertError("renew_before (%d days) must be shorter than %s (%d days), or every run would reissue"
-                        % (renew_before, validity_option, validity))
+        raise CertError(
+            "renew_before (%d days) must be shorter than %s (%d days), or every run would reissue"
+            % (renew_before, validity_option, validity)
+        )
 
 
 def due_reason(cert, now, renew_before_days: int, fraction: float | None = DEFAULT_FRACTION) -> str | None:
@@ -55,7 +57,9 @@ DEFAULT_MAX_SERVER_DAYS = 398  # the CA/Browser Forum's limit for TLS server cer
 def server_validity_warning(valid_days: int, maximum: int, option: str = "valid_days") -> str | None:
     """A warning when a server certificate would live longer than ``maximum`` days (0 disables it)."""
     if maximum and valid_days > maximum:
-        return ("%s is %d days, beyond the %d days set as the maximum for server certificates; shorter "
-                "certificates limit the damage of a leaked key (lower %s or raise max_server_valid_days)"
-                % (option, valid_days, maximum, option))
+        return (
+            "%s is %d days, beyond the %d days set as the maximum for server certificates; shorter "
+            "certificates limit the damage of a leaked key (lower %s or raise max_server_valid_days)"
+            % (option, valid_days, maximum, option)
+        )
     return None

@@ -26,8 +26,20 @@ from .crypto import CertError, KeySpec
 from .files import ROOT_ONLY_FILE, Change, Plan, apply_plan, read_state, resolve_attributes
 from .outputs import plan_outputs
 from .policy import due_reason
-from .tracking import (CA_REJECTED, CA_UNCONFIGURED, CA_UNREACHABLE, CA_WORKING, MONITORING, NEED_CA, NEED_GUIDANCE,
-                       POST_SAVE_FAILED, PRE_SAVE_FAILED, Store, TrackedRequest, UnreadableRecord)
+from .tracking import (
+    CA_REJECTED,
+    CA_UNCONFIGURED,
+    CA_UNREACHABLE,
+    CA_WORKING,
+    MONITORING,
+    NEED_CA,
+    NEED_GUIDANCE,
+    POST_SAVE_FAILED,
+    PRE_SAVE_FAILED,
+    Store,
+    TrackedRequest,
+    UnreadableRecord,
+)
 
 COMMAND_TIMEOUT = 300
 PROFILE_USAGES = {
@@ -55,8 +67,15 @@ def run_command(command: str, env: dict | None = None, timeout: int | None = Non
     The timeout (CERTKEEPER_COMMAND_TIMEOUT seconds, 300 by default) ends the command's whole
     process group, so a helper's own children cannot keep the renewal waiting."""
     timeout = timeout or int(os.environ.get("CERTKEEPER_COMMAND_TIMEOUT") or COMMAND_TIMEOUT)
-    proc = subprocess.Popen(["/bin/sh", "-c", command], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        ["/bin/sh", "-c", command],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -93,8 +112,13 @@ class Renewal:
         current_cert, problem = self._current_certificate(first_issue)
         if problem:
             return self._finish("failed", NEED_GUIDANCE, problem)
-        reason = "requested" if current_cert is None else "resubmit" if force else due_reason(
-            current_cert, self.now, r.renew_before, r.renew_fraction)
+        reason = (
+            "requested"
+            if current_cert is None
+            else "resubmit"
+            if force
+            else due_reason(current_cert, self.now, r.renew_before, r.renew_fraction)
+        )
         waiting = bool(r.ca_cookie)  # the CA is working on an earlier request
         if reason is None and not waiting and not os.path.exists(self.pending_key_path):
             # the common case, kept cheap: not due, nothing pending; the key is only looked at when due
@@ -110,8 +134,12 @@ class Renewal:
             return Outcome(r.id, "skipped", r.status, "due (%s) but auto-renew is off" % reason)
         r.last_attempt = self.now.isoformat()
         if r.ca == "ansible":
-            return self._finish("waiting", NEED_CA, "due (%s); the next playbook run re-issues it through the CA "
-                                "host" % (reason or "the CA is working on it"))
+            return self._finish(
+                "waiting",
+                NEED_CA,
+                "due (%s); the next playbook run re-issues it through the CA "
+                "host" % (reason or "the CA is working on it"),
+            )
         key = self._key(current_key, current_cert is None)
         subject = x509.Name.from_rfc4514_string(r.subject)
         sans = crypto.parse_subject_alt_names(r.subject_alt_names)  # the names tracked, never those on disk
@@ -121,14 +149,21 @@ class Renewal:
         if not crypto.same_public_key(cert.public_key(), key):
             return self._finish("failed", CA_REJECTED, "the CA returned a certificate for another key")
         if crypto.leaf_problem(cert):
-            return self._finish("failed", CA_REJECTED, "the CA returned a certificate that cannot be used: %s"
-                                % crypto.leaf_problem(cert))
+            return self._finish(
+                "failed",
+                CA_REJECTED,
+                "the CA returned a certificate that cannot be used: %s" % crypto.leaf_problem(cert),
+            )
         still_due = due_reason(cert, self.now, r.renew_before, r.renew_fraction)
         if still_due:  # e.g. capped by a CA that expires soon: saving it would renew on every tick
             self._drop_pending()
             r.ca_cookie = ""
-            return self._finish("failed", CA_UNCONFIGURED, "the CA issued a certificate that is due at once (%s); "
-                                "renew the CA certificate or lower renew_before" % still_due)
+            return self._finish(
+                "failed",
+                CA_UNCONFIGURED,
+                "the CA issued a certificate that is due at once (%s); "
+                "renew the CA certificate or lower renew_before" % still_due,
+            )
         return self._save(key, cert, current_key, reason or "the CA issued it")
 
     def _not_due(self) -> Outcome:
@@ -143,8 +178,10 @@ class Renewal:
         if state.data is None and not state.error and first_issue:
             return None, None
         if state.data is None or state.error or state.is_directory:
-            return None, "tracked certificate %s is %s" % (state.path, state.error or (
-                "a directory" if state.is_directory else "missing"))
+            return None, "tracked certificate %s is %s" % (
+                state.path,
+                state.error or ("a directory" if state.is_directory else "missing"),
+            )
         try:
             return crypto.load_certificate(state.data), None
         except CertError:
@@ -192,17 +229,27 @@ class Renewal:
         r = self.request
         ekus, encipherment = PROFILE_USAGES[r.profile]
         if r.ca == "self_sign":
-            cert = crypto.issue_certificate(key, subject, key.public_key(), subject, sans, r.valid_days, ekus,
-                                            encipherment, now=self.now)
+            cert = crypto.issue_certificate(
+                key, subject, key.public_key(), subject, sans, r.valid_days, ekus, encipherment, now=self.now
+            )
             return cert, MONITORING, ""
         if r.ca == "local":
             try:
                 ca_key, ca_cert = load_local_ca(r.ca_cert_path, r.ca_key_path, self.now)
             except CertError as exc:
                 return None, CA_UNCONFIGURED, str(exc)
-            cert = crypto.issue_certificate(ca_key, ca_cert.subject, key.public_key(), subject, sans, r.valid_days,
-                                            ekus, encipherment, issuer_not_after=ca_cert.not_valid_after_utc,
-                                            now=self.now)
+            cert = crypto.issue_certificate(
+                ca_key,
+                ca_cert.subject,
+                key.public_key(),
+                subject,
+                sans,
+                r.valid_days,
+                ekus,
+                encipherment,
+                issuer_not_after=ca_cert.not_valid_after_utc,
+                now=self.now,
+            )
             return cert, MONITORING, ""
         return self._submit_to_helper(key, subject, sans, current_cert)
 
@@ -211,11 +258,15 @@ class Renewal:
         r = self.request
         csr = crypto.csr_pem(crypto.build_csr(key, subject, sans)).decode()
         polling = bool(r.ca_cookie)
-        env = dict(os.environ, CERTMONGER_OPERATION="POLL" if polling else "SUBMIT", CERTMONGER_CSR=csr,
-                   CERTMONGER_REQ_SUBJECT=subject.rfc4514_string(),
-                   CERTMONGER_REQ_HOSTNAME="\n".join(n.value for n in sans if isinstance(n, x509.DNSName)),
-                   CERTMONGER_REQ_IP_ADDRESS="\n".join(str(n.value) for n in sans if isinstance(n, x509.IPAddress)),
-                   CERTMONGER_CA_COOKIE=r.ca_cookie)
+        env = dict(
+            os.environ,
+            CERTMONGER_OPERATION="POLL" if polling else "SUBMIT",
+            CERTMONGER_CSR=csr,
+            CERTMONGER_REQ_SUBJECT=subject.rfc4514_string(),
+            CERTMONGER_REQ_HOSTNAME="\n".join(n.value for n in sans if isinstance(n, x509.DNSName)),
+            CERTMONGER_REQ_IP_ADDRESS="\n".join(str(n.value) for n in sans if isinstance(n, x509.IPAddress)),
+            CERTMONGER_CA_COOKIE=r.ca_cookie,
+        )
         if current_cert is not None:
             env["CERTMONGER_CERTIFICATE"] = crypto.certificate_pem(current_cert).decode()
         code, out, err = self.runner(r.helper, env=env)
@@ -233,8 +284,11 @@ class Renewal:
             self._keep_pending(key)
             return None, CA_WORKING, "the CA asked to wait; polled on the next tick"
         if code is None or code == 3:  # an outstanding request (cookie, pending key) is kept for the next poll
-            return None, CA_UNREACHABLE, "the CA could not be reached (%s); retried on the next tick" % (
-                said or "exit 3")
+            return (
+                None,
+                CA_UNREACHABLE,
+                "the CA could not be reached (%s); retried on the next tick" % (said or "exit 3"),
+            )
         self._drop_pending()
         r.ca_cookie = ""
         if code == 2:
@@ -245,8 +299,12 @@ class Renewal:
 
     def _key_change(self, key) -> Change:
         r = self.request
-        return Change(r.key_path, "renewed", resolve_attributes(r.key_owner, r.key_group, r.key_mode, "key"),
-                      crypto.pkcs8_pem(key))
+        return Change(
+            r.key_path,
+            "renewed",
+            resolve_attributes(r.key_owner, r.key_group, r.key_mode, "key"),
+            crypto.pkcs8_pem(key),
+        )
 
     def _keep_pending(self, key) -> None:
         os.makedirs(os.path.dirname(self.pending_key_path), mode=0o700, exist_ok=True)
@@ -262,8 +320,12 @@ class Renewal:
         if r.pre_save_command:
             code, out, err = self.runner(r.pre_save_command)
             if code != 0:
-                return self._finish("failed", PRE_SAVE_FAILED, "pre-save command failed (%s): %s; nothing was "
-                                    "saved" % ("timeout" if code is None else "exit %d" % code, (err or out)[:300]))
+                return self._finish(
+                    "failed",
+                    PRE_SAVE_FAILED,
+                    "pre-save command failed (%s): %s; nothing was "
+                    "saved" % ("timeout" if code is None else "exit %d" % code, (err or out)[:300]),
+                )
         self._keep_pending(key)  # until key and certificate are both in place
         try:
             apply_plan(plan)
@@ -273,8 +335,11 @@ class Renewal:
         self._drop_pending()
         r.ca_cookie = ""
         r.last_renewed = self.now.isoformat()
-        message = "renewed (%s), serial %x, expires %s" % (reason, cert.serial_number,
-                                                            cert.not_valid_after_utc.isoformat())
+        message = "renewed (%s), serial %x, expires %s" % (
+            reason,
+            cert.serial_number,
+            cert.not_valid_after_utc.isoformat(),
+        )
         failure = self._post_save()
         if failure:
             return self._finish("renewed", POST_SAVE_FAILED, "saved, but the post-save command failed (%s)" % failure)
@@ -323,7 +388,9 @@ def load_local_ca(cert_path: str, key_path: str, now):
     if not crypto.same_public_key(ca_key, ca_cert.public_key()):
         raise CertError("CA key %s does not belong to CA certificate %s" % (key_path, cert_path))
     if ca_cert.not_valid_after_utc <= now:
-        raise CertError("CA certificate %s expired on %s; renew the CA first" % (cert_path, ca_cert.not_valid_after_utc))
+        raise CertError(
+            "CA certificate %s expired on %s; renew the CA first" % (cert_path, ca_cert.not_valid_after_utc)
+        )
     return ca_key, ca_cert
 
 

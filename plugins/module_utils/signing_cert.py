@@ -24,8 +24,20 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from . import crypto
 from .crypto import CertError, KeySpec
-from .files import (ROOT_ONLY_FILE, Attributes, Change, FileState, Plan, apply_plan, attribute_change,
-                    check_absolute_path, describe_before, directory_changes, private_file_attributes, read_state)
+from .files import (
+    ROOT_ONLY_FILE,
+    Attributes,
+    Change,
+    FileState,
+    Plan,
+    apply_plan,
+    attribute_change,
+    check_absolute_path,
+    describe_before,
+    directory_changes,
+    private_file_attributes,
+    read_state,
+)
 from .pkcs12 import compatibility_warnings, load_pkcs12, serialize_pkcs12
 from .policy import DEFAULT_MAX_SERVER_DAYS, check_days, check_renewal_window, due_reason, server_validity_warning
 
@@ -36,8 +48,18 @@ PROFILES = {
 }
 PUBLIC_FORMATS = {"cer": serialization.Encoding.DER, "crt": serialization.Encoding.PEM}
 _UNSAFE_FILE_NAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
-_COMMON_PASSWORDS = {"123456", "12345678", "123456789", "password", "passw0rd", "qwerty", "changeme", "secret",
-                     "admin", "letmein"}
+_COMMON_PASSWORDS = {
+    "123456",
+    "12345678",
+    "123456789",
+    "password",
+    "passw0rd",
+    "qwerty",
+    "changeme",
+    "secret",
+    "admin",
+    "letmein",
+}
 
 
 def validate_friendly_name(name) -> str:
@@ -45,11 +67,14 @@ def validate_friendly_name(name) -> str:
     if not isinstance(name, str) or not name.strip():
         raise CertError("friendly_name must be a non-empty string")
     if _UNSAFE_FILE_NAME.search(name) or name.strip(" .") in ("", ".."):
-        raise CertError("friendly_name %r cannot be a file name: no path separators, control characters or "
-                        "any of : * ? \" < > |" % (name,))
+        raise CertError(
+            "friendly_name %r cannot be a file name: no path separators, control characters or "
+            'any of : * ? " < > |' % (name,)
+        )
     if name != name.strip(" .") or len(name) > 200:
-        raise CertError("friendly_name %r must not start or end with a space or dot, and must be at most "
-                        "200 characters" % (name,))
+        raise CertError(
+            "friendly_name %r must not start or end with a space or dot, and must be at most 200 characters" % (name,)
+        )
     return name
 
 
@@ -62,8 +87,9 @@ def parse_subject(subject) -> x509.Name:
     try:
         name = x509.Name.from_rfc4514_string(subject)
     except ValueError as exc:
-        raise CertError("subject %r is not a distinguished name (%s); write it as CN=name,O=org,C=CZ"
-                        % (subject, exc)) from None
+        raise CertError(
+            "subject %r is not a distinguished name (%s); write it as CN=name,O=org,C=CZ" % (subject, exc)
+        ) from None
     common_names = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     if len(common_names) != 1:
         raise CertError("subject %r must contain exactly one CN=" % subject)
@@ -73,15 +99,19 @@ def parse_subject(subject) -> x509.Name:
 
 def password_warnings(password: str) -> list:
     if password.lower() in _COMMON_PASSWORDS or len(password) < 12:
-        return ["password is weak (shorter than 12 characters or a well-known password); the PFX holds the "
-                "private key, so anyone with the file and a guess has the certificate"]
+        return [
+            "password is weak (shorter than 12 characters or a well-known password); the PFX holds the "
+            "private key, so anyone with the file and a guess has the certificate"
+        ]
     return []
 
 
 def thumbprints(cert) -> dict:
     """SHA-1 as Windows shows it (upper-case hex, no separators) and SHA-256."""
-    return {"thumbprint_sha1": cert.fingerprint(hashes.SHA1()).hex().upper(),  # nosec - an identifier, not security
-            "thumbprint_sha256": cert.fingerprint(hashes.SHA256()).hex().upper()}
+    return {
+        "thumbprint_sha1": cert.fingerprint(hashes.SHA1()).hex().upper(),  # nosec - an identifier, not security
+        "thumbprint_sha256": cert.fingerprint(hashes.SHA256()).hex().upper(),
+    }
 
 
 @dataclass(frozen=True)
@@ -123,8 +153,10 @@ def _open_existing(state: FileState, request: SigningCertRequest):
     except (ValueError, TypeError):
         if request.force:
             return None
-        raise CertError("%s exists but cannot be opened with the given password (or is corrupt); give the right "
-                        "password, or force: true to replace it" % state.path) from None
+        raise CertError(
+            "%s exists but cannot be opened with the given password (or is corrupt); give the right "
+            "password, or force: true to replace it" % state.path
+        ) from None
 
 
 def _certificate_problem(bundle, request: SigningCertRequest, now) -> str | None:
@@ -139,10 +171,13 @@ def _certificate_problem(bundle, request: SigningCertRequest, now) -> str | None
     if current != wanted:
         return "SANs are [%s], [%s] requested" % (", ".join(current), ", ".join(wanted))
     ekus, encipherment = PROFILES[request.profile]
-    if crypto.extended_key_usages_of(cert) != ekus or \
-            crypto.key_usage_of(cert) != crypto.key_usage_for(cert.public_key(), encipherment):
+    if crypto.extended_key_usages_of(cert) != ekus or crypto.key_usage_of(cert) != crypto.key_usage_for(
+        cert.public_key(), encipherment
+    ):
         return "key usage is %s, not what the %s profile sets" % (
-            "+".join(crypto.key_usage_names(cert) + crypto.extended_key_usage_names(cert)), request.profile)
+            "+".join(crypto.key_usage_names(cert) + crypto.extended_key_usage_names(cert)),
+            request.profile,
+        )
     spec = KeySpec.of(bundle.key)
     if spec != request.key_spec:
         return "key is %s, %s requested" % (spec or "an unsupported type", request.key_spec)
@@ -159,10 +194,14 @@ def _certificate_problem(bundle, request: SigningCertRequest, now) -> str | None
 
 def _describe(cert, request: SigningCertRequest, attributes: Attributes) -> str:
     return "PKCS#12 %r: %s, SANs [%s], %s, expires %s, SHA-256 %s, %s\n" % (
-        request.friendly_name, cert.subject.rfc4514_string(),
+        request.friendly_name,
+        cert.subject.rfc4514_string(),
         ", ".join(crypto.general_name_text(n) for n in crypto.subject_alt_names_of(cert)),
         "+".join(crypto.key_usage_names(cert) + crypto.extended_key_usage_names(cert)),
-        cert.not_valid_after_utc.isoformat(), thumbprints(cert)["thumbprint_sha256"], attributes.describe())
+        cert.not_valid_after_utc.isoformat(),
+        thumbprints(cert)["thumbprint_sha256"],
+        attributes.describe(),
+    )
 
 
 def _issue(request: SigningCertRequest, now):
@@ -170,17 +209,36 @@ def _issue(request: SigningCertRequest, now):
     ekus, encipherment = PROFILES[request.profile]
     if request.issuer:
         ca_key, ca_cert = request.issuer
-        cert = crypto.issue_certificate(ca_key, ca_cert.subject, key.public_key(), request.subject,
-                                        list(request.subject_alt_names), request.valid_days, ekus, encipherment,
-                                        issuer_not_after=ca_cert.not_valid_after_utc, now=now)
+        cert = crypto.issue_certificate(
+            ca_key,
+            ca_cert.subject,
+            key.public_key(),
+            request.subject,
+            list(request.subject_alt_names),
+            request.valid_days,
+            ekus,
+            encipherment,
+            issuer_not_after=ca_cert.not_valid_after_utc,
+            now=now,
+        )
         return key, cert, (ca_cert,)
-    cert = crypto.issue_certificate(key, request.subject, key.public_key(), request.subject,
-                                    list(request.subject_alt_names), request.valid_days, ekus, encipherment, now=now)
+    cert = crypto.issue_certificate(
+        key,
+        request.subject,
+        key.public_key(),
+        request.subject,
+        list(request.subject_alt_names),
+        request.valid_days,
+        ekus,
+        encipherment,
+        now=now,
+    )
     return key, cert, ()
 
 
-def plan_signing_cert(request: SigningCertRequest, states: dict, content: bytes | None = None,
-                      now=None) -> SigningCertPlan:
+def plan_signing_cert(
+    request: SigningCertRequest, states: dict, content: bytes | None = None, now=None
+) -> SigningCertPlan:
     """Plan ``<friendly_name>.pfx`` (and its public forms). ``content`` is the group's PFX to install."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     directory = states["directory"]
@@ -193,14 +251,20 @@ def plan_signing_cert(request: SigningCertRequest, states: dict, content: bytes 
     if content is not None:
         incoming = _load_content(content, request)
         plan.certificate = incoming.cert.certificate
-        if existing is not None and existing.cert and existing.cert.certificate == plan.certificate \
-                and existing.key is not None and crypto.same_public_key(existing.key, incoming.key):
+        if (
+            existing is not None
+            and existing.cert
+            and existing.cert.certificate == plan.certificate
+            and existing.key is not None
+            and crypto.same_public_key(existing.key, incoming.key)
+        ):
             reason = None
         elif existing is None:
             reason = "missing" if pfx_state.data is None else "replaced on request (force)"
         else:
             reason = "holds a different certificate (SHA-256 %s): drift from the group's certificate" % (
-                thumbprints(existing.cert.certificate)["thumbprint_sha256"] if existing.cert else "none")
+                thumbprints(existing.cert.certificate)["thumbprint_sha256"] if existing.cert else "none"
+            )
         data = content
     else:
         reason = "force: true" if request.force and pfx_state.data is not None else None
@@ -215,8 +279,16 @@ def plan_signing_cert(request: SigningCertRequest, states: dict, content: bytes 
         else:
             plan.certificate = existing.cert.certificate
     if reason:
-        plan.changes.append(Change(pfx_state.path, reason, request.attributes, data, before=before,
-                                   after=_describe(plan.certificate, request, request.attributes)))
+        plan.changes.append(
+            Change(
+                pfx_state.path,
+                reason,
+                request.attributes,
+                data,
+                before=before,
+                after=_describe(plan.certificate, request, request.attributes),
+            )
+        )
     else:
         fix = attribute_change(pfx_state, request.attributes, "PKCS#12 file")
         if fix:
@@ -230,11 +302,17 @@ def plan_signing_cert(request: SigningCertRequest, states: dict, content: bytes 
             if fix:
                 plan.changes.append(fix)
             continue
-        plan.changes.append(Change(state.path, "missing" if state.data is None else "differs from the PFX's certificate",
-                                   request.public_attributes, wanted,
-                                   before=describe_before(state, "certificate"),
-                                   after="public certificate (%s) of %r, %s\n" % (
-                                       extension, request.friendly_name, request.public_attributes.describe())))
+        plan.changes.append(
+            Change(
+                state.path,
+                "missing" if state.data is None else "differs from the PFX's certificate",
+                request.public_attributes,
+                wanted,
+                before=describe_before(state, "certificate"),
+                after="public certificate (%s) of %r, %s\n"
+                % (extension, request.friendly_name, request.public_attributes.describe()),
+            )
+        )
     return plan
 
 
@@ -258,12 +336,14 @@ def plan_removal(request: SigningCertRequest, states: dict) -> Plan:
         if state.data is not None or state.error:
             if state.is_directory:
                 raise CertError("%s is a directory; refusing to remove it" % state.path)
-            plan.changes.append(Change(state.path, "state: absent", state.attributes, before="present\n",
-                                       after="absent\n", remove=True))
+            plan.changes.append(
+                Change(state.path, "state: absent", state.attributes, before="present\n", after="absent\n", remove=True)
+            )
     return plan
 
 
 # --- the module's work, without Ansible ---------------------------------------------------
+
 
 def _issuer(params: dict):
     if not params.get("ca_cert_path"):
@@ -292,8 +372,9 @@ def run_signing_cert(params: dict, check_mode: bool) -> dict:
         check_absolute_path(params.get(option), option)
     directory = params["path"]
     password = params.get("password") or ""
-    attributes = private_file_attributes(params["owner"], params["group"], params["mode"], "",
-                                         "the PFX (it holds the private key)")
+    attributes = private_file_attributes(
+        params["owner"], params["group"], params["mode"], "", "the PFX (it holds the private key)"
+    )
     names = {"pfx": "pfx", "cer": "cer", "crt": "crt"}
     states = {name: read_state(os.path.join(directory, "%s.%s" % (friendly_name, ext))) for name, ext in names.items()}
     states["directory"] = read_state(directory)
@@ -306,8 +387,10 @@ def run_signing_cert(params: dict, check_mode: bool) -> dict:
         return _result(plan, None, directory, friendly_name, warnings)
 
     if password == "" and not params["allow_empty_password"]:
-        raise CertError("password is empty; set a password (keep it in Ansible Vault), or allow_empty_password: "
-                        "true for consumers that need an unprotected PFX")
+        raise CertError(
+            "password is empty; set a password (keep it in Ansible Vault), or allow_empty_password: "
+            "true for consumers that need an unprotected PFX"
+        )
     warnings += (password_warnings(password) if password else []) + compatibility_warnings(password)
     content = None
     if params.get("pfx_content"):
@@ -315,26 +398,47 @@ def run_signing_cert(params: dict, check_mode: bool) -> dict:
             content = base64.b64decode(params["pfx_content"], validate=True)
         except (binascii.Error, ValueError):
             raise CertError("pfx_content must be the PFX file's bytes in base64") from None
-        request = SigningCertRequest(directory, friendly_name, password, attributes=attributes,
-                                     public_formats=tuple(params["public_formats"]), force=params["force"])
+        request = SigningCertRequest(
+            directory,
+            friendly_name,
+            password,
+            attributes=attributes,
+            public_formats=tuple(params["public_formats"]),
+            force=params["force"],
+        )
     else:
         if not params.get("subject"):
             raise CertError("subject is required to generate a certificate (or give pfx_content to install one)")
         sans = tuple(crypto.parse_subject_alt_names(params["subject_alt_names"]))
         if params["profile"] == "ssl" and not sans and not params["allow_no_san"]:
-            raise CertError("an ssl certificate needs subject_alt_names with every name and address clients use "
-                            "(or they abort the connection); set allow_no_san: true to accept one without")
+            raise CertError(
+                "an ssl certificate needs subject_alt_names with every name and address clients use "
+                "(or they abort the connection); set allow_no_san: true to accept one without"
+            )
         for option in ("valid_days", "renew_before"):
             check_days(params[option], option)
         check_renewal_window(params["renew_before"], params["valid_days"])
         if params["profile"] == "ssl":
-            warning = server_validity_warning(params["valid_days"], params.get("max_server_valid_days", DEFAULT_MAX_SERVER_DAYS))
+            warning = server_validity_warning(
+                params["valid_days"], params.get("max_server_valid_days", DEFAULT_MAX_SERVER_DAYS)
+            )
             warnings += [warning] if warning else []
         key_size = params.get("key_size") or (2048 if params["key_type"] == "rsa" else 256)
         request = SigningCertRequest(
-            directory, friendly_name, password, parse_subject(params["subject"]), sans, params["profile"],
-            KeySpec(params["key_type"], key_size), params["valid_days"], params["renew_before"], attributes,
-            public_formats=tuple(params["public_formats"]), force=params["force"], issuer=_issuer(params))
+            directory,
+            friendly_name,
+            password,
+            parse_subject(params["subject"]),
+            sans,
+            params["profile"],
+            KeySpec(params["key_type"], key_size),
+            params["valid_days"],
+            params["renew_before"],
+            attributes,
+            public_formats=tuple(params["public_formats"]),
+            force=params["force"],
+            issuer=_issuer(params),
+        )
     plan = plan_signing_cert(request, states, content)
     if not check_mode:
         apply_plan(plan)
@@ -347,7 +451,11 @@ def _result(plan: Plan, cert, directory: str, friendly_name: str, warnings: list
     if cert is not None:
         result.update(thumbprints(cert))
         facts = crypto.describe_certificate(cert)
-        result.update(subject=facts["subject"], subject_alt_names=facts["subject_alt_names"],
-                      not_after=facts["not_after"], key_usage=crypto.key_usage_names(cert),
-                      extended_key_usage=crypto.extended_key_usage_names(cert))
+        result.update(
+            subject=facts["subject"],
+            subject_alt_names=facts["subject_alt_names"],
+            not_after=facts["not_after"],
+            key_usage=crypto.key_usage_names(cert),
+            extended_key_usage=crypto.extended_key_usage_names(cert),
+        )
     return result

@@ -107,8 +107,13 @@ def record(directory: str, options: dict, secret_path: str, paths: list, valid_u
     digest = _digest(secret_path, options)
     if digest is None:
         return
-    stamp = {"secret": secret_path, "digest": digest, "result": result, "valid_until": valid_until,
-             "files": {path: _file_facts(path) for path in sorted(set(paths))}}
+    stamp = {
+        "secret": secret_path,
+        "digest": digest,
+        "result": result,
+        "valid_until": valid_until,
+        "files": {path: _file_facts(path) for path in sorted(set(paths))},
+    }
     data = json.dumps(stamp, sort_keys=True, default=str).encode("utf-8")
     try:
         if _read_own_file(stamp_path(directory)) == data:

@@ -40,9 +40,16 @@ def track(store: Store, desired: TrackedRequest, check_mode: bool, runner=run_co
         cert = read_state(desired.cert_path)
         outcome = None
         if cert.data is None and not cert.error:
-            plan.changes.append(Change(desired.cert_path, "missing: request it through ca %s" % desired.ca,
-                                       Attributes(0o644, 0, 0), before="absent\n",
-                                       after="certificate from ca %s\n" % desired.ca, pending=True))
+            plan.changes.append(
+                Change(
+                    desired.cert_path,
+                    "missing: request it through ca %s" % desired.ca,
+                    Attributes(0o644, 0, 0),
+                    before="absent\n",
+                    after="certificate from ca %s\n" % desired.ca,
+                    pending=True,
+                )
+            )
             if not check_mode:
                 outcome = Renewal(desired, store.directory, runner=runner).run(first_issue=True)
         if record or outcome:
@@ -52,8 +59,10 @@ def track(store: Store, desired: TrackedRequest, check_mode: bool, runner=run_co
         else:
             plan.changes = []
     if outcome is not None and outcome.action == "failed":
-        raise CertError("requesting %s failed with %s: %s (the request stays tracked and is retried)"
-                        % (desired.cert_path, outcome.status, outcome.message))
+        raise CertError(
+            "requesting %s failed with %s: %s (the request stays tracked and is retried)"
+            % (desired.cert_path, outcome.status, outcome.message)
+        )
     return _result(plan, desired, outcome)
 
 
@@ -86,8 +95,18 @@ def resubmit(store: Store, request_id: str, check_mode: bool, runner=run_command
     """Renew now, applying changed names; what ``getcert resubmit`` does."""
     with store.lock(create=not check_mode):
         request = _require(store, request_id)
-        plan = Plan([Change(request.cert_path, "resubmit", Attributes(0o644, 0, 0), before="current certificate\n",
-                            after="renewed through ca %s\n" % request.ca, pending=True)])
+        plan = Plan(
+            [
+                Change(
+                    request.cert_path,
+                    "resubmit",
+                    Attributes(0o644, 0, 0),
+                    before="current certificate\n",
+                    after="renewed through ca %s\n" % request.ca,
+                    pending=True,
+                )
+            ]
+        )
         outcome = None if check_mode else renew_all(store, [request], force=True, runner=runner)[0]
     return _result(plan, request, outcome)
 

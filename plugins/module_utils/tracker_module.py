@@ -8,10 +8,30 @@ from __future__ import annotations
 from .tracker import listing, resubmit, track, untrack
 from .tracking import Store, TrackedRequest
 
-_REQUEST_OPTIONS = ("cert_path", "key_path", "ca", "helper", "subject", "subject_alt_names", "profile", "key_type",
-                    "rotate_key", "renew_before", "renew_fraction", "valid_days", "key_owner", "key_group", "key_mode",
-                    "cert_mode", "ca_cert_path", "ca_key_path", "chain_path", "pre_save_command", "post_save_command",
-                    "auto_renew")
+_REQUEST_OPTIONS = (
+    "cert_path",
+    "key_path",
+    "ca",
+    "helper",
+    "subject",
+    "subject_alt_names",
+    "profile",
+    "key_type",
+    "rotate_key",
+    "renew_before",
+    "renew_fraction",
+    "valid_days",
+    "key_owner",
+    "key_group",
+    "key_mode",
+    "cert_mode",
+    "ca_cert_path",
+    "ca_key_path",
+    "chain_path",
+    "pre_save_command",
+    "post_save_command",
+    "auto_renew",
+)
 
 
 def run_cert_track(params: dict, check_mode: bool) -> dict:

@@ -21,8 +21,16 @@ from cryptography import x509
 
 from . import crypto
 from .crypto import CertError
-from .files import (ROOT_ONLY_DIRECTORY, ROOT_ONLY_FILE, Change, Plan, apply_plan, parse_mode, private_file_attributes,
-                    read_state)
+from .files import (
+    ROOT_ONLY_DIRECTORY,
+    ROOT_ONLY_FILE,
+    Change,
+    Plan,
+    apply_plan,
+    parse_mode,
+    private_file_attributes,
+    read_state,
+)
 from .outputs import Output
 from .policy import check_days, check_renewal_window
 
@@ -48,8 +56,9 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 
 def validate_id(request_id) -> str:
     if not isinstance(request_id, str) or not _ID.match(request_id):
-        raise CertError("id %r must be 1-128 letters, digits, '_', '.', '@' or '-', starting with a letter or "
-                        "digit" % (request_id,))
+        raise CertError(
+            "id %r must be 1-128 letters, digits, '_', '.', '@' or '-', starting with a letter or digit" % (request_id,)
+        )
     return request_id
 
 
@@ -110,7 +119,7 @@ class TrackedRequest:
         data["stuck"] = self.stuck
         return data
 
-    def validate(self) -> "TrackedRequest":
+    def validate(self) -> TrackedRequest:
         validate_id(self.id)
         if self.ca not in CA_TYPES:
             raise CertError("ca must be one of %s, got %r" % (", ".join(CA_TYPES), self.ca))
@@ -127,19 +136,24 @@ class TrackedRequest:
         check_days(self.valid_days, "valid_days")
         check_renewal_window(self.renew_before, self.valid_days)
         if not 0 < self.renew_fraction < 1:
-            raise CertError("renew_fraction must be between 0 and 1 (one third renews with a third of the "
-                            "lifetime left), got %r" % (self.renew_fraction,))
+            raise CertError(
+                "renew_fraction must be between 0 and 1 (one third renews with a third of the "
+                "lifetime left), got %r" % (self.renew_fraction,)
+            )
         crypto.KeySpec(self.key_type, self.key_size)
         private_file_attributes(self.key_owner, self.key_group, self.key_mode, "key")
         if parse_mode(self.cert_mode, "cert_mode") & 0o022:
-            raise CertError("cert_mode %s lets others rewrite the certificate (and so the names renewed); use 0644"
-                            % self.cert_mode)
+            raise CertError(
+                "cert_mode %s lets others rewrite the certificate (and so the names renewed); use 0644" % self.cert_mode
+            )
         if not self.subject:
             raise CertError("subject is required (or start tracking an existing certificate, whose names are used)")
         try:
             x509.Name.from_rfc4514_string(self.subject)
         except ValueError:
-            raise CertError("subject %r is not a distinguished name such as CN=db1.example.com" % self.subject) from None
+            raise CertError(
+                "subject %r is not a distinguished name such as CN=db1.example.com" % self.subject
+            ) from None
         crypto.parse_subject_alt_names(self.subject_alt_names)
         self.output_list()  # validates formats
         return self
@@ -175,8 +189,9 @@ class Store:
     def ensure(self) -> None:
         for path in (self.directory, self.requests_dir):
             if os.path.lexists(path) and not os.path.isdir(path):
-                raise CertError("tracking store %s is not a directory; set store to a directory of its own"
-                                % self.directory)
+                raise CertError(
+                    "tracking store %s is not a directory; set store to a directory of its own" % self.directory
+                )
             os.makedirs(path, mode=0o700, exist_ok=True)
             os.chmod(path, 0o700)
 
@@ -208,8 +223,9 @@ class Store:
             known = {f.name for f in fields(TrackedRequest)}
             return TrackedRequest(**{k: v for k, v in data.items() if k in known})
         except (ValueError, TypeError) as exc:
-            raise CertError("tracking record %s is corrupt (%s); remove it and start tracking again"
-                            % (state.path, exc)) from None
+            raise CertError(
+                "tracking record %s is corrupt (%s); remove it and start tracking again" % (state.path, exc)
+            ) from None
 
     def ids(self) -> list:
         if not os.path.isdir(self.requests_dir):
@@ -242,8 +258,16 @@ class Store:
         changes = []
         for path in (self.directory, self.requests_dir):
             if not os.path.isdir(path):
-                changes.append(Change(path, "tracking store missing", ROOT_ONLY_DIRECTORY, before="absent\n",
-                                      after="directory, root:root 0700\n", directory=True))
+                changes.append(
+                    Change(
+                        path,
+                        "tracking store missing",
+                        ROOT_ONLY_DIRECTORY,
+                        before="absent\n",
+                        after="directory, root:root 0700\n",
+                        directory=True,
+                    )
+                )
         return changes
 
     def record_change(self, desired: TrackedRequest) -> Change | None:
@@ -267,18 +291,39 @@ class Store:
 
     def remove_changes(self, request_id: str, before: str) -> list:
         """The record and any pending key go; the tracked files stay."""
-        changes = [Change(self.path(request_id), "stop tracking (files stay)", ROOT_ONLY_FILE, before=before,
-                          after="not tracked\n", remove=True)]
+        changes = [
+            Change(
+                self.path(request_id),
+                "stop tracking (files stay)",
+                ROOT_ONLY_FILE,
+                before=before,
+                after="not tracked\n",
+                remove=True,
+            )
+        ]
         pending = self.pending_key_path(request_id)
         if os.path.exists(pending):
-            changes.append(Change(pending, "stop tracking: the key a CA was working on", ROOT_ONLY_FILE,
-                                  before="pending key\n", after="absent\n", remove=True))
+            changes.append(
+                Change(
+                    pending,
+                    "stop tracking: the key a CA was working on",
+                    ROOT_ONLY_FILE,
+                    before="pending key\n",
+                    after="absent\n",
+                    remove=True,
+                )
+            )
         return changes
 
 
-_EKU_NAMES = {"serverAuth": "id-kp-serverAuth", "clientAuth": "id-kp-clientAuth", "codeSigning": "id-kp-codeSigning",
-              "emailProtection": "id-kp-emailProtection", "timeStamping": "id-kp-timeStamping",
-              "OCSPSigning": "id-kp-OCSPSigning"}
+_EKU_NAMES = {
+    "serverAuth": "id-kp-serverAuth",
+    "clientAuth": "id-kp-clientAuth",
+    "codeSigning": "id-kp-codeSigning",
+    "emailProtection": "id-kp-emailProtection",
+    "timeStamping": "id-kp-timeStamping",
+    "OCSPSigning": "id-kp-OCSPSigning",
+}
 
 
 def describe_request(request) -> dict:
@@ -286,12 +331,26 @@ def describe_request(request) -> dict:
     if isinstance(request, UnreadableRecord):
         request = TrackedRequest(request.id, "", "", status=NEED_GUIDANCE, last_error=request.error)
     listing = {
-        "request_id": request.id, "status": request.status, "stuck": request.stuck,
-        "key_location": request.key_path, "cert_location": request.cert_path, "ca": request.ca,
-        "issuer": "", "subject": "", "expires": "", "dns": [], "ip": [], "key_usage": [], "eku": [],
-        "pre_save_command": request.pre_save_command, "post_save_command": request.post_save_command,
-        "track": True, "auto_renew": request.auto_renew, "last_error": request.last_error,
-        "last_renewed": request.last_renewed, "outputs": [o.public() for o in request.output_list()],
+        "request_id": request.id,
+        "status": request.status,
+        "stuck": request.stuck,
+        "key_location": request.key_path,
+        "cert_location": request.cert_path,
+        "ca": request.ca,
+        "issuer": "",
+        "subject": "",
+        "expires": "",
+        "dns": [],
+        "ip": [],
+        "key_usage": [],
+        "eku": [],
+        "pre_save_command": request.pre_save_command,
+        "post_save_command": request.post_save_command,
+        "track": True,
+        "auto_renew": request.auto_renew,
+        "last_error": request.last_error,
+        "last_renewed": request.last_renewed,
+        "outputs": [o.public() for o in request.output_list()],
     }
     state = read_state(request.cert_path)
     if state.data:
@@ -301,13 +360,15 @@ def describe_request(request) -> dict:
             return listing
         sans = crypto.subject_alt_names_of(cert)
         listing.update(
-            issuer=cert.issuer.rfc4514_string(), subject=cert.subject.rfc4514_string(),
+            issuer=cert.issuer.rfc4514_string(),
+            subject=cert.subject.rfc4514_string(),
             expires=cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S UTC"),
             serial_number="%x" % cert.serial_number,
             dns=[n.value for n in sans if isinstance(n, x509.DNSName)],
             ip=[str(n.value) for n in sans if isinstance(n, x509.IPAddress)],
             key_usage=crypto.key_usage_names(cert),
-            eku=[_EKU_NAMES.get(name, name) for name in crypto.extended_key_usage_names(cert)])
+            eku=[_EKU_NAMES.get(name, name) for name in crypto.extended_key_usage_names(cert)],
+        )
     return listing
 
 
@@ -316,23 +377,27 @@ def format_listing(listings: list) -> str:
     lines = ["Number of certificates and requests being tracked: %d." % len(listings)]
     yes_no = {True: "yes", False: "no"}
     for item in listings:
-        lines += ["Request ID '%s':" % item["request_id"],
-                  "\tstatus: %s" % item["status"],
-                  "\tstuck: %s" % yes_no[item["stuck"]]]
+        lines += [
+            "Request ID '%s':" % item["request_id"],
+            "\tstatus: %s" % item["status"],
+            "\tstuck: %s" % yes_no[item["stuck"]],
+        ]
         if item["last_error"]:
             lines.append("\tca-error: %s" % item["last_error"])
-        lines += ["\tkey pair storage: type=FILE,location='%s'" % item["key_location"],
-                  "\tcertificate: type=FILE,location='%s'" % item["cert_location"],
-                  "\tCA: %s" % item["ca"],
-                  "\tissuer: %s" % item["issuer"],
-                  "\tsubject: %s" % item["subject"],
-                  "\texpires: %s" % item["expires"],
-                  "\tdns: %s" % ",".join(item["dns"]),
-                  "\tip: %s" % ",".join(item["ip"]),
-                  "\tkey usage: %s" % ",".join(item["key_usage"]),
-                  "\teku: %s" % ",".join(item["eku"]),
-                  "\tpre-save command: %s" % item["pre_save_command"],
-                  "\tpost-save command: %s" % item["post_save_command"]]
+        lines += [
+            "\tkey pair storage: type=FILE,location='%s'" % item["key_location"],
+            "\tcertificate: type=FILE,location='%s'" % item["cert_location"],
+            "\tCA: %s" % item["ca"],
+            "\tissuer: %s" % item["issuer"],
+            "\tsubject: %s" % item["subject"],
+            "\texpires: %s" % item["expires"],
+            "\tdns: %s" % ",".join(item["dns"]),
+            "\tip: %s" % ",".join(item["ip"]),
+            "\tkey usage: %s" % ",".join(item["key_usage"]),
+            "\teku: %s" % ",".join(item["eku"]),
+            "\tpre-save command: %s" % item["pre_save_command"],
+            "\tpost-save command: %s" % item["post_save_command"],
+        ]
         lines += ["\toutput: %s (%s)" % (o["path"], o["format"]) for o in item["outputs"]]
         lines += ["\ttrack: %s" % yes_no[item["track"]], "\tauto-renew: %s" % yes_no[item["auto_renew"]]]
     return "\n".join(lines) + "\n"

@@ -261,12 +261,17 @@ def main():
             key_group=dict(type="str", default="root"),
             key_mode=dict(type="str", default="0600"),
             cert_mode=dict(type="str", default="0644"),
-            outputs=dict(type="list", elements="dict", default=[], options=dict(
-                path=dict(type="path", required=True),
-                format=dict(type="str", required=True, choices=["pkcs8_der", "pkcs8_pem", "pkcs12"]),
-                password=dict(type="str", default="", no_log=True),
-                friendly_name=dict(type="str", default="user"),
-            )),
+            outputs=dict(
+                type="list",
+                elements="dict",
+                default=[],
+                options=dict(
+                    path=dict(type="path", required=True),
+                    format=dict(type="str", required=True, choices=["pkcs8_der", "pkcs8_pem", "pkcs12"]),
+                    password=dict(type="str", default="", no_log=True),
+                    friendly_name=dict(type="str", default="user"),
+                ),
+            ),
             chain_path=dict(type="path"),
             pre_save_command=dict(type="str", default=""),
             post_save_command=dict(type="str", default=""),
