@@ -61,6 +61,10 @@ def plan_block(state: FileState, name: str, content: str, placement: str, what: 
     """The change that puts the block into an existing configuration file, if one is needed."""
     if state.error:
         raise CertError("cannot read %s %s: %s" % (what, state.path, state.error))
+    if state.is_directory:
+        raise CertError(
+            "%s %s is a directory where a file belongs; give the path of the file itself" % (what, state.path)
+        )
     if state.data is None:
         raise CertError(
             "%s %s does not exist; point the configuration directory option at the "

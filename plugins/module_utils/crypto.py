@@ -410,6 +410,51 @@ def issued_by(cert, ca_cert) -> bool:
     return True
 
 
+# --- hygiene ---------------------------------------------------------------------------------
+
+_WEAK_HASHES = ("sha1", "md5")
+MIN_RSA_BITS = 2048
+MIN_EC_BITS = 256
+
+
+def weak_key_problem(key) -> str | None:
+    """Why a private or public key is too weak to sign or be certified, or None."""
+    key = key.public_key() if hasattr(key, "private_bytes") else key
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        return "is RSA-%d; RSA keys must have at least %d bits" % (key.key_size, MIN_RSA_BITS)
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size < MIN_EC_BITS:
+        return "is on a %d-bit curve; use P-256 or stronger" % key.curve.key_size
+    return None
+
+
+def weak_signature_problem(cert) -> str | None:
+    """A certificate signed with SHA-1 or MD5, which TLS clients refuse; None when its hash is strong."""
+    algorithm = cert.signature_hash_algorithm
+    if algorithm is not None and algorithm.name in _WEAK_HASHES:
+        return "is signed with %s, which clients refuse; reissue it with SHA-256" % algorithm.name.upper()
+    return None
+
+
+def check_ca(cert, key, what: str) -> None:
+    """Refuse a CA certificate or key that would make weak or untrusted leaves; ``what`` names the option."""
+    if not is_ca_certificate(cert):
+        raise CertError("%s is not a CA certificate (no basicConstraints CA:TRUE)" % what)
+    problem = weak_signature_problem(cert) or weak_key_problem(cert.public_key())
+    if problem:
+        raise CertError("%s %s" % (what, problem))
+    if key is not None and weak_key_problem(key):
+        raise CertError("the CA key of %s %s" % (what, weak_key_problem(key)))
+
+
+def leaf_problem(cert) -> str | None:
+    """Why a certificate must not be installed as an end-entity certificate, or None."""
+    if is_ca_certificate(cert):
+        return "it is a CA certificate (CA:TRUE); a server or client certificate must be CA:FALSE"
+    return weak_signature_problem(cert) or (
+        "its key %s" % weak_key_problem(cert.public_key()) if weak_key_problem(cert.public_key()) else None
+    )
+
+
 def fingerprint_sha256(cert) -> str:
     return cert.fingerprint(hashes.SHA256()).hex(":").upper()
 

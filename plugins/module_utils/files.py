@@ -141,6 +141,18 @@ def private_file_attributes(owner, group, mode, option: str, holder: str = "the 
     return attributes
 
 
+def check_absolute_path(path, option: str):
+    """A path option must be absolute and free of '..': a relative one would land wherever the module
+    happens to run, and '..' hides where files really go."""
+    if path in (None, ""):
+        return path
+    if not os.path.isabs(path):
+        raise CertError("%s must be an absolute path, got %r" % (option, path))
+    if ".." in path.split(os.sep):
+        raise CertError("%s %r contains '..'; give the real absolute path" % (option, path))
+    return path
+
+
 def parse_mode(mode, option: str) -> int:
     try:
         value = mode if isinstance(mode, int) else int(str(mode), 8)
@@ -230,27 +242,32 @@ def apply_plan(plan: Plan) -> None:
     """Write every change atomically: stage all temp files first, then rename them into place.
 
     A failure while staging (disk full, read-only, permissions) removes the temp files and
-    leaves every existing file as it was.
+    leaves every existing file as it was; so does a failed rename, which puts back the files
+    already replaced (each is kept as a hard link until all renames are done).
     """
-    staged = []
+    staged, kept = [], []
     try:
         for change in plan.changes:
             if change.directory:
                 _make_directory(change.path, change.attributes)
             elif change.data is not None:
                 staged.append((_stage(change), change.path))
+        for _temp, path in staged:
+            kept.append((_keep(path), path))
     except OSError as exc:
-        for temp, _final in staged:
-            _unlink_quietly(temp)
+        for temp, _final in staged + kept:
+            if temp:
+                _unlink_quietly(temp)
         raise CertError("cannot write %s: %s; nothing was changed" % (exc.filename or "files", exc.strerror)) from None
     for index, (temp, path) in enumerate(staged):
         try:
             os.rename(temp, path)
         except OSError as exc:
-            for leftover, _final in staged[index:]:
-                _unlink_quietly(leftover)
-            done = ", ".join(final for _temp, final in staged[:index]) or "none"
-            raise CertError("cannot replace %s: %s; already replaced: %s" % (path, exc.strerror, done)) from None
+            _roll_back(staged, kept, index)
+            raise CertError("cannot replace %s: %s; nothing was changed" % (path, exc.strerror)) from None
+    for old, _final in kept:
+        if old:
+            _unlink_quietly(old)
     for change in plan.changes:
         if change.remove:
             try:
@@ -266,6 +283,32 @@ def apply_plan(plan: Plan) -> None:
                 os.close(fd)
     for directory in sorted({os.path.dirname(final) for _temp, final in staged}):
         _fsync_directory(directory)
+
+
+def _keep(path: str) -> str | None:
+    """A hard link to the file at ``path`` (None when there is none), to put back on a failed rename."""
+    directory, name = os.path.split(path)
+    old = os.path.join(directory, ".%s.certkeeper-old-%s" % (name, secrets.token_hex(4)))
+    try:
+        os.link(path, old, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    return old
+
+
+def _roll_back(staged: list, kept: list, failed: int) -> None:
+    for index in reversed(range(len(staged))):
+        temp, path = staged[index]
+        old = kept[index][0]
+        if index >= failed:
+            _unlink_quietly(temp)
+        elif old:
+            os.rename(old, path)
+            continue
+        else:
+            _unlink_quietly(path)
+        if old:
+            _unlink_quietly(old)
 
 
 def _make_directory(path: str, attributes: Attributes) -> None:

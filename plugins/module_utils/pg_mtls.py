@@ -162,6 +162,12 @@ def plan_ca(request: CARequest, directory: FileState, key_state: FileState, cert
                 "CA key %s is not a usable private key; restore it from a backup (certkeeper "
                 "never replaces an existing CA key)" % key_path
             ) from None
+        weak = crypto.weak_key_problem(plan.key)
+        if weak:
+            raise CertError(
+                "CA key %s %s; certkeeper does not sign with it: move the CA directory away to start a "
+                "new CA (every certificate will be reissued)" % (key_path, weak)
+            )
         fix = attribute_change(key_state, ROOT_ONLY_FILE, "CA key")
         if fix:
             plan.changes.append(fix)
@@ -203,6 +209,9 @@ def _ca_certificate_problem(state: FileState, key, request: CARequest, now) -> s
         raise CertError(
             "%s is not a CA certificate (no basicConstraints CA:TRUE); restore the CA's own certificate" % state.path
         )
+    weak = crypto.weak_signature_problem(cert)
+    if weak:
+        return weak.replace("reissue it with SHA-256", "reissue it with SHA-256 from the same CA key")
     if crypto.common_name_of(cert) != request.common_name:
         return "CN %r, %r requested: reissue from the same CA key" % (crypto.common_name_of(cert), request.common_name)
     expiry = due_reason(cert, now, request.renew_before_days, fraction=None)  # a CA lives long: days only
@@ -257,7 +266,10 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
             states["directory"], request.directory_attributes, "%s directory" % request.role, enforce=False
         )
     )
-    key, key_is_new = _plan_key(plan, request, states[names["key"]])
+    pending_state = states.get(pending_key_name(request.role)) or FileState(
+        request.path(pending_key_name(request.role))
+    )
+    key, key_change = _plan_key(plan, request, states[names["key"]], pending_state)
     cert_state = states[names["cert"]]
 
     if issued is not None:
@@ -272,9 +284,9 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
         plan.certificate = issued
         plan.certificate_reasons.append("issued by the CA")
     else:
-        if key_is_new:
+        if key_change is not None and not _matches(cert_state, key):
             problem = existing_problem(cert_state) or "new private key"
-        else:
+        else:  # with a new key here, an install was cut short: the certificate already belongs to it
             problem = _current_certificate_problem(cert_state, key, request, now)
         if problem:
             plan.certificate_reasons.append(problem)
@@ -294,6 +306,27 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
         else:
             plan.certificate = crypto.load_certificate(cert_state.data)
 
+    if key_change is not None and plan.certificate is None:
+        # The certificate comes from the CA in a later call: the new key waits beside the old pair,
+        # which stays in force and matching until both are replaced together.
+        if pending_state.data != key_change.data:
+            key_change.path = pending_state.path
+            key_change.reason += " (kept as %s until its certificate arrives)" % os.path.basename(pending_state.path)
+            plan.changes.append(key_change)
+        return plan
+    if key_change is not None and pending_state.data != key_change.data:
+        # first the pending key, then the certificate, then the key: a crash between the last two
+        # leaves the pending key matching the new certificate, and the next call puts it in place
+        plan.changes.append(
+            Change(
+                pending_state.path,
+                "new key, kept until it is installed",
+                request.key_attributes,
+                key_change.data,
+                before=describe_before(pending_state, "private key"),
+                after=key_change.after,
+            )
+        )
     if plan.certificate is not None:
         _plan_public(
             plan,
@@ -303,6 +336,19 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
             "certificate",
             "; ".join(plan.certificate_reasons) or None,
             lambda: _describe_cert(plan.certificate, request.public_attributes),
+        )
+    if key_change is not None:
+        plan.changes.append(key_change)
+    if key_change is not None or pending_state.data is not None:
+        plan.changes.append(
+            Change(
+                pending_state.path,
+                "installed as %s" % names["key"],
+                request.key_attributes,
+                before="pending private key\n",
+                after="absent\n",
+                remove=True,
+            )
         )
     _plan_public(
         plan,
@@ -318,7 +364,22 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
     return plan
 
 
-def _plan_key(plan: LeafPlan, request: LeafRequest, state: FileState):
+def pending_key_name(role: str) -> str:
+    """Where a new key waits for its certificate, beside the key it will replace."""
+    return LEAF_NAMES[role]["key"] + ".pending"
+
+
+def _matches(cert_state: FileState, key) -> bool:
+    try:
+        return cert_state.data is not None and crypto.same_public_key(
+            crypto.load_certificate(cert_state.data).public_key(), key
+        )
+    except CertError:
+        return False
+
+
+def _plan_key(plan: LeafPlan, request: LeafRequest, state: FileState, pending: FileState):
+    """(key, Change writing it or None). A new key reuses a pending one of the requested type."""
     if state.error:  # never replace a key that may still be in use but cannot be read here
         raise CertError("cannot read private key %s: %s; fix or remove it" % (state.path, state.error))
     problem = existing_problem(state)
@@ -336,25 +397,35 @@ def _plan_key(plan: LeafPlan, request: LeafRequest, state: FileState):
         fix = attribute_change(state, request.key_attributes, "private key")
         if fix:
             plan.changes.append(fix)
-        return key, False
-    key = request.key_spec.generate()
-    plan.changes.append(
-        Change(
-            state.path,
-            "%s: new %s key" % (problem, request.key_spec),
-            request.key_attributes,
-            crypto.pkcs8_pem(key),
-            before=describe_before(state, "private key"),
-            after=_describe_key(request.key_spec, request.key_attributes),
-        )
+        return key, None
+    key = _pending_key(pending, request.key_spec) or request.key_spec.generate()
+    return key, Change(
+        state.path,
+        "%s: new %s key" % (problem, request.key_spec),
+        request.key_attributes,
+        crypto.pkcs8_pem(key),
+        before=describe_before(state, "private key"),
+        after=_describe_key(request.key_spec, request.key_attributes),
     )
-    return key, True
+
+
+def _pending_key(state: FileState, spec: KeySpec):
+    if state.data is None or state.error:
+        return None
+    try:
+        key = crypto.load_private_key(state.data)
+    except CertError:
+        return None  # a torn pending key is simply replaced
+    return key if KeySpec.of(key) == spec else None
 
 
 def _certificate_problem(cert, key, request: LeafRequest, now, renewal_window: bool = True) -> str | None:
     """Why ``cert`` is not the certificate this host should present, or None."""
     if not crypto.same_public_key(cert.public_key(), key):
         return "does not match the private key"
+    hygiene = crypto.leaf_problem(cert)
+    if hygiene:
+        return hygiene
     if not crypto.issued_by(cert, request.ca_certificate):
         return "not issued by the CA in root.crt"
     cn = crypto.common_name_of(cert)

@@ -19,7 +19,7 @@ else:
 from . import crypto, stamp
 from .config_blocks import plan_block
 from .crypto import CertError, KeySpec
-from .files import Plan, apply_plan, private_file_attributes, read_state
+from .files import Plan, apply_plan, check_absolute_path, private_file_attributes, read_state
 from .pg_mtls import (
     CA_CERT,
     CA_KEY,
@@ -28,12 +28,13 @@ from .pg_mtls import (
     LeafRequest,
     SigningRequest,
     client_outputs,
+    pending_key_name,
     plan_ca,
     plan_leaf,
     sign_request,
 )
 from .pkcs12 import compatibility_warnings
-from .policy import check_days, check_renewal_window, due_at
+from .policy import DEFAULT_MAX_SERVER_DAYS, check_days, check_renewal_window, due_at, server_validity_warning
 from .tracking import Store, TrackedRequest
 
 DEFAULT_KEY_MODE = {"ca": "0600", "server": "0600", "client": "0640"}
@@ -100,6 +101,8 @@ def run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
 
 def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
     role = params["role"]
+    for option in ("path", "ca_path", "postgresql_conf", "pg_hba_conf"):
+        check_absolute_path(params.get(option), option)
     for option in ("valid_days", "renew_before", "ca_valid_days"):
         _positive(params, option)
     for validity in ("valid_days", "ca_valid_days"):
@@ -132,8 +135,7 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
             raise CertError(
                 "ca_certificate is not a PEM certificate; pass the CA host's ca_certificate result"
             ) from None
-        if not crypto.is_ca_certificate(ca_cert):
-            raise CertError("ca_certificate is not a CA certificate (no basicConstraints CA:TRUE)")
+        crypto.check_ca(ca_cert, None, "ca_certificate")
     else:
         raise CertError("role=%s needs ca_certificate (the CA's PEM) or ca_path (a CA on this host)" % role)
 
@@ -146,7 +148,8 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
             raise CertError(
                 "certificate is not a PEM certificate; pass the CA host's certificates[host] result"
             ) from None
-    states = {name: read_state(request.path(name)) for name in list(LEAF_NAMES[role].values()) + [CA_CERT]}
+    names = list(LEAF_NAMES[role].values()) + [CA_CERT, pending_key_name(role)]
+    states = {name: read_state(request.path(name)) for name in names}
     states["directory"] = read_state(request.directory)
     leaf = plan_leaf(request, states, issued=issued, signer=signer)
     plan.changes += leaf.changes
@@ -156,6 +159,8 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
         plan.changes += _tracking_changes(params, request)
     if role == "client":
         plan.warnings += compatibility_warnings(request.pfx_password)
+    elif signer and leaf.certificate_reasons:  # signed here, with this call's valid_days
+        plan.warnings += _validity_warnings(params, params["valid_days"])
 
     if not check_mode:
         apply_plan(plan)
@@ -206,6 +211,11 @@ def _leaf_request(params: dict, ca_cert) -> LeafRequest:
         pfx_password=params["pfx_password"] or "",
         pfx_friendly_name=crypto.validate_common_name(params["pfx_friendly_name"], "pfx_friendly_name"),
     )
+
+
+def _validity_warnings(params: dict, valid_days: int) -> list:
+    warning = server_validity_warning(valid_days, params.get("max_server_valid_days", DEFAULT_MAX_SERVER_DAYS))
+    return [warning] if warning else []
 
 
 def _tracking_changes(params: dict, request: LeafRequest) -> list:
@@ -276,6 +286,8 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
     certificates = {
         r.name: crypto.certificate_pem(sign_request(plan.key, plan.certificate, r)).decode() for r in requests
     }
+    if any(r.profile == "server" for r in requests):
+        plan.warnings += _validity_warnings(params, valid_days)
     if not check_mode:
         apply_plan(plan)
     result = plan.result()

@@ -49,3 +49,17 @@ def due_at(cert, renew_before_days: int, fraction: float | None = DEFAULT_FRACTI
     if fraction:
         moment = min(moment, not_after - (not_after - cert.not_valid_before_utc) * fraction)
     return moment
+
+
+DEFAULT_MAX_SERVER_DAYS = 398  # the CA/Browser Forum's limit for TLS server certificates
+
+
+def server_validity_warning(valid_days: int, maximum: int, option: str = "valid_days") -> str | None:
+    """A warning when a server certificate would live longer than ``maximum`` days (0 disables it)."""
+    if maximum and valid_days > maximum:
+        return (
+            "%s is %d days, beyond the %d days set as the maximum for server certificates; shorter "
+            "certificates limit the damage of a leaked key (lower %s or raise max_server_valid_days)"
+            % (option, valid_days, maximum, option)
+        )
+    return None

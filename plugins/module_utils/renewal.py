@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import signal
 import subprocess
 from dataclasses import asdict, dataclass
 
@@ -69,21 +70,28 @@ class Outcome:
         return {"id": self.id, "action": self.action, "status": self.status, "message": self.message}
 
 
-def run_command(command: str, env: dict | None = None, timeout: int = COMMAND_TIMEOUT):
-    """(exit code, stdout, stderr) of ``/bin/sh -c command``; a timeout is exit code None."""
+def run_command(command: str, env: dict | None = None, timeout: int | None = None):
+    """(exit code, stdout, stderr) of ``/bin/sh -c command``; a timeout is exit code None.
+
+    The timeout (CERTKEEPER_COMMAND_TIMEOUT seconds, 300 by default) ends the command's whole
+    process group, so a helper's own children cannot keep the renewal waiting."""
+    timeout = timeout or int(os.environ.get("CERTKEEPER_COMMAND_TIMEOUT") or COMMAND_TIMEOUT)
+    proc = subprocess.Popen(
+        ["/bin/sh", "-c", command],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        proc = subprocess.run(
-            ["/bin/sh", "-c", command],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         return None, "", "timed out after %d s" % timeout
-    return proc.returncode, proc.stdout, proc.stderr
+    return proc.returncode, out, err
 
 
 class Renewal:
@@ -149,6 +157,12 @@ class Renewal:
             return self._finish("waiting" if status == CA_WORKING else "failed", status, message)
         if not crypto.same_public_key(cert.public_key(), key):
             return self._finish("failed", CA_REJECTED, "the CA returned a certificate for another key")
+        if crypto.leaf_problem(cert):
+            return self._finish(
+                "failed",
+                CA_REJECTED,
+                "the CA returned a certificate that cannot be used: %s" % crypto.leaf_problem(cert),
+            )
         still_due = due_reason(cert, self.now, r.renew_before, r.renew_fraction)
         if still_due:  # e.g. capped by a CA that expires soon: saving it would renew on every tick
             self._drop_pending()
@@ -379,6 +393,7 @@ def load_local_ca(cert_path: str, key_path: str, now):
         if state.data is None or state.error:
             raise CertError("%s %s cannot be read: %s" % (what, state.path, state.error or "missing"))
     ca_cert, ca_key = crypto.load_certificate(cert_state.data), crypto.load_private_key(key_state.data)
+    crypto.check_ca(ca_cert, ca_key, "CA certificate %s" % cert_path)
     if not crypto.same_public_key(ca_key, ca_cert.public_key()):
         raise CertError("CA key %s does not belong to CA certificate %s" % (key_path, cert_path))
     if ca_cert.not_valid_after_utc <= now:

@@ -37,13 +37,14 @@ from .files import (
     Plan,
     apply_plan,
     attribute_change,
+    check_absolute_path,
     describe_before,
     directory_changes,
     private_file_attributes,
     read_state,
 )
 from .pkcs12 import compatibility_warnings, load_pkcs12, serialize_pkcs12
-from .policy import check_days, check_renewal_window, due_reason
+from .policy import DEFAULT_MAX_SERVER_DAYS, check_days, check_renewal_window, due_reason, server_validity_warning
 
 # profile -> (extended key usages, keyEncipherment/keyAgreement beside digitalSignature)
 PROFILES = (
@@ -331,6 +332,9 @@ def _load_content(content: bytes, request: SigningCertRequest):
         raise CertError("pfx_content cannot be opened with the given password") from None
     if bundle.key is None or bundle.cert is None:
         raise CertError("pfx_content does not hold a certificate with its private key")
+    problem = crypto.leaf_problem(bundle.cert.certificate)
+    if problem:
+        raise CertError("pfx_content cannot be installed: %s" % problem)
     return bundle
 
 
@@ -365,8 +369,7 @@ def _issuer(params: dict):
         ca_cert = crypto.load_certificate(cert_state.data)
     except CertError:
         raise CertError("ca_cert_path %s is not a certificate" % cert_state.path) from None
-    if not crypto.is_ca_certificate(ca_cert):
-        raise CertError("ca_cert_path %s is not a CA certificate (no basicConstraints CA:TRUE)" % cert_state.path)
+    crypto.check_ca(ca_cert, ca_key, "ca_cert_path %s" % cert_state.path)
     if not crypto.same_public_key(ca_key, ca_cert.public_key()):
         raise CertError("ca_key_path %s does not belong to ca_cert_path %s" % (key_state.path, cert_state.path))
     return ca_key, ca_cert
@@ -374,6 +377,8 @@ def _issuer(params: dict):
 
 def run_signing_cert(params: dict, check_mode: bool) -> dict:
     friendly_name = validate_friendly_name(params["friendly_name"])
+    for option in ("path", "ca_cert_path", "ca_key_path"):
+        check_absolute_path(params.get(option), option)
     directory = params["path"]
     password = params.get("password") or ""
     attributes = private_file_attributes(
@@ -422,6 +427,11 @@ def run_signing_cert(params: dict, check_mode: bool) -> dict:
         for option in ("valid_days", "renew_before"):
             check_days(params[option], option)
         check_renewal_window(params["renew_before"], params["valid_days"])
+        if params["profile"] == "ssl":
+            warning = server_validity_warning(
+                params["valid_days"], params.get("max_server_valid_days", DEFAULT_MAX_SERVER_DAYS)
+            )
+            warnings += [warning] if warning else []
         key_size = params.get("key_size") or (2048 if params["key_type"] == "rsa" else 256)
         request = SigningCertRequest(
             directory,

@@ -30,6 +30,8 @@ def names_from_certificate(desired: TrackedRequest) -> None:
 def track(store: Store, desired: TrackedRequest, check_mode: bool, runner=run_command) -> dict:
     """Start tracking (or update) ``desired``; request its certificate when the file does not exist yet."""
     names_from_certificate(desired)
+    if desired.ca == "local":
+        _check_local_ca(desired)
     with store.lock(create=not check_mode):
         plan = Plan(store.directory_changes())
         record = store.record_change(desired)
@@ -62,6 +64,19 @@ def track(store: Store, desired: TrackedRequest, check_mode: bool, runner=run_co
             % (desired.cert_path, outcome.status, outcome.message)
         )
     return _result(plan, desired, outcome)
+
+
+def _check_local_ca(desired: TrackedRequest) -> None:
+    """A local CA that exists but could only sign weak or untrusted certificates is a setting to fix,
+    not a request to keep retrying (a CA not made yet is waited for)."""
+    cert_state, key_state = read_state(desired.ca_cert_path), read_state(desired.ca_key_path)
+    if cert_state.data is None or cert_state.error:
+        return
+    try:
+        key = crypto.load_private_key(key_state.data) if key_state.data and not key_state.error else None
+    except CertError:
+        key = None
+    crypto.check_ca(crypto.load_certificate(cert_state.data), key, "ca_cert_path %s" % desired.ca_cert_path)
 
 
 def untrack(store: Store, request_id: str, check_mode: bool) -> dict:

@@ -193,6 +193,10 @@ class Store:
 
     def ensure(self) -> None:
         for path in (self.directory, self.requests_dir):
+            if os.path.lexists(path) and not os.path.isdir(path):
+                raise CertError(
+                    "tracking store %s is not a directory; set store to a directory of its own" % self.directory
+                )
             os.makedirs(path, mode=0o700, exist_ok=True)
             os.chmod(path, 0o700)
 

@@ -128,6 +128,12 @@ options:
     description: Validity of issued server and client certificates, in days (capped at the CA's own expiry).
     type: int
     default: 365
+  max_server_valid_days:
+    description:
+      - A warning when a server certificate is issued for longer than this many days (398, the CA/Browser
+        Forum's limit, by default). V(0) turns the warning off.
+    type: int
+    default: 398
   renew_before:
     description: Reissue a certificate when fewer than this many days of validity are left.
     type: int
@@ -322,6 +328,7 @@ def main():
             key_type=dict(type="str", default="rsa", choices=["rsa", "ecdsa"]),
             key_size=dict(type="int"),
             valid_days=dict(type="int", default=365),
+            max_server_valid_days=dict(type="int", default=398),
             renew_before=dict(type="int", default=30),
             key_owner=dict(type="str", default="root", no_log=False),
             key_group=dict(type="str", default="root", no_log=False),

@@ -90,6 +90,12 @@ options:
     description: Validity of a new certificate, in days.
     type: int
     default: 365
+  max_server_valid_days:
+    description:
+      - A warning when a server certificate is issued for longer than this many days (398, the CA/Browser
+        Forum's limit, by default). V(0) turns the warning off.
+    type: int
+    default: 398
   renew_before:
     description: Regenerate when fewer than this many days of validity are left.
     type: int
@@ -233,10 +239,11 @@ def main():
             subject=dict(type="str"),
             subject_alt_names=dict(type="list", elements="str", default=[]),
             password=dict(type="str", no_log=True),
-            allow_empty_password=dict(type="bool", default=False),
+            allow_empty_password=dict(type="bool", default=False, no_log=False),
             profile=dict(type="str", default="ssl", choices=["ssl", "signing"]),
             allow_no_san=dict(type="bool", default=False),
             valid_days=dict(type="int", default=365),
+            max_server_valid_days=dict(type="int", default=398),
             renew_before=dict(type="int", default=30),
             key_type=dict(type="str", default="rsa", choices=["rsa", "ecdsa"]),
             key_size=dict(type="int"),

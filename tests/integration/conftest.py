@@ -38,8 +38,8 @@ def run_playbook(playbook: str, inventory: str, *args: str, tmp_dir: str, env: d
                        ANSIBLE_CALLBACKS_ENABLED="module_counts", CERTKEEPER_COUNTS_FILE=counts,
                        ANSIBLE_HOST_KEY_CHECKING="false", ANSIBLE_DEPRECATION_WARNINGS="false",
                        ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_FORCE_COLOR="false", ANSIBLE_NOCOLOR="true",
-                       ANSIBLE_PIPELINING="true", ANSIBLE_LOCAL_TEMP=os.path.join(tmp_dir, "ansible-tmp"),
-                       **(env or {}))
+                       ANSIBLE_PIPELINING="true", ANSIBLE_LOCAL_TEMP=os.path.join(tmp_dir, "ansible-tmp"))
+    environment.update(env or {})  # may replace the defaults above, e.g. the callbacks
     proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory,
                            playbook, *args], env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, check=False)

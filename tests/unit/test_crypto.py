@@ -127,3 +127,52 @@ def test_describe_certificate_has_only_public_facts(ca):
     facts = crypto.describe_certificate(cert)
     assert facts["subject"] == "CN=Test CA" and len(facts["fingerprint_sha256"]) == 95
     assert datetime.datetime.fromisoformat(facts["not_after"]) > datetime.datetime.now(datetime.timezone.utc)
+
+
+# --- hygiene -------------------------------------------------------------------------------
+
+from cryptography.hazmat.primitives import hashes  # noqa: E402
+
+from ansible_collections.certkeeper.pki.plugins.module_utils.policy import server_validity_warning  # noqa: E402
+from tests.support.weak_material import rsa_1024, self_signed_ca, sha1_ca  # noqa: E402
+
+
+def test_rsa_below_2048_is_neither_made_nor_trusted():
+    with pytest.raises(CertError, match="key_size 1024 is not supported for rsa keys; use one of 2048"):
+        KeySpec("rsa", 1024)
+    assert crypto.weak_key_problem(rsa_1024()) == "is RSA-1024; RSA keys must have at least 2048 bits"
+    key, cert = self_signed_ca(rsa_1024())
+    with pytest.raises(CertError, match="ca_certificate is RSA-1024"):
+        crypto.check_ca(cert, key, "ca_certificate")
+
+
+def test_a_sha1_ca_certificate_is_refused():
+    key_pem, cert_pem = sha1_ca()
+    with pytest.raises(CertError, match="ca_cert_path x is signed with SHA1, which clients refuse; reissue it with SHA-256"):
+        crypto.check_ca(crypto.load_certificate(cert_pem), crypto.load_private_key(key_pem), "ca_cert_path x")
+    crypto.check_ca(self_signed_ca()[1], None, "a SHA-256 CA passes")
+
+
+def test_a_ca_certificate_is_never_a_leaf_and_a_leaf_never_a_ca():
+    ca_key, ca = self_signed_ca()
+    assert crypto.leaf_problem(ca).startswith("it is a CA certificate (CA:TRUE)")
+    with pytest.raises(CertError, match="is not a CA certificate"):
+        crypto.check_ca(self_signed_ca(ca=False)[1], None, "ca_certificate")
+    leaf = crypto.issue_leaf_certificate(ca_key, ca, KeySpec().generate().public_key(), "server", "db", [], 30)
+    assert crypto.leaf_problem(leaf) is None and not crypto.is_ca_certificate(leaf)
+
+
+def test_serials_are_random_and_longer_than_128_bits():
+    key = KeySpec("ecdsa", 256).generate()
+    ca = crypto.issue_ca_certificate(key, "CA", 30)
+    serials = [crypto.issue_leaf_certificate(key, ca, key.public_key(), "client", "u", [], 30).serial_number
+               for _ in range(8)] + [ca.serial_number]
+    assert len(set(serials)) == len(serials)
+    assert all(s > 0 for s in serials) and max(s.bit_length() for s in serials) > 128
+    assert sum(s.bit_length() > 128 for s in serials) >= 7  # 159 random bits: almost always above 128
+
+
+def test_server_validity_beyond_the_maximum_is_a_warning():
+    assert server_validity_warning(365, 398) is None
+    assert server_validity_warning(825, 398).startswith("valid_days is 825 days, beyond the 398 days")
+    assert server_validity_warning(825, 0) is None

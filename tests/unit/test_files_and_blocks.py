@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import pwd
 import stat
+import subprocess
 
 import pytest
 
@@ -89,3 +90,23 @@ def test_plan_block_needs_the_file(tmp_path):
     assert change.reason == "add the certkeeper.pki block"
     # --diff shows the managed block only, never the user's lines (they may hold passwords)
     assert change.before == "" and "local all all peer" not in change.after and "\nx\n" in change.after
+
+
+def test_a_failed_rename_puts_back_the_files_already_replaced(tmp_path):
+    """A real rename failure: the second directory is append-only (chattr +a), so a temp file can be
+    created and linked there but not renamed over the target."""
+    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+    first_dir.mkdir(), second_dir.mkdir()
+    first, second = first_dir / "client.crt", second_dir / "client.key"
+    first.write_bytes(b"old cert")
+    second.write_bytes(b"old key")
+    inode = first.stat().st_ino
+    subprocess.run(["chattr", "+a", str(second_dir)], check=True)
+    try:
+        with pytest.raises(CertError, match="cannot replace .*client.key.*nothing was changed"):
+            apply_plan(Plan([Change(str(first), "r", Attributes(0o644, 0, 0), b"new cert"),
+                             Change(str(second), "r", Attributes(0o600, 0, 0), b"new key")]))
+    finally:
+        subprocess.run(["chattr", "-a", str(second_dir)], check=True)
+    assert first.read_bytes() == b"old cert" and first.stat().st_ino == inode and os.listdir(first_dir) == ["client.crt"]
+    assert second.read_bytes() == b"old key"

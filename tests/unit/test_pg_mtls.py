@@ -274,3 +274,42 @@ def test_non_utf8_bytes_in_a_config_file_survive(hosts, tmp_path):
     run(role="server", path=hosts["srv"], ca_path=hosts["ca"], common_name="db1.example.com",
         subject_alt_names=["IP:10.0.0.5"], postgresql_conf=str(conf), postgresql_conf_block="ssl = on")
     assert conf.read_bytes().startswith(b"# caf\xe9 latin-1 comment\nport = 5432\n")
+
+
+def _pair_matches(directory, role="client"):
+    key = crypto.load_private_key(open(os.path.join(directory, "%s.key" % role), "rb").read())
+    cert = crypto.load_certificate(open(os.path.join(directory, "%s.crt" % role), "rb").read())
+    return crypto.same_public_key(key, cert.public_key())
+
+
+def test_a_key_type_change_waits_beside_the_old_pair_until_its_certificate_arrives(hosts):
+    ecdsa = dict(hosts["client"], key_type="ecdsa")
+    old = snapshot(hosts["cli"])
+    phase1 = run(**ecdsa)
+    pending = os.path.join(hosts["cli"], "client.key.pending")
+    assert phase1["certificate_needed"] and reasons(phase1)["client.key.pending"].startswith("is RSA-2048")
+    assert {p: v for p, v in snapshot(hosts["cli"]).items() if p != pending} == old  # old pair untouched
+    assert stat.S_IMODE(os.stat(pending).st_mode) == 0o640
+    again = run(**ecdsa)  # the CA was unreachable: the same pending key, the same CSR key
+    assert crypto.same_public_key(crypto.load_csr(again["csr"]).public_key(), crypto.load_csr(phase1["csr"]).public_key())
+    signed = run(role="ca", path=hosts["ca"], sign=[dict(name="cli", csr=again["csr"], profile="client",
+                                                         common_name="app", subject_alt_names=[])])
+    installed = run(certificate=signed["certificates"]["cli"], **ecdsa)
+    assert reasons(installed)["client.key.pending"] == "installed as client.key"
+    assert not os.path.exists(pending) and _pair_matches(hosts["cli"])
+    assert crypto.KeySpec.of(crypto.load_private_key(open(os.path.join(hosts["cli"], "client.key"), "rb").read())) \
+        == crypto.KeySpec("ecdsa", 256)
+    assert not run(**ecdsa)["changed"]
+
+
+def test_an_install_cut_between_certificate_and_key_is_finished_without_the_ca(hosts):
+    ecdsa = dict(hosts["client"], key_type="ecdsa")
+    phase1 = run(**ecdsa)
+    signed = run(role="ca", path=hosts["ca"], sign=[dict(name="cli", csr=phase1["csr"], profile="client",
+                                                         common_name="app", subject_alt_names=[])])
+    with open(os.path.join(hosts["cli"], "client.crt"), "w") as handle:  # the certificate renamed, not yet the key
+        handle.write(signed["certificates"]["cli"])
+    assert not _pair_matches(hosts["cli"])
+    finished = run(**ecdsa)
+    assert not finished["certificate_needed"] and _pair_matches(hosts["cli"])
+    assert not os.path.exists(os.path.join(hosts["cli"], "client.key.pending"))

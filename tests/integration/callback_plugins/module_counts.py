@@ -32,7 +32,7 @@ class CallbackModule(CallbackBase):
         super().__init__()
         self.invocations, self.changed = Counter(), Counter()
 
-    def _record(self, result):
+    def _record(self, result, ignore_errors=False):
         action = result._task.action.split(".")[-1]
         if action in CONTROLLER_ONLY:
             return
