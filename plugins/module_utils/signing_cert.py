@@ -216,33 +216,25 @@ def _describe(cert, request: SigningCertRequest, attributes: Attributes) -> str:
 def _issue(request: SigningCertRequest, now):
     key = request.key_spec.generate()
     ekus, encipherment = PROFILES[request.profile]
-    if request.issuer:
-        ca_key, ca_cert = request.issuer
-        cert = crypto.issue_certificate(
-            ca_key,
-            ca_cert.subject,
-            key.public_key(),
-            request.subject,
-            list(request.subject_alt_names),
-            request.valid_days,
-            ekus,
-            encipherment,
-            issuer_not_after=ca_cert.not_valid_after_utc,
-            now=now,
-        )
-        return key, cert, (ca_cert,)
+    # signed by the CA on this host, or by the new key itself
+    signer, issuer, chain = (
+        (request.issuer[0], request.issuer[1].subject, (request.issuer[1],))
+        if request.issuer
+        else (key, request.subject, ())
+    )
     cert = crypto.issue_certificate(
-        key,
-        request.subject,
+        signer,
+        issuer,
         key.public_key(),
         request.subject,
         list(request.subject_alt_names),
         request.valid_days,
         ekus,
         encipherment,
+        issuer_not_after=chain[0].not_valid_after_utc if chain else None,
         now=now,
     )
-    return key, cert, ()
+    return key, cert, chain
 
 
 def plan_signing_cert(

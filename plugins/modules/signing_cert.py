@@ -25,6 +25,7 @@ author:
 extends_documentation_fragment:
   - certkeeper.pki.attributes
   - certkeeper.pki.private_key
+  - certkeeper.pki.server_validity
 attributes:
   check_mode:
     support: full
@@ -90,12 +91,6 @@ options:
     description: Validity of a new certificate, in days.
     type: int
     default: 365
-  max_server_valid_days:
-    description:
-      - A warning when a server certificate is issued for longer than this many days (398, the CA/Browser
-        Forum's limit, by default). V(0) turns the warning off.
-    type: int
-    default: 398
   renew_before:
     description: Regenerate when fewer than this many days of validity are left.
     type: int
