@@ -326,8 +326,8 @@ def render_table(cases, faults) -> str:
     """The tables of docs/reliability.md, one row per case and fault."""
     lines = ["| case | target | bad input | result: the error names |", "| --- | --- | --- | --- |"]
     for case in cases:
-        lines.append("| `%s` | %s | %s | %s |" % (case.id, case.target, case.input.replace("|", "\\|"),
-                                                 "; ".join("`%s`" % e.replace("|", "\\|") for e in case.expect)))
+        expect = "; ".join("`%s`" % e.replace("|", "\\|") for e in case.expect)
+        lines.append("| `%s` | %s | %s | %s |" % (case.id, case.target, case.input.replace("|", "\\|"), expect))
     lines += ["", "| fault | injected | result |", "| --- | --- | --- |"]
     for fault in faults:
         lines.append("| `%s` | %s | %s |" % (fault.id, fault.fault, fault.result))

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from tests.integration.conftest import HERE as INTEGRATION_HERE
-from tests.integration.conftest import lab, run_playbook  # noqa: F401  (fixtures shared with integration)
+# the integration suite's lab fixture, shared
+from tests.integration.conftest import lab, run_playbook  # noqa: F401  pylint: disable=unused-import
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -24,9 +25,9 @@ def run_cases(base: str, name: str, plays: list, inventory: str, *args: str, env
     results = os.path.join(base, name + ".cases.json")
     if os.path.exists(results):
         os.unlink(results)
+    callbacks = "%s:%s" % (os.path.join(INTEGRATION_HERE, "callback_plugins"), os.path.join(HERE, "callback_plugins"))
     run = run_playbook(playbook, inventory, *args, tmp_dir=base, env=dict(
-        {"ANSIBLE_CALLBACK_PLUGINS": "%s:%s" % (os.path.join(INTEGRATION_HERE, "callback_plugins"),
-                                                 os.path.join(HERE, "callback_plugins")),
+        {"ANSIBLE_CALLBACK_PLUGINS": callbacks,
          "ANSIBLE_CALLBACKS_ENABLED": "module_counts,case_results", "CERTKEEPER_CASES_FILE": results},
         **(env or {})))
     return run, (json.load(open(results)) if os.path.exists(results) else {})

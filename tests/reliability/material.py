@@ -77,8 +77,8 @@ class LabMaterial:
         """Every directory and file the cases could touch."""
         return [lab.ssl_dir, lab.ca_dir, lab.client_dir("app1"), lab.client_dir("app2"), self.signing_dir,
                 self.track_dir, self.track_store, self.bad, os.path.join(lab.cluster.data, "postgresql.conf"),
-                os.path.join(lab.cluster.data, "pg_hba.conf")] + [
-                os.path.join(lab.base, "store-" + h) for h in ("db1", "app1", "app2")]
+                os.path.join(lab.cluster.data, "pg_hba.conf")] + [os.path.join(lab.base, "store-" + h)
+                                                                  for h in ("db1", "app1", "app2")]
 
     def load_pfx(self):
         self.pfx_b64 = base64.b64encode(open(os.path.join(self.signing_dir, "Sign.pfx"), "rb").read()).decode()

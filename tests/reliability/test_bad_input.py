@@ -37,7 +37,7 @@ def outcome(working):
             id="tracked", store=material.track_store, cert_path=material.track_dir + "/t.crt",
             key_path=material.track_dir + "/t.key", subject="CN=t.example.com", subject_alt_names=["t.example.com"])},
     ]}]
-    run, _ = run_cases(lab.base, "bad-input-setup", setup, lab.inventory)
+    run, _results = run_cases(lab.base, "bad-input-setup", setup, lab.inventory)
     assert run.returncode == 0, run.output
     material.load_pfx()
     cases = bad_input_cases(material)

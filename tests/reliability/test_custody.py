@@ -71,7 +71,7 @@ def _host(lab, path: str) -> str | None:
 
 def test_the_writers_were_traced(traced):
     lab, events = traced
-    created = {os.path.basename(p) for kind, p, _ in events if kind == "create"}
+    created = {os.path.basename(p) for kind, p, _mode in events if kind == "create"}
     assert any(n.startswith(".root.key.certkeeper-") for n in created)
     assert any(n.startswith(".client.key.pending.certkeeper-") for n in created)
     assert any(n.startswith(".client.pfx.certkeeper-") for n in created)
@@ -104,7 +104,7 @@ def _private_keys_in(path: str) -> list:
 
 
 def test_each_key_exists_only_on_its_own_host(traced):
-    lab, _ = traced
+    lab, _trace = traced
     owners = {"ca/root.key": "db1", "ssl/server.key": "db1", "app1/client.key": "app1", "app2/client.key": "app2"}
     secrets = {}
     for name in owners:
@@ -130,7 +130,7 @@ def test_each_key_exists_only_on_its_own_host(traced):
 
 
 def test_final_owners_and_modes(traced):
-    lab, _ = traced
+    lab, _trace = traced
     expected = {"ca/root.key": (0o600, "root"), "ssl/server.key": (0o600, "postgres"),
                 "app1/client.key": (0o640, "root"), "app1/client.pk8": (0o640, "root"),
                 "app1/client.pfx": (0o640, "root"), "app2/client.pem.pk8": (0o640, "root")}

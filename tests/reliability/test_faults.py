@@ -91,7 +91,7 @@ def call(params: dict, kill_at: tuple | None = None) -> subprocess.CompletedProc
         syscall, n = kill_at
         command = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=%s" % syscall,
                    "-e", "inject=%s:signal=KILL:when=%d" % (syscall, n)] + command
-    return subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    return subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False,
                           env=dict(os.environ, PYTHONPATH="%s:%s" % (COLLECTIONS, ROOT)))
 
 
@@ -263,7 +263,7 @@ def test_ca_helper_faults(working, monkeypatch, name, helper, status, message):
     assert store.load(name).status == status
     assert scratch.targets() == before and scratch.connects()
     if name == "helper-times-out":  # the helper's whole process group is gone
-        assert subprocess.run(["pgrep", "-f", "sleep 119.77"], stdout=subprocess.PIPE).returncode == 1
+        assert subprocess.run(["pgrep", "-f", "sleep 119.77"], stdout=subprocess.PIPE, check=False).returncode == 1
 
 
 def test_post_save_fails(working):

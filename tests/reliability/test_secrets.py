@@ -7,10 +7,8 @@ from __future__ import annotations
 import base64
 import glob
 import os
-import shutil
 import stat
 import sys
-import tempfile
 
 import pytest
 import yaml
@@ -165,7 +163,7 @@ def test_tracking_stores_hold_no_key_and_only_the_pfx_passwords_renewal_needs(ob
     texts, holders = {}, []
     for store in observed["stores"]:
         assert stat.S_IMODE(os.stat(store).st_mode) == 0o700 and os.stat(store).st_uid == 0
-        for directory, _, files in os.walk(store):
+        for directory, _subdirs, files in os.walk(store):
             for name in files:
                 path = os.path.join(directory, name)
                 texts[path] = open(path, encoding="utf-8", errors="replace").read()

@@ -131,7 +131,6 @@ def test_describe_certificate_has_only_public_facts(ca):
 
 # --- hygiene -------------------------------------------------------------------------------
 
-from cryptography.hazmat.primitives import hashes  # noqa: E402
 
 from ansible_collections.certkeeper.pki.plugins.module_utils.policy import server_validity_warning  # noqa: E402
 from tests.support.weak_material import rsa_1024, self_signed_ca, sha1_ca  # noqa: E402
@@ -166,7 +165,7 @@ def test_serials_are_random_and_longer_than_128_bits():
     key = KeySpec("ecdsa", 256).generate()
     ca = crypto.issue_ca_certificate(key, "CA", 30)
     serials = [crypto.issue_leaf_certificate(key, ca, key.public_key(), "client", "u", [], 30).serial_number
-               for _ in range(8)] + [ca.serial_number]
+               for _attempt in range(8)] + [ca.serial_number]
     assert len(set(serials)) == len(serials)
     assert all(s > 0 for s in serials) and max(s.bit_length() for s in serials) > 128
     assert sum(s.bit_length() > 128 for s in serials) >= 7  # 159 random bits: almost always above 128

@@ -58,8 +58,8 @@ def test_first_calls_make_everything_and_reruns_change_nothing(hosts):
     assert hosts["server_result"]["certificate"]["subject_alt_names"] == ["DNS:db1.example.com", "IP:10.0.0.5"]
     assert hosts["phase1"]["certificate_needed"] and "BEGIN CERTIFICATE REQUEST" in hosts["phase1"]["csr"]
     assert reasons(hosts["phase1"])["client.crt"] == "missing: request a certificate from the CA"
-    assert sorted(os.listdir(hosts["cli"])) == [STAMP_NAME, "client.crt", "client.key", "client.pem.pk8",
-                                               "client.pfx", "client.pk8", "root.crt"]
+    assert sorted(os.listdir(hosts["cli"])) == [
+        STAMP_NAME, "client.crt", "client.key", "client.pem.pk8", "client.pfx", "client.pk8", "root.crt"]
     before = snapshot(hosts["ca"], hosts["srv"], hosts["cli"])
     again = run(**hosts["client"])
     assert not again["changed"] and not again["certificate_needed"]
