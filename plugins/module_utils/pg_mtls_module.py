@@ -34,7 +34,7 @@ from .pg_mtls import (
     sign_request,
 )
 from .pkcs12 import compatibility_warnings
-from .policy import DEFAULT_MAX_SERVER_DAYS, check_days, check_renewal_window, due_at, server_validity_warning
+from .policy import check_days, check_renewal_window, due_at, server_validity_warnings
 from .tracking import Store, TrackedRequest
 
 DEFAULT_KEY_MODE = {"ca": "0600", "server": "0600", "client": "0640"}
@@ -160,7 +160,7 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
     if role == "client":
         plan.warnings += compatibility_warnings(request.pfx_password)
     elif signer and leaf.certificate_reasons:  # signed here, with this call's valid_days
-        plan.warnings += _validity_warnings(params, params["valid_days"])
+        plan.warnings += server_validity_warnings(params, params["valid_days"])
 
     if not check_mode:
         apply_plan(plan)
@@ -183,7 +183,7 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
             ]
             due.append(due_at(ca_cert, request.renew_before_days, fraction=None))
         if params.get("track"):
-            paths.append(Store(params["track"]["store"]).path(params["track"].get("id") or "pg_mtls-%s" % role))
+            paths.append(Store(params["track"]["store"]).path(_tracking_id(params)))
         stamp.record(
             request.directory,
             params,
@@ -213,9 +213,8 @@ def _leaf_request(params: dict, ca_cert) -> LeafRequest:
     )
 
 
-def _validity_warnings(params: dict, valid_days: int) -> list:
-    warning = server_validity_warning(valid_days, params.get("max_server_valid_days", DEFAULT_MAX_SERVER_DAYS))
-    return [warning] if warning else []
+def _tracking_id(params: dict) -> str:
+    return params["track"].get("id") or "pg_mtls-%s" % params["role"]
 
 
 def _tracking_changes(params: dict, request: LeafRequest) -> list:
@@ -227,7 +226,7 @@ def _tracking_changes(params: dict, request: LeafRequest) -> list:
     store = Store(track["store"])
     ca_path = params.get("ca_path")
     desired = TrackedRequest(
-        id=track.get("id") or "pg_mtls-%s" % role,
+        id=_tracking_id(params),
         cert_path=request.path(names["cert"]),
         key_path=request.path(names["key"]),
         ca="local" if ca_path else "ansible",
@@ -287,7 +286,7 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
         r.name: crypto.certificate_pem(sign_request(plan.key, plan.certificate, r)).decode() for r in requests
     }
     if any(r.profile == "server" for r in requests):
-        plan.warnings += _validity_warnings(params, valid_days)
+        plan.warnings += server_validity_warnings(params, valid_days)
     if not check_mode:
         apply_plan(plan)
     result = plan.result()

@@ -63,3 +63,9 @@ def server_validity_warning(valid_days: int, maximum: int, option: str = "valid_
             % (option, valid_days, maximum, option)
         )
     return None
+
+
+def server_validity_warnings(params: dict, valid_days: int) -> list:
+    """The warnings of a module whose options include ``max_server_valid_days``."""
+    warning = server_validity_warning(valid_days, params.get("max_server_valid_days", DEFAULT_MAX_SERVER_DAYS))
+    return [warning] if warning else []

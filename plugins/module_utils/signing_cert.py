@@ -44,7 +44,7 @@ from .files import (
     read_state,
 )
 from .pkcs12 import compatibility_warnings, load_pkcs12, serialize_pkcs12
-from .policy import DEFAULT_MAX_SERVER_DAYS, check_days, check_renewal_window, due_reason, server_validity_warning
+from .policy import check_days, check_renewal_window, due_reason, server_validity_warnings
 
 # profile -> (extended key usages, keyEncipherment/keyAgreement beside digitalSignature)
 PROFILES = (
@@ -420,10 +420,7 @@ def run_signing_cert(params: dict, check_mode: bool) -> dict:
             check_days(params[option], option)
         check_renewal_window(params["renew_before"], params["valid_days"])
         if params["profile"] == "ssl":
-            warning = server_validity_warning(
-                params["valid_days"], params.get("max_server_valid_days", DEFAULT_MAX_SERVER_DAYS)
-            )
-            warnings += [warning] if warning else []
+            warnings += server_validity_warnings(params, params["valid_days"])
         key_size = params.get("key_size") or (2048 if params["key_type"] == "rsa" else 256)
         request = SigningCertRequest(
             directory,

@@ -19,6 +19,7 @@ password among the options, and without the key it is no help in guessing that p
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import importlib.resources
@@ -51,6 +52,7 @@ def _file_facts(path: str) -> list | None:
     return [st.st_ino, st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
+@functools.cache  # the same code all process long: read it once
 def _implementation() -> str:
     """The code behind a stamp: these module_utils, as shipped with the module that runs."""
     digest = hashlib.sha256()
