@@ -12,9 +12,15 @@ without importing ``cryptography``). Anything else takes the full path, which ve
 file again. A file's ctime moves on every write, rename, chmod and chown, and no program can set
 it back, so a file changed behind the module's back always sends the next run down the full path.
 
-The digest covers the options and the code that verified the files (a stamp written by another
-release is not trusted). It is an HMAC keyed with the private key file's bytes: it covers the PKCS#12
-password among the options, and without the key it is no help in guessing that password.
+The digest covers the options and the code that verified the files (a stamp written by other code
+is not trusted): the stamp names the module_utils files the verifying run had loaded, with their
+SHA-256, and counts only while the code that reads it holds the same files. It is an HMAC keyed with
+the private key file's bytes: it covers the PKCS#12 password among the options, and without the key
+it is no help in guessing that password.
+
+This file needs nothing but the standard library, so the pg_mtls_certs action plugin can send it as
+it is to a host's Python and ask for the recorded result (``probe``) at a fraction of a module's
+start-up; writing a stamp (``record``) is the module's business and imports what it needs.
 """
 
 from __future__ import annotations
@@ -22,14 +28,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import importlib.resources
 import json
 import os
 import stat
+import sys
 import time
-
-from .errors import CertError
-from .files import ROOT_ONLY_FILE, Change, Plan, apply_plan
 
 STAMP_NAME = ".certkeeper-stamp.json"
 # Options that hand a run material to install or work to do: a run given one always takes the full
@@ -52,24 +55,34 @@ def _file_facts(path: str) -> list | None:
     return [st.st_ino, st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
-@functools.cache  # the same code all process long: read it once
-def _implementation() -> str:
-    """The code behind a stamp: these module_utils, as shipped with the module that runs."""
-    digest = hashlib.sha256()
-    for entry in sorted(importlib.resources.files(__package__).iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".py"):
-            digest.update(entry.name.encode("utf-8") + b"\0" + entry.read_bytes())
-    return digest.hexdigest()
+@functools.cache  # the same code all process long: read each file once
+def installed_source(name: str) -> str | None:
+    """SHA-256 of one of these module_utils files, as shipped with the code that runs."""
+    import importlib.resources  # only where there is a package: never in a probe
+
+    try:
+        return hashlib.sha256(importlib.resources.files(__package__).joinpath(name).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
-def _digest(secret_path: str, options: dict) -> str | None:
+def _code_in_use() -> dict:
+    """The module_utils files this process has loaded: the code that verified what a stamp records."""
+    prefix = __package__ + "."
+    names = sorted(name[len(prefix) :] + ".py" for name in sys.modules if name.startswith(prefix))
+    return {name: installed_source(name) for name in names}
+
+
+def _digest(secret_path: str, options: dict, code: dict) -> str | None:
     try:
         with open(secret_path, "rb") as handle:
             secret = handle.read()
     except OSError:
         return None
-    state_options = {name: value for name, value in options.items() if name not in WORK_OPTIONS}
-    message = json.dumps([_implementation(), state_options], sort_keys=True, default=str).encode("utf-8")
+    state_options = {
+        name: value for name, value in options.items() if name not in WORK_OPTIONS and not name.startswith("_ansible_")
+    }
+    message = json.dumps([code, state_options], sort_keys=True, default=str).encode("utf-8")
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
@@ -84,33 +97,50 @@ def _read_own_file(path: str) -> bytes:
         return handle.read()
 
 
-def recorded_result(directory: str, options: dict, now: float | None = None) -> dict | None:
-    """The result recorded for these options when nothing has moved since; None means: verify."""
+def recorded_result(directory: str, options: dict, source=installed_source, now: float | None = None) -> dict | None:
+    """The result recorded for these options when nothing has moved since; None means: verify.
+
+    ``source(name)`` is the SHA-256 of a module_utils file of the code asking (by default this code's own)."""
     if any(options.get(name) for name in WORK_OPTIONS):
         return None
     try:
         stamp = json.loads(_read_own_file(stamp_path(directory)))
         secret_path, files, valid_until = stamp["secret"], stamp["files"], stamp["valid_until"]
-        digest, result = stamp["digest"], stamp["result"]
-    except (OSError, ValueError, TypeError, KeyError):
+        code, digest, result = stamp["code"], stamp["digest"], stamp["result"]
+        if not code or any(source(name) != sha256 for name, sha256 in code.items()):
+            return None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
     if (now or time.time()) >= valid_until:
         return None
     if any(_file_facts(path) != facts for path, facts in files.items()):
         return None
-    expected = _digest(secret_path, options)
+    expected = _digest(secret_path, options, code)
     if expected is None or not hmac.compare_digest(expected, digest):
         return None
     return result
 
 
+def probe(request: str) -> None:
+    """Print ``{"recorded": <result or null>}`` for a JSON request of ``path``, ``options`` and ``sources``
+    (SHA-256 by module_utils file name, computed by the controller over the code it would send)."""
+    asked = json.loads(request)
+    sources = asked["sources"]
+    print(json.dumps({"recorded": recorded_result(asked["path"], asked["options"], sources.get)}))
+
+
 def record(directory: str, options: dict, secret_path: str, paths: list, valid_until: float, result: dict) -> None:
     """Record the verified state of ``paths``; a directory that cannot take the stamp only costs speed."""
-    digest = _digest(secret_path, options)
-    if digest is None:
+    from .errors import CertError  # the writer's needs, imported here so that a probe needs none
+    from .files import ROOT_ONLY_FILE, Change, Plan, apply_plan
+
+    code = _code_in_use()
+    digest = _digest(secret_path, options, code)
+    if digest is None or None in code.values():
         return
     stamp = {
         "secret": secret_path,
+        "code": code,
         "digest": digest,
         "result": result,
         "valid_until": valid_until,

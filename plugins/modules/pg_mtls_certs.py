@@ -22,9 +22,16 @@ description:
   - Private keys are made on the host that uses them and never returned. When a certificate must be
     (re)issued and the CA is on another host, the module returns a CSR (RV(csr)); the CA host signs it
     and a second call hands the certificate in through O(certificate).
-  - Decides from the files themselves, never from a cache; every change carries a reason (missing,
-    corrupt, key does not match, not issued by this CA, CN/SAN changed, within the renewal window,
-    wrong format, owner/mode) that check mode and C(--diff) show.
+  - Decides from the files themselves; every change carries a reason (missing, corrupt, key does not
+    match, not issued by this CA, CN/SAN changed, within the renewal window, wrong format, owner/mode)
+    that check mode and C(--diff) show.
+  - After a run that leaves the directory complete and verified, records a root-only stamp
+    (C(.certkeeper-stamp.json)) of every file's inode, size, times, owner and mode, an HMAC (keyed with
+    the private key) of the options and of the code, and when the first certificate falls due. A later
+    call with the same options on unmoved files, before that moment and with the same code, returns the
+    recorded result; the action plugin asks the host for it with a small standard-library program before
+    it sends the module, so such a call costs the host a fraction of a module run. Anything else
+    verifies every file again.
   - Files are written atomically with their final owner and mode set before content; when a write
     fails, every existing file stays as it was.
 author:
@@ -286,6 +293,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.certkeeper.pki.plugins.module_utils.module_shell import run_module
+from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_arguments import ARGUMENT_RULES, ARGUMENT_SPEC
 from ansible_collections.certkeeper.pki.plugins.module_utils.stamp import recorded_result
 
 
@@ -297,57 +305,7 @@ def run_full(params, check_mode):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            role=dict(type="str", required=True, choices=["ca", "server", "client"]),
-            path=dict(type="path", required=True),
-            common_name=dict(type="str"),
-            subject_alt_names=dict(type="list", elements="str", default=[]),
-            ca_certificate=dict(type="str"),
-            ca_path=dict(type="path"),
-            ca_common_name=dict(type="str", default="certkeeper.pki PostgreSQL CA"),
-            ca_valid_days=dict(type="int", default=3650),
-            certificate=dict(type="str"),
-            sign=dict(
-                type="list",
-                elements="dict",
-                default=[],
-                options=dict(
-                    name=dict(type="str", required=True),
-                    csr=dict(type="str", required=True),
-                    profile=dict(type="str", required=True, choices=["server", "client"]),
-                    common_name=dict(type="str", required=True),
-                    subject_alt_names=dict(type="list", elements="str", default=[]),
-                ),
-            ),
-            key_type=dict(type="str", default="rsa", choices=["rsa", "ecdsa"]),
-            key_size=dict(type="int"),
-            valid_days=dict(type="int", default=365),
-            max_server_valid_days=dict(type="int", default=398),
-            renew_before=dict(type="int", default=30),
-            key_owner=dict(type="str", default="root", no_log=False),
-            key_group=dict(type="str", default="root", no_log=False),
-            key_mode=dict(type="raw", no_log=False),
-            pfx_password=dict(type="str", default="", no_log=True),
-            pfx_friendly_name=dict(type="str", default="user"),
-            postgresql_conf=dict(type="path"),
-            postgresql_conf_block=dict(type="str"),
-            pg_hba_conf=dict(type="path"),
-            pg_hba_block=dict(type="str"),
-            track=dict(
-                type="dict",
-                options=dict(
-                    store=dict(type="path", default="/var/lib/certkeeper"),
-                    id=dict(type="str"),
-                    post_save_command=dict(type="str", default=""),
-                ),
-            ),
-        ),
-        required_if=[("role", "server", ("common_name",)), ("role", "client", ("common_name",))],
-        required_together=[("postgresql_conf", "postgresql_conf_block"), ("pg_hba_conf", "pg_hba_block")],
-        mutually_exclusive=[("ca_certificate", "ca_path")],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **ARGUMENT_RULES)
     try:
         run_module(module, run_full, recorded_result(module.params["path"], module.params))
     except ImportError:

@@ -163,12 +163,15 @@ def test_user_configuration_is_kept_and_the_block_is_placed_right(lab, first_run
     assert lab.cluster.sql("show ssl_ca_file") == os.path.join(lab.ssl_dir, "root.crt")
 
 
-def test_rerun_changes_nothing_with_one_module_call_per_host(lab, first_run):
+def test_rerun_changes_nothing_with_one_call_per_host_answered_by_the_stamps(lab, first_run):
     before = lab.snapshot()
-    run = lab.run()
+    run = lab.run("-vvv")
     assert run.returncode == 0, run.output
     assert run.changed == {}
     assert run.invocations == {"db1": 2, "app1": 1, "app2": 1}  # db1: the CA, then its own files
+    # every call answered on the host by stamp.py alone: the module was never sent
+    assert run.output.count("the stamp shows nothing moved; the module does not run") == 4, run.output
+    assert "Using module file" not in run.output
     assert "RUNNING HANDLER" not in run.output
     assert lab.snapshot() == before  # bytes, modes, owners and inodes: nothing rewritten
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -89,9 +91,34 @@ def test_the_renewal_moment_ends_the_stamp(client):
     assert recorded_result(client["path"], client, now=valid_until) is None
 
 
-def test_a_stamp_from_other_code_is_not_trusted(client, monkeypatch):
-    monkeypatch.setattr(stamp, "_implementation", lambda: "another release")
-    assert recorded_result(client["path"], client) is None
+def test_the_stamp_names_the_code_that_verified_and_counts_only_with_that_code(client):
+    code = json.load(open(os.path.join(client["path"], STAMP_NAME)))["code"]
+    assert {"crypto.py", "pg_mtls.py", "pg_mtls_module.py", "stamp.py"} <= set(code)
+    assert code["crypto.py"] == stamp.installed_source("crypto.py")
+    one_file_changed = dict(code, **{"crypto.py": "0" * 64})
+    assert recorded_result(client["path"], client, source=one_file_changed.get) is None
+    assert recorded_result(client["path"], client, source={}.get) is None  # the file is gone
+    assert recorded_result(client["path"], client, source=code.get) is not None
+
+
+def _probe(request: dict) -> subprocess.CompletedProcess:
+    """stamp.py as the action plugin sends it: a program on a bare Python's stdin, no package around it."""
+    program = open(stamp.__file__, encoding="utf-8").read() + "\nprobe(%r)\n" % json.dumps(request)
+    return subprocess.run([sys.executable, "-I", "-"], input=program, capture_output=True, text=True, check=False)
+
+
+def test_the_probe_answers_alone_what_the_module_would(client):
+    sources = {name: stamp.installed_source(name) for name in json.load(
+        open(os.path.join(client["path"], STAMP_NAME)))["code"]}
+    answer = _probe({"path": client["path"], "options": client, "sources": sources})
+    assert answer.returncode == 0, answer.stderr
+    assert json.loads(answer.stdout)["recorded"] == recorded_result(client["path"], client)
+    assert json.loads(answer.stdout)["recorded"]["certificate"]["subject"] == "CN=app"
+    other = _probe({"path": client["path"], "options": dict(client, renew_before=31), "sources": sources})
+    assert json.loads(other.stdout) == {"recorded": None}
+    os.chmod(os.path.join(client["path"], "client.pfx"), 0o644)
+    moved = _probe({"path": client["path"], "options": client, "sources": sources})
+    assert json.loads(moved.stdout) == {"recorded": None}
 
 
 @pytest.mark.parametrize("content", [b"", b"{", b"[]", b'{"files": {}}'])

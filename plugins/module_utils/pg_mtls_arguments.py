@@ -1,0 +1,59 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The options of pg_mtls_certs: the module validates them on the host, its action plugin on the controller
+(to ask a host for a stamp's recorded result with the very options the module would record)."""
+
+from __future__ import annotations
+
+ARGUMENT_SPEC = dict(
+    role=dict(type="str", required=True, choices=["ca", "server", "client"]),
+    path=dict(type="path", required=True),
+    common_name=dict(type="str"),
+    subject_alt_names=dict(type="list", elements="str", default=[]),
+    ca_certificate=dict(type="str"),
+    ca_path=dict(type="path"),
+    ca_common_name=dict(type="str", default="certkeeper.pki PostgreSQL CA"),
+    ca_valid_days=dict(type="int", default=3650),
+    certificate=dict(type="str"),
+    sign=dict(
+        type="list",
+        elements="dict",
+        default=[],
+        options=dict(
+            name=dict(type="str", required=True),
+            csr=dict(type="str", required=True),
+            profile=dict(type="str", required=True, choices=["server", "client"]),
+            common_name=dict(type="str", required=True),
+            subject_alt_names=dict(type="list", elements="str", default=[]),
+        ),
+    ),
+    key_type=dict(type="str", default="rsa", choices=["rsa", "ecdsa"]),
+    key_size=dict(type="int"),
+    valid_days=dict(type="int", default=365),
+    max_server_valid_days=dict(type="int", default=398),
+    renew_before=dict(type="int", default=30),
+    key_owner=dict(type="str", default="root", no_log=False),
+    key_group=dict(type="str", default="root", no_log=False),
+    key_mode=dict(type="raw", no_log=False),
+    pfx_password=dict(type="str", default="", no_log=True),
+    pfx_friendly_name=dict(type="str", default="user"),
+    postgresql_conf=dict(type="path"),
+    postgresql_conf_block=dict(type="str"),
+    pg_hba_conf=dict(type="path"),
+    pg_hba_block=dict(type="str"),
+    track=dict(
+        type="dict",
+        options=dict(
+            store=dict(type="path", default="/var/lib/certkeeper"),
+            id=dict(type="str"),
+            post_save_command=dict(type="str", default=""),
+        ),
+    ),
+)
+
+ARGUMENT_RULES = dict(
+    required_if=[("role", "server", ("common_name",)), ("role", "client", ("common_name",))],
+    required_together=[("postgresql_conf", "postgresql_conf_block"), ("pg_hba_conf", "pg_hba_block")],
+    mutually_exclusive=[("ca_certificate", "ca_path")],
+)
