@@ -122,11 +122,11 @@ def recorded_result(directory: str, options: dict, source=installed_source, now:
 
 
 def probe(request: str) -> None:
-    """Print ``{"recorded": <result or null>}`` for a JSON request of ``path``, ``options`` and ``sources``
+    """Write ``{"recorded": <result or null>}`` for a JSON request of ``path``, ``options`` and ``sources``
     (SHA-256 by module_utils file name, computed by the controller over the code it would send)."""
     asked = json.loads(request)
     sources = asked["sources"]
-    print(json.dumps({"recorded": recorded_result(asked["path"], asked["options"], sources.get)}))
+    sys.stdout.write(json.dumps({"recorded": recorded_result(asked["path"], asked["options"], sources.get)}) + "\n")
 
 
 def record(directory: str, options: dict, secret_path: str, paths: list, valid_until: float, result: dict) -> None:
