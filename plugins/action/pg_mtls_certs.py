@@ -35,15 +35,16 @@ display = Display()
 
 
 @functools.cache
-def _probe_source() -> tuple:
-    """stamp.py as the probe's program, and the SHA-256 of every module_utils file the module could ship."""
-    sources = {}
+def _probe_program() -> tuple:
+    """stamp.py as the probe's program, and the SHA-256 of every module_utils file here (the module ships
+    those it imports; a stamp names those that verified, and counts only while each is the same here)."""
+    digests = {}
     for name in sorted(os.listdir(MODULE_UTILS)):
         if name.endswith(".py"):
             with open(os.path.join(MODULE_UTILS, name), "rb") as handle:
-                sources[name] = hashlib.sha256(handle.read()).hexdigest()
+                digests[name] = hashlib.sha256(handle.read()).hexdigest()
     with open(stamp.__file__, encoding="utf-8") as handle:
-        return handle.read(), sources
+        return handle.read(), digests
 
 
 def _path_options(spec: dict, args: dict):
@@ -93,34 +94,39 @@ class ActionModule(ActionBase):
         options = probe_options(args)
         if options is None:
             return None
-        program, sources = _probe_source()
-        request = json.dumps({"path": options["path"], "options": options, "sources": sources}, default=str)
+        program, digests = _probe_program()
+        request = json.dumps({"path": options["path"], "options": options, "digests": digests}, default=str)
         # The interpreter a module run would use (discovering it if need be); 2.16-2.18 return
         # (style, shebang, data, path), 2.19+ (built module, path).
         configured = self._configure_module(module_name=MODULE, module_args=dict(args), task_vars=task_vars)
         shebang = getattr(configured[0], "shebang", configured[1])
-        command = self._connection._shell.build_module_command(self._compute_environment_string(), shebang, "")
+        # -I: a program read from stdin would import from the working directory first (the module's wrapper
+        # drops that from sys.path for the same reason); the probe needs the standard library only.
+        command = self._connection._shell.build_module_command(self._compute_environment_string(), shebang, "-I")
         script = "%s\nprobe(%r)\n" % (program, request)
         response = self._low_level_execute_command(command.strip(), in_data=script.encode("utf-8"))
+        host = self._task.delegate_to or task_vars.get("inventory_hostname")
         try:
             recorded = json.loads(response["stdout"].strip().splitlines()[-1])["recorded"]
         except (ValueError, KeyError, IndexError, TypeError):
             display.vvv(
-                "pg_mtls_certs: no answer from the stamp probe (rc=%s); running the module" % response.get("rc")
+                "pg_mtls_certs: no answer from the stamp (rc=%s); running the module" % response.get("rc"), host
             )
             return None
         if not isinstance(recorded, dict):
             return None
-        display.vvv("pg_mtls_certs: the stamp shows nothing moved; the module does not run")
+        display.vvv("pg_mtls_certs: the stamp shows nothing moved; the module does not run", host)
         return recorded
 
     def _report(self, recorded: dict) -> dict:
-        """The recorded result as the module reports it (see module_shell.run_module)."""
+        """The recorded result as the module reports it (see module_shell.run_module), less the module's
+        ``invocation`` echo of its arguments."""
         result = dict(recorded)
         diff = result.pop("diff", [])
         if self._task.diff:
             result["diff"] = diff
-        if self._discovered_interpreter_key:  # as _execute_module would pass it on
+        if self._discovered_interpreter_key:  # passed on as _execute_module passes it on
             result["ansible_facts"] = {self._discovered_interpreter_key: self._discovered_interpreter}
-            result["warnings"] = result.get("warnings", []) + getattr(self, "_discovery_warnings", [])
+        if getattr(self, "_discovery_warnings", None):  # ansible-core < 2.19
+            result["warnings"] = result.get("warnings", []) + self._discovery_warnings
         return result

@@ -157,9 +157,11 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
         plan.changes += _config_changes(params)
     if params.get("track"):
         plan.changes += _tracking_changes(params, request)
-    if role == "client":
-        plan.warnings += compatibility_warnings(request.pfx_password)
-    elif signer and leaf.certificate_reasons:  # signed here, with this call's valid_days
+    # Warnings about the files as they stand, repeated by every run (a stamp's recorded result included);
+    # the one about a certificate just issued is not.
+    standing_warnings = compatibility_warnings(request.pfx_password) if role == "client" else []
+    plan.warnings += standing_warnings
+    if role == "server" and signer and leaf.certificate_reasons:  # signed here, with this call's valid_days
         plan.warnings += server_validity_warnings(params, params["valid_days"])
 
     if not check_mode:
@@ -190,7 +192,7 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
             request.path(LEAF_NAMES[role]["key"]),
             paths,
             min(due).timestamp(),
-            dict(result, certificate_reasons=[], **_UNCHANGED),
+            dict(result, certificate_reasons=[], warnings=standing_warnings, **_UNCHANGED),
         )
     return result
 

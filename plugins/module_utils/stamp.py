@@ -56,7 +56,7 @@ def _file_facts(path: str) -> list | None:
 
 
 @functools.cache  # the same code all process long: read each file once
-def installed_source(name: str) -> str | None:
+def installed_digest(name: str) -> str | None:
     """SHA-256 of one of these module_utils files, as shipped with the code that runs."""
     import importlib.resources  # only where there is a package: never in a probe
 
@@ -70,14 +70,13 @@ def _code_in_use() -> dict:
     """The module_utils files this process has loaded: the code that verified what a stamp records."""
     prefix = __package__ + "."
     names = sorted(name[len(prefix) :] + ".py" for name in sys.modules if name.startswith(prefix))
-    return {name: installed_source(name) for name in names}
+    return {name: installed_digest(name) for name in names}
 
 
 def _digest(secret_path: str, options: dict, code: dict) -> str | None:
     try:
-        with open(secret_path, "rb") as handle:
-            secret = handle.read()
-    except OSError:
+        secret = _read_regular_file(secret_path)
+    except (OSError, ValueError):
         return None
     state_options = {
         name: value for name, value in options.items() if name not in WORK_OPTIONS and not name.startswith("_ansible_")
@@ -86,28 +85,30 @@ def _digest(secret_path: str, options: dict, code: dict) -> str | None:
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
-def _read_own_file(path: str) -> bytes:
-    """A stamp counts only if this very user wrote it: in a directory another user may write to (say
-    PostgreSQL's), that user cannot plant one, nor a link to one."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+def _read_regular_file(path: str, own: bool = False) -> bytes:
+    """Read a regular file; a link, or a FIFO another user planted to make this process wait, is refused.
+
+    ``own``: only if this very user wrote it and no one else may read it. A stamp counts only then: in
+    a directory another user may write to (say PostgreSQL's), that user cannot plant one."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     with os.fdopen(fd, "rb") as handle:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
-            raise ValueError("not a stamp of this user")
+        if not stat.S_ISREG(st.st_mode) or (own and (st.st_uid != os.geteuid() or st.st_mode & 0o077)):
+            raise ValueError("not a regular file of this user")
         return handle.read()
 
 
-def recorded_result(directory: str, options: dict, source=installed_source, now: float | None = None) -> dict | None:
+def recorded_result(directory: str, options: dict, digest_of=installed_digest, now: float | None = None) -> dict | None:
     """The result recorded for these options when nothing has moved since; None means: verify.
 
-    ``source(name)`` is the SHA-256 of a module_utils file of the code asking (by default this code's own)."""
+    ``digest_of(name)``: the SHA-256 of a module_utils file of the code asking (by default this code's own)."""
     if any(options.get(name) for name in WORK_OPTIONS):
         return None
     try:
-        stamp = json.loads(_read_own_file(stamp_path(directory)))
+        stamp = json.loads(_read_regular_file(stamp_path(directory), own=True))
         secret_path, files, valid_until = stamp["secret"], stamp["files"], stamp["valid_until"]
         code, digest, result = stamp["code"], stamp["digest"], stamp["result"]
-        if not code or any(source(name) != sha256 for name, sha256 in code.items()):
+        if not code or any(digest_of(name) != sha256 for name, sha256 in code.items()):
             return None
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
@@ -122,11 +123,11 @@ def recorded_result(directory: str, options: dict, source=installed_source, now:
 
 
 def probe(request: str) -> None:
-    """Write ``{"recorded": <result or null>}`` for a JSON request of ``path``, ``options`` and ``sources``
-    (SHA-256 by module_utils file name, computed by the controller over the code it would send)."""
+    """Write ``{"recorded": <result or null>}`` for a JSON request of ``path``, ``options`` and ``digests``
+    (SHA-256 by module_utils file name, computed by the controller over the files it holds)."""
     asked = json.loads(request)
-    sources = asked["sources"]
-    sys.stdout.write(json.dumps({"recorded": recorded_result(asked["path"], asked["options"], sources.get)}) + "\n")
+    recorded = recorded_result(asked["path"], asked["options"], asked["digests"].get)
+    sys.stdout.write(json.dumps({"recorded": recorded}) + "\n")
 
 
 def record(directory: str, options: dict, secret_path: str, paths: list, valid_until: float, result: dict) -> None:
@@ -148,7 +149,7 @@ def record(directory: str, options: dict, secret_path: str, paths: list, valid_u
     }
     data = json.dumps(stamp, sort_keys=True, default=str).encode("utf-8")
     try:
-        if _read_own_file(stamp_path(directory)) == data:
+        if _read_regular_file(stamp_path(directory), own=True) == data:
             return
     except (OSError, ValueError):
         pass

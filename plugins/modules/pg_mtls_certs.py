@@ -29,9 +29,9 @@ description:
     (C(.certkeeper-stamp.json)) of every file's inode, size, times, owner and mode, an HMAC (keyed with
     the private key) of the options and of the code, and when the first certificate falls due. A later
     call with the same options on unmoved files, before that moment and with the same code, returns the
-    recorded result; the action plugin asks the host for it with a small standard-library program before
-    it sends the module, so such a call costs the host a fraction of a module run. Anything else
-    verifies every file again.
+    recorded result; with pipelining on, the action plugin asks the host for it with a small
+    standard-library program before it sends the module, so such a call costs the host a fraction of a
+    module run. Anything else verifies every file again.
   - Files are written atomically with their final owner and mode set before content; when a write
     fails, every existing file stays as it was.
 author:

@@ -94,30 +94,31 @@ def test_the_renewal_moment_ends_the_stamp(client):
 def test_the_stamp_names_the_code_that_verified_and_counts_only_with_that_code(client):
     code = json.load(open(os.path.join(client["path"], STAMP_NAME)))["code"]
     assert {"crypto.py", "pg_mtls.py", "pg_mtls_module.py", "stamp.py"} <= set(code)
-    assert code["crypto.py"] == stamp.installed_source("crypto.py")
+    assert code["crypto.py"] == stamp.installed_digest("crypto.py")
     one_file_changed = dict(code, **{"crypto.py": "0" * 64})
-    assert recorded_result(client["path"], client, source=one_file_changed.get) is None
-    assert recorded_result(client["path"], client, source={}.get) is None  # the file is gone
-    assert recorded_result(client["path"], client, source=code.get) is not None
+    assert recorded_result(client["path"], client, digest_of=one_file_changed.get) is None
+    assert recorded_result(client["path"], client, digest_of={}.get) is None  # the file is gone
+    assert recorded_result(client["path"], client, digest_of=code.get) is not None
 
 
 def _probe(request: dict) -> subprocess.CompletedProcess:
     """stamp.py as the action plugin sends it: a program on a bare Python's stdin, no package around it."""
     program = open(stamp.__file__, encoding="utf-8").read() + "\nprobe(%r)\n" % json.dumps(request)
-    return subprocess.run([sys.executable, "-I", "-"], input=program, capture_output=True, text=True, check=False)
+    return subprocess.run([sys.executable, "-I", "-"], input=program, capture_output=True, text=True, check=False,
+                          timeout=60)
 
 
 def test_the_probe_answers_alone_what_the_module_would(client):
-    sources = {name: stamp.installed_source(name) for name in json.load(
+    digests = {name: stamp.installed_digest(name) for name in json.load(
         open(os.path.join(client["path"], STAMP_NAME)))["code"]}
-    answer = _probe({"path": client["path"], "options": client, "sources": sources})
+    answer = _probe({"path": client["path"], "options": client, "digests": digests})
     assert answer.returncode == 0, answer.stderr
     assert json.loads(answer.stdout)["recorded"] == recorded_result(client["path"], client)
     assert json.loads(answer.stdout)["recorded"]["certificate"]["subject"] == "CN=app"
-    other = _probe({"path": client["path"], "options": dict(client, renew_before=31), "sources": sources})
+    other = _probe({"path": client["path"], "options": dict(client, renew_before=31), "digests": digests})
     assert json.loads(other.stdout) == {"recorded": None}
     os.chmod(os.path.join(client["path"], "client.pfx"), 0o644)
-    moved = _probe({"path": client["path"], "options": client, "sources": sources})
+    moved = _probe({"path": client["path"], "options": client, "digests": digests})
     assert json.loads(moved.stdout) == {"recorded": None}
 
 
@@ -162,3 +163,15 @@ def test_a_link_in_place_of_the_stamp_is_not_followed(client, tmp_path):
     assert recorded_result(client["path"], client) is None
     assert not run_pg_mtls_certs(client, False)["changed"]
     assert not os.path.islink(path) and recorded_result(client["path"], client) is not None
+
+
+def test_a_fifo_in_place_of_the_stamp_makes_no_run_wait(client):
+    """The owner of a server's directory (postgres) could swap the stamp for a FIFO: no read may block on it."""
+    path = os.path.join(client["path"], STAMP_NAME)
+    os.unlink(path)
+    os.mkfifo(path, 0o600)
+    answer = _probe({"path": client["path"], "options": client, "digests": {}})  # would time out if it waited
+    assert json.loads(answer.stdout) == {"recorded": None}
+    assert recorded_result(client["path"], client) is None
+    assert not run_pg_mtls_certs(client, False)["changed"]  # the full path records a stamp in its place
+    assert recorded_result(client["path"], client) is not None
