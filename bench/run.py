@@ -230,7 +230,7 @@ def markdown(results: dict) -> str:
         return "%.1f× (%.1f–%.1f)" % (r["median"], r["min"], r["max"]) if r else "—"
 
     lines = ["| N clients | pg_mtls first | pg_mtls rerun | community.crypto first | community.crypto rerun | "
-             "ping floor | first vs ref | rerun vs ref | rerun / floor | module calls/host (first, rerun, ref first) "
+             "ping floor | first vs ref | rerun vs ref | rerun / floor | module tasks per host (first, rerun, ref first) "
              "| peak RSS MB | core share |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for n, row in results["sizes"].items():
