@@ -18,7 +18,8 @@ from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
+from ansible_collections.certkeeper.pki.plugins.plugin_utils.module_utils_files import module_utils_sources
+
 PACKAGE = "certkeeper_pki"
 MAIN = "import sys\n\nfrom certkeeper_pki.cli import main\n\nsys.exit(main())\n"
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same sources give the same bytes
@@ -34,11 +35,10 @@ def build_zipapp(python: str) -> bytes:
     """``#!python`` then a zip of certkeeper_pki/*.py and __main__.py, as ``python -m zipapp`` lays it out."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        names = sorted(n for n in os.listdir(MODULE_UTILS) if n.endswith(".py"))
-        for name in names:
-            with open(os.path.join(MODULE_UTILS, name), "rb") as handle:
-                _add(archive, "%s/%s" % (PACKAGE, name), handle.read())
-        if "__init__.py" not in names:  # module_utils is a namespace package; the zipapp needs a real one
+        sources = module_utils_sources()
+        for name, data in sources.items():
+            _add(archive, "%s/%s" % (PACKAGE, name), data)
+        if "__init__.py" not in sources:  # module_utils is a namespace package; the zipapp needs a real one
             _add(archive, PACKAGE + "/__init__.py", b"")
         _add(archive, "__main__.py", MAIN)
     return b"#!" + python.encode() + b"\n" + buffer.getvalue()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
@@ -28,9 +27,9 @@ from ansible.utils.display import Display
 
 from ansible_collections.certkeeper.pki.plugins.module_utils import stamp
 from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_arguments import ARGUMENT_RULES, ARGUMENT_SPEC
+from ansible_collections.certkeeper.pki.plugins.plugin_utils.module_utils_files import module_utils_sources
 
 MODULE = "certkeeper.pki.pg_mtls_certs"
-MODULE_UTILS = os.path.dirname(os.path.abspath(stamp.__file__))
 display = Display()
 
 
@@ -38,13 +37,9 @@ display = Display()
 def _probe_program() -> tuple:
     """stamp.py as the probe's program, and the SHA-256 of every module_utils file here (the module ships
     those it imports; a stamp names those that verified, and counts only while each is the same here)."""
-    digests = {}
-    for name in sorted(os.listdir(MODULE_UTILS)):
-        if name.endswith(".py"):
-            with open(os.path.join(MODULE_UTILS, name), "rb") as handle:
-                digests[name] = hashlib.sha256(handle.read()).hexdigest()
-    with open(stamp.__file__, encoding="utf-8") as handle:
-        return handle.read(), digests
+    sources = module_utils_sources()
+    digests = {name: hashlib.sha256(data).hexdigest() for name, data in sources.items()}
+    return sources["stamp.py"].decode("utf-8"), digests
 
 
 def _path_options(spec: dict, args: dict):

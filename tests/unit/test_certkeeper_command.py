@@ -7,7 +7,8 @@ import subprocess
 import sys
 import zipfile
 
-from ansible_collections.certkeeper.pki.plugins.action.certkeeper_command import MODULE_UTILS, build_zipapp
+from ansible_collections.certkeeper.pki.plugins.action.certkeeper_command import build_zipapp
+from ansible_collections.certkeeper.pki.plugins.plugin_utils.module_utils_files import MODULE_UTILS
 
 
 def test_the_same_sources_give_the_same_bytes():
