@@ -26,6 +26,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.certkeeper.pki.plugins.module_utils import stamp
+from ansible_collections.certkeeper.pki.plugins.module_utils.module_shell import reported
 from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_arguments import ARGUMENT_RULES, ARGUMENT_SPEC
 from ansible_collections.certkeeper.pki.plugins.plugin_utils.module_utils_files import module_utils_sources
 
@@ -114,12 +115,9 @@ class ActionModule(ActionBase):
         return recorded
 
     def _report(self, recorded: dict) -> dict:
-        """The recorded result as the module reports it (see module_shell.run_module), less the module's
+        """The recorded result as the module reports it (module_shell.run_module), less the module's
         ``invocation`` echo of its arguments."""
-        result = dict(recorded)
-        diff = result.pop("diff", [])
-        if self._task.diff:
-            result["diff"] = diff
+        result = reported(recorded, self._task.diff)
         if self._discovered_interpreter_key:  # passed on as _execute_module passes it on
             result["ansible_facts"] = {self._discovered_interpreter_key: self._discovered_interpreter}
         if getattr(self, "_discovery_warnings", None):  # ansible-core < 2.19

@@ -14,9 +14,16 @@ def run_module(module, work, recorded: dict | None = None) -> None:
         result = dict(recorded) if recorded is not None else work(module.params, check_mode=module.check_mode)
     except CertError as exc:
         module.fail_json(msg=str(exc), changed=False)
+    result = reported(result, module._diff)
     for warning in result.pop("warnings", []):
         module.warn(warning)
-    diff = result.pop("diff", [])
-    if module._diff:
-        result["diff"] = diff
     module.exit_json(**result)
+
+
+def reported(result: dict, diff_mode: bool) -> dict:
+    """A work result as the task reports it: the before/after of each change only under ``--diff``."""
+    result = dict(result)
+    diff = result.pop("diff", [])
+    if diff_mode:
+        result["diff"] = diff
+    return result
