@@ -8,40 +8,28 @@ modules run: the command and the modules are one implementation."""
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import tempfile
-import zipfile
 
 from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.certkeeper.pki.plugins.plugin_utils.module_utils_files import module_utils_sources
+from ansible_collections.certkeeper.pki.plugins.plugin_utils.module_utils_files import module_utils_sources, zip_archive
 
 PACKAGE = "certkeeper_pki"
 MAIN = "import sys\n\nfrom certkeeper_pki.cli import main\n\nsys.exit(main())\n"
-_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same sources give the same bytes
-
-
-def _add(archive: zipfile.ZipFile, name: str, data) -> None:
-    info = zipfile.ZipInfo(name, _EPOCH)
-    info.external_attr = 0o644 << 16
-    archive.writestr(info, data, zipfile.ZIP_DEFLATED)
 
 
 def build_zipapp(python: str) -> bytes:
     """``#!python`` then a zip of certkeeper_pki/*.py and __main__.py, as ``python -m zipapp`` lays it out."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        sources = module_utils_sources()
-        for name, data in sources.items():
-            _add(archive, "%s/%s" % (PACKAGE, name), data)
-        if "__init__.py" not in sources:  # module_utils is a namespace package; the zipapp needs a real one
-            _add(archive, PACKAGE + "/__init__.py", b"")
-        _add(archive, "__main__.py", MAIN)
-    return b"#!" + python.encode() + b"\n" + buffer.getvalue()
+    sources = module_utils_sources()
+    entries = {"%s/%s" % (PACKAGE, name): data for name, data in sources.items()}
+    if "__init__.py" not in sources:  # module_utils is a namespace package; the zipapp needs a real one
+        entries[PACKAGE + "/__init__.py"] = b""
+    entries["__main__.py"] = MAIN
+    return b"#!" + python.encode() + b"\n" + zip_archive(entries)
 
 
 class ActionModule(ActionBase):

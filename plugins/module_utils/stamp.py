@@ -20,7 +20,8 @@ it is no help in guessing that password.
 
 This file needs nothing but the standard library, so the pg_mtls_certs action plugin can send it as
 it is to a host's Python and ask for the recorded result (``probe``) at a fraction of a module's
-start-up; writing a stamp (``record``) is the module's business and imports what it needs.
+start-up; only when there is none does the probe unpack the module_utils sent along and do the work
+(``direct_run``). Writing a stamp (``record``) is the work's business and imports what it needs.
 """
 
 from __future__ import annotations
@@ -122,12 +123,30 @@ def recorded_result(directory: str, options: dict, digest_of=installed_digest, n
     return result
 
 
-def probe(request: str) -> None:
-    """Write ``{"recorded": <result or null>}`` for a JSON request of ``path``, ``options`` and ``digests``
-    (SHA-256 by module_utils file name, computed by the controller over the files it holds)."""
+def probe(request: str, payload: str) -> None:
+    """Answer a JSON request of ``path``, ``options``, ``digests`` (SHA-256 by module_utils file name, of the
+    controller's files) and ``check_mode``: ``{"recorded": <result>}`` when the stamp has one, otherwise
+    what ``direct_run`` answers, run from ``payload`` (those module_utils files as a base64 zip)."""
     asked = json.loads(request)
     recorded = recorded_result(asked["path"], asked["options"], asked["digests"].get)
-    sys.stdout.write(json.dumps({"recorded": recorded}) + "\n")
+    if recorded is not None:
+        sys.stdout.write(json.dumps({"recorded": recorded}) + "\n")
+        return
+    import base64  # the work's needs, imported here so that an answer from the stamp needs none
+    import shutil
+    import tempfile
+
+    work_dir = tempfile.mkdtemp(prefix="certkeeper-")  # 0700: no other user can swap the code in it
+    try:
+        archive = os.path.join(work_dir, "module_utils.zip")
+        with open(archive, "wb") as handle:
+            handle.write(base64.b64decode(payload))
+        sys.path.insert(0, archive)
+        from ansible_collections.certkeeper.pki.plugins.module_utils.direct_run import run
+
+        run(asked)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def record(directory: str, options: dict, secret_path: str, paths: list, valid_until: float, result: dict) -> None:

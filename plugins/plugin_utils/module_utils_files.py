@@ -2,13 +2,17 @@
 # Copyright (c) certkeeper.pki contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """This collection's module_utils as the controller holds them: the code the certkeeper command bundles and
-the code whose digests the pg_mtls_certs stamp probe sends."""
+the code the pg_mtls_certs action plugin sends to a host (with the digests its stamp probe compares)."""
 
 from __future__ import annotations
 
+import io
 import os
+import zipfile
 
 MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
+PACKAGE = "ansible_collections.certkeeper.pki.plugins.module_utils"
+_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same sources give the same bytes
 
 
 def module_utils_sources() -> dict:
@@ -19,3 +23,26 @@ def module_utils_sources() -> dict:
             with open(os.path.join(MODULE_UTILS, name), "rb") as handle:
                 sources[name] = handle.read()
     return sources
+
+
+def zip_archive(entries: dict) -> bytes:
+    """A deflated zip of ``{archive name: bytes or str}``, reproducible byte for byte."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            info = zipfile.ZipInfo(name, _EPOCH)
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data, zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def package_archive(sources: dict) -> bytes:
+    """The module_utils ``sources`` as a zip to put on ``sys.path``: the package at its collection path, with
+    the ``__init__.py`` of every level (zipimport finds regular packages only), as a module's payload has it."""
+    entries: dict = {}
+    parts = PACKAGE.split(".")
+    for depth in range(1, len(parts) + 1):
+        entries["/".join(parts[:depth]) + "/__init__.py"] = b""
+    directory = PACKAGE.replace(".", "/")
+    entries.update({"%s/%s" % (directory, name): data for name, data in sources.items()})
+    return zip_archive(entries)

@@ -18,7 +18,7 @@ CLIENT_FILES = [".certkeeper-stamp.json", "client.crt", "client.key", "client.pe
 
 @pytest.fixture(scope="module")
 def first_run(lab):
-    run = lab.run()
+    run = lab.run("-vvv")
     assert run.returncode == 0, run.output
     return run
 
@@ -43,6 +43,13 @@ def test_first_run_costs_two_module_calls_per_client_and_four_on_the_ca_host(fir
     assert first_run.invocations == {"db1": 4, "app1": 2, "app2": 2}, first_run.output
     # and the reload handler ran exactly once, on the server only
     assert "RUNNING HANDLER [certkeeper.pki.pg_mtls : Reload PostgreSQL with the reload command]" in first_run.output
+
+
+def test_first_run_does_every_call_on_the_host_without_a_module_run(first_run):
+    # with pipelining each call is one short program on the host (stamp.py, then the work from the zip sent):
+    # db1 the CA, its own files (signed there), the batched signing; app1 and app2 a CSR, then the install
+    assert first_run.output.count("pg_mtls_certs: done on the host without a module run") == 7, first_run.output
+    assert "pg_mtls_certs.py" not in first_run.output  # never "Using module file .../pg_mtls_certs.py"
 
 
 def test_files_have_the_seed_names_owners_and_modes(lab, first_run):

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from ansible_collections.certkeeper.pki.plugins.action.pg_mtls_certs import _host_program
 from ansible_collections.certkeeper.pki.plugins.module_utils import stamp
 from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_module import run_pg_mtls_certs
 from ansible_collections.certkeeper.pki.plugins.module_utils.stamp import STAMP_NAME, recorded_result
@@ -101,25 +102,39 @@ def test_the_stamp_names_the_code_that_verified_and_counts_only_with_that_code(c
     assert recorded_result(client["path"], client, digest_of=code.get) is not None
 
 
-def _probe(request: dict) -> subprocess.CompletedProcess:
-    """stamp.py as the action plugin sends it: a program on a bare Python's stdin, no package around it."""
-    program = open(stamp.__file__, encoding="utf-8").read() + "\nprobe(%r)\n" % json.dumps(request)
-    return subprocess.run([sys.executable, "-I", "-"], input=program, capture_output=True, text=True, check=False,
-                          timeout=60)
+def _probe(request: dict) -> list:
+    """The program the action plugin sends, on a bare Python's stdin (no package around it): its answers."""
+    program, payload, digests = _host_program()
+    request = dict({"digests": digests, "check_mode": False}, **request)
+    answer = subprocess.run([sys.executable, "-I", "-"], input="%s\nprobe(%r, %r)\n" % (
+        program, json.dumps(request), payload), capture_output=True, text=True, check=False, timeout=60)
+    assert answer.returncode == 0, answer.stderr
+    return [json.loads(line) for line in answer.stdout.splitlines()]
 
 
 def test_the_probe_answers_alone_what_the_module_would(client):
-    digests = {name: stamp.installed_digest(name) for name in json.load(
-        open(os.path.join(client["path"], STAMP_NAME)))["code"]}
-    answer = _probe({"path": client["path"], "options": client, "digests": digests})
-    assert answer.returncode == 0, answer.stderr
-    assert json.loads(answer.stdout)["recorded"] == recorded_result(client["path"], client)
-    assert json.loads(answer.stdout)["recorded"]["certificate"]["subject"] == "CN=app"
-    other = _probe({"path": client["path"], "options": dict(client, renew_before=31), "digests": digests})
-    assert json.loads(other.stdout) == {"recorded": None}
+    answers = _probe({"path": client["path"], "options": client})
+    assert answers == [{"recorded": recorded_result(client["path"], client)}]  # no work, no "working" line
+    assert answers[0]["recorded"]["certificate"]["subject"] == "CN=app"
+
+
+def test_without_an_answer_from_the_stamp_the_probe_does_the_work_from_the_code_sent(client):
     os.chmod(os.path.join(client["path"], "client.pfx"), 0o644)
-    moved = _probe({"path": client["path"], "options": client, "digests": digests})
-    assert json.loads(moved.stdout) == {"recorded": None}
+    answers = _probe({"path": client["path"], "options": client})
+    assert answers[0] == {"working": True} and len(answers) == 2
+    result = answers[1]["result"]
+    assert result["changed"] and [c["path"] for c in result["changes"]] == [os.path.join(client["path"], "client.pfx")]
+    assert os.stat(os.path.join(client["path"], "client.pfx")).st_mode & 0o777 == 0o640
+    # the stamp that run wrote names the code it was sent, and answers the next probe
+    assert _probe({"path": client["path"], "options": client})[0]["recorded"]["changed"] is False
+
+
+def test_the_probe_honours_check_mode_and_reports_errors_as_the_module_does(client):
+    os.chmod(os.path.join(client["path"], "client.pfx"), 0o644)
+    checked = _probe({"path": client["path"], "options": client, "check_mode": True})[-1]["result"]
+    assert checked["changed"] and os.stat(os.path.join(client["path"], "client.pfx")).st_mode & 0o777 == 0o644
+    failed = _probe({"path": client["path"], "options": dict(client, valid_days=0)})[-1]["result"]
+    assert failed["failed"] and "valid_days" in failed["msg"] and "exception" not in failed
 
 
 @pytest.mark.parametrize("content", [b"", b"{", b"[]", b'{"files": {}}'])
@@ -170,8 +185,7 @@ def test_a_fifo_in_place_of_the_stamp_makes_no_run_wait(client):
     path = os.path.join(client["path"], STAMP_NAME)
     os.unlink(path)
     os.mkfifo(path, 0o600)
-    answer = _probe({"path": client["path"], "options": client, "digests": {}})  # would time out if it waited
-    assert json.loads(answer.stdout) == {"recorded": None}
-    assert recorded_result(client["path"], client) is None
-    assert not run_pg_mtls_certs(client, False)["changed"]  # the full path records a stamp in its place
+    answers = _probe({"path": client["path"], "options": client})  # would time out if it waited
+    assert answers[0] == {"working": True} and not answers[-1]["result"]["changed"]
+    assert os.path.isfile(path)  # the full path recorded a stamp in its place
     assert recorded_result(client["path"], client) is not None

@@ -1,0 +1,50 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""pg_mtls_certs's work without the module's start-up, in the stamp probe's own process.
+
+A module run spends about a quarter of a second of a host's CPU before its first line (Python compiles
+``ansible.module_utils.basic`` and its imports from the payload on every run); the work itself needs
+none of it. When the stamp has no answer, the probe (``stamp.probe``) puts the module_utils the
+controller sent on ``sys.path`` and calls ``run``, which does what the module does between its argument
+checks (made on the controller, with the module's own spec) and its exit: the same function, the same
+errors, the same result. The controller shapes the result as the module would (diff, no_log, invocation).
+
+Each line written is one JSON object and the last one is the answer: ``{"result": ...}``, or
+``{"fallback": ...}`` when this host cannot do the work this way (the module then runs and reports why).
+``{"working": true}`` comes first once the work starts: a process that dies after it did not merely fail
+to start, and the controller reports that rather than trying again."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+
+from . import pg_mtls_module
+from .errors import CertError
+
+
+def _say(**answer) -> None:
+    sys.stdout.write(json.dumps(answer, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def run(asked: dict) -> None:
+    """Do the work for the request the probe read (``options``, ``check_mode``) and answer on stdout."""
+    if not pg_mtls_module.HAS_CRYPTOGRAPHY:  # the module says so in Ansible's words (missing_required_lib)
+        _say(fallback="cryptography cannot be imported")
+        return
+    _say(working=True)
+    try:
+        result = pg_mtls_module.run_pg_mtls_certs(asked["options"], check_mode=asked["check_mode"])
+    except CertError as exc:
+        result = {"failed": True, "changed": False, "msg": str(exc)}
+    except Exception as exc:  # pylint: disable=broad-except  # the module would end with a traceback too
+        result = {
+            "failed": True,
+            "changed": False,
+            "msg": "pg_mtls_certs stopped on an unexpected error: %s" % exc,
+            "exception": traceback.format_exc(),
+        }
+    _say(result=result)
