@@ -305,6 +305,10 @@ FAULTS = [
           "app1 changes key type through the role",
           "run fails on the CA host; app1 keeps its old matching pair beside client.key.pending; psql connects; "
           "the next run installs the new pair"),
+    Fault("host-program-killed-mid-work", "with pipelining, SIGKILL at the first rename() of the program the "
+          "pg_mtls_certs action plugin runs on app1 (strace as app1's interpreter), client.pk8 deleted",
+          "the task fails 'pg_mtls_certs stopped without a result (rc=137)' and the module does not run again; "
+          "the other files are intact; psql connects; the next run restores client.pk8"),
     Fault("ca-host-unreachable", "two inventory hosts: the CA host is unreachable (ssh to a closed port)",
           "run reports the CA host unreachable; the client changes nothing; psql connects"),
     Fault("helper-rejects", "CA helper exits 2 (rejected)", "status CA_REJECTED with the helper's text; files intact; psql connects"),

@@ -218,6 +218,35 @@ def test_ca_host_lost_mid_run(working):
     assert psql(libpq(lab, "app1", "app1")).returncode == 0
 
 
+def test_host_program_killed_mid_work(working):
+    """With pipelining the work runs in the program the action plugin sends; killed once it has begun, the
+    task fails with what happened and the work is not run a second time behind the user's back."""
+    lab = working
+    app1 = lab.client_dir("app1")
+    wrapper = os.path.join(lab.base, "app1-python-killed-at-rename")
+    with open(wrapper, "w") as handle:
+        handle.write('#!/bin/sh\nexec strace -f -qq -o /dev/null -e trace=rename -e inject=rename:signal=KILL:when=1 '
+                     '%s "$@"\n' % sys.executable)
+    os.chmod(wrapper, 0o755)
+    os.unlink(os.path.join(app1, "client.pk8"))
+    before = {n: open(os.path.join(app1, n), "rb").read() for n in TARGETS if n != "client.pk8"}
+    key_type = crypto.KeySpec.of(crypto.load_private_key(before["client.key"])).type  # as earlier faults left it
+    run = lab.run("-vvv", inventory=lab.write_inventory("killed.yml", app1={
+        "ansible_python_interpreter": wrapper, "pg_mtls_key_type": key_type}))
+    assert run.returncode != 0 and "pg_mtls_certs stopped without a result (rc=137)" in run.output, run.output
+    assert "pg_mtls_certs.py" not in run.output  # no module run after the kill: "Using module file" never shows
+    assert {n: open(os.path.join(app1, n), "rb").read() for n in before} == before
+    assert not os.path.exists(os.path.join(app1, "client.pk8"))
+    assert psql(libpq(lab, "app1", "app1")).returncode == 0
+    for name in os.listdir(app1):  # the killed run's staged file (sweeping those is not this fault's subject)
+        if TEMP_FILE.search(name):
+            os.unlink(os.path.join(app1, name))
+    again = lab.run(inventory=lab.write_inventory("killed-back.yml", app1={"pg_mtls_key_type": key_type}))
+    assert again.returncode == 0 and again.changed == {"app1": 1}, again.output
+    restored = crypto.load_private_key(open(os.path.join(app1, "client.pk8"), "rb").read())
+    assert crypto.same_public_key(restored, crypto.load_private_key(before["client.key"]).public_key())
+
+
 def test_ca_host_unreachable(working):
     lab = working
     data = yaml.safe_load(open(lab.inventory))
