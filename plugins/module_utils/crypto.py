@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import re
+import traceback
 from dataclasses import dataclass
 
 try:
@@ -16,12 +17,14 @@ try:
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-except ImportError:  # the modules report it (missing_required_lib); ansible-test imports this without it
-    HAS_CRYPTOGRAPHY = False
+except ImportError:  # a module reports it (module_shell.run_module); ansible-test imports this without it
+    CRYPTOGRAPHY_IMPORT_ERROR: str | None = traceback.format_exc()
 else:
-    HAS_CRYPTOGRAPHY = True
+    CRYPTOGRAPHY_IMPORT_ERROR = None
 
 from .errors import CertError
+
+HAS_CRYPTOGRAPHY = CRYPTOGRAPHY_IMPORT_ERROR is None
 
 # --- keys ------------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ import sys
 import traceback
 
 from . import pg_mtls_module
+from .crypto import HAS_CRYPTOGRAPHY
 from .errors import CertError
 
 
@@ -32,7 +33,7 @@ def _say(**answer) -> None:
 
 def run(asked: dict) -> None:
     """Do the work for the request the probe read (``options``, ``check_mode``) and answer on stdout."""
-    if not pg_mtls_module.HAS_CRYPTOGRAPHY:  # the module says so in Ansible's words (missing_required_lib)
+    if not HAS_CRYPTOGRAPHY:  # the module says so in Ansible's words (missing_required_lib)
         _say(fallback="cryptography cannot be imported")
         return
     _say(working=True)

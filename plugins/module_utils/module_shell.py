@@ -10,6 +10,13 @@ from .errors import CertError
 
 def run_module(module, work, recorded: dict | None = None) -> None:
     """Report ``recorded`` (a stamp's result: nothing moved) or the result of ``work(params, check_mode=...)``."""
+    if recorded is None:
+        from .crypto import CRYPTOGRAPHY_IMPORT_ERROR  # the work's need: a stamp's answer needs no cryptography
+
+        if CRYPTOGRAPHY_IMPORT_ERROR:
+            from ansible.module_utils.basic import missing_required_lib
+
+            module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
     try:
         result = dict(recorded) if recorded is not None else work(module.params, check_mode=module.check_mode)
     except CertError as exc:

@@ -224,17 +224,10 @@ outcome:
   type: dict
 """
 
-import traceback
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    from ansible_collections.certkeeper.pki.plugins.module_utils.module_shell import run_module
-    from ansible_collections.certkeeper.pki.plugins.module_utils.tracker_module import run_cert_track
-except ImportError:
-    IMPORT_ERROR = traceback.format_exc()
-else:
-    IMPORT_ERROR = None
+from ansible_collections.certkeeper.pki.plugins.module_utils.module_shell import run_module
+from ansible_collections.certkeeper.pki.plugins.module_utils.tracker_module import run_cert_track
 
 
 def main():
@@ -281,8 +274,6 @@ def main():
         required_if=[("state", "present", ("cert_path", "key_path"))],
         supports_check_mode=True,
     )
-    if IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=IMPORT_ERROR)
     run_module(module, run_cert_track)
 
 

@@ -288,9 +288,7 @@ certificates:
   type: dict
 """
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.certkeeper.pki.plugins.module_utils.module_shell import run_module
 from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_arguments import ARGUMENT_RULES, ARGUMENT_SPEC
@@ -306,10 +304,7 @@ def run_full(params, check_mode):
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **ARGUMENT_RULES)
-    try:
-        run_module(module, run_full, recorded_result(module.params["path"], module.params))
-    except ImportError:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=traceback.format_exc())
+    run_module(module, run_full, recorded_result(module.params["path"], module.params))
 
 
 if __name__ == "__main__":

@@ -212,17 +212,10 @@ extended_key_usage:
   elements: str
 """
 
-import traceback
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    from ansible_collections.certkeeper.pki.plugins.module_utils.module_shell import run_module
-    from ansible_collections.certkeeper.pki.plugins.module_utils.signing_cert import run_signing_cert
-except ImportError:
-    IMPORT_ERROR = traceback.format_exc()
-else:
-    IMPORT_ERROR = None
+from ansible_collections.certkeeper.pki.plugins.module_utils.module_shell import run_module
+from ansible_collections.certkeeper.pki.plugins.module_utils.signing_cert import run_signing_cert
 
 
 def main():
@@ -255,8 +248,6 @@ def main():
         mutually_exclusive=[("pfx_content", "subject"), ("pfx_content", "ca_cert_path")],
         supports_check_mode=True,
     )
-    if IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=IMPORT_ERROR)
     run_module(module, run_signing_cert)
 
 
