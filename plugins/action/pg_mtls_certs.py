@@ -25,6 +25,8 @@ import functools
 import hashlib
 import json
 
+from ansible import constants as C
+from ansible.module_utils.basic import heuristic_log_sanitize
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
@@ -71,13 +73,28 @@ def direct_options(args: dict) -> tuple | None:
     validated = ArgumentSpecValidator(ARGUMENT_SPEC, **ARGUMENT_RULES).validate(dict(args))
     if validated.error_messages:
         return None
+    # _no_log_values: where AnsibleModule itself takes them from (no public accessor)
     return validated.validated_parameters, validated._no_log_values
 
 
+def invocation_line(params: dict, no_log_values: set) -> str:
+    """The line AnsibleModule logs on the host for a module run: ``Invoked with name=value ...``, a no_log
+    option as NOT_LOGGING_PARAMETER and its value masked wherever else it shows."""
+    spec: dict = ARGUMENT_SPEC
+    shown = " ".join(
+        "%s=%s" % (name, "NOT_LOGGING_PARAMETER" if spec[name].get("no_log") else heuristic_log_sanitize(str(value)))
+        for name, value in params.items()
+    )
+    return remove_values("Invoked with " + shown, no_log_values)
+
+
 def as_module_reports(result: dict, params: dict, no_log_values: set, diff_mode: bool) -> dict:
-    """A work result as AnsibleModule.exit_json would send it: the diff only under ``--diff``, the module's
-    ``invocation``, and every no_log value masked (booleans and None kept, as the module keeps them)."""
-    result = dict(reported(result, diff_mode), invocation={"module_args": params})
+    """A work result as AnsibleModule.exit_json would send it: the diff only under ``--diff``, warnings only if
+    any, the module's ``invocation`` (plain data, as it comes back from a module), and every no_log value
+    masked (booleans and None kept, as the module keeps them)."""
+    result = dict(reported(result, diff_mode), invocation={"module_args": json.loads(json.dumps(params, default=str))})
+    if not result.get("warnings"):
+        result.pop("warnings", None)
     kept = {key: value for key, value in result.items() if value is None or isinstance(value, bool)}
     return dict(remove_values(result, no_log_values), **kept)
 
@@ -110,20 +127,7 @@ class ActionModule(ActionBase):
         if direct is None:
             return None
         params, no_log_values = direct
-        program, payload, digests = _host_program()
-        request = json.dumps(
-            {"path": params["path"], "options": params, "digests": digests, "check_mode": bool(self._task.check_mode)},
-            default=str,
-        )
-        # The interpreter a module run would use (discovering it if need be); 2.16-2.18 return
-        # (style, shebang, data, path), 2.19+ (built module, path).
-        configured = self._configure_module(module_name=MODULE, module_args=dict(args), task_vars=task_vars)
-        shebang = getattr(configured[0], "shebang", configured[1])
-        # -I: a program read from stdin would import from the working directory first (the module's wrapper
-        # drops that from sys.path for the same reason).
-        command = self._connection._shell.build_module_command(self._compute_environment_string(), shebang, "-I")
-        script = "%s\nprobe(%r, %r)\n" % (program, request, payload)
-        response = self._low_level_execute_command(command.strip(), in_data=script.encode("utf-8"))
+        response = self._run_program(args, params, no_log_values, task_vars)
         host = self._task.delegate_to or task_vars.get("inventory_hostname")
         answers = _answers(response.get("stdout", ""))
         last = answers[-1] if answers else {}
@@ -133,26 +137,55 @@ class ActionModule(ActionBase):
         if isinstance(last.get("result"), dict):
             display.vvv("pg_mtls_certs: done on the host without a module run", host)
             return self._report(last["result"], params, no_log_values)
+        rc = response.get("rc")
         if {"working": True} in answers:  # the work began and the process died: never run it a second time
-            return self._report(
-                {
-                    "failed": True,
-                    "changed": False,
-                    "msg": "pg_mtls_certs stopped without a result (rc=%s); the files it had not replaced yet are "
-                    "as they were" % response.get("rc"),
-                    "module_stdout": response.get("stdout", ""),
-                    "module_stderr": response.get("stderr", ""),
-                    "rc": response.get("rc"),
-                },
-                params,
-                no_log_values,
-            )
-        display.vvv(
-            "pg_mtls_certs: the host cannot do it without the module (%s); running the module"
-            % (last.get("fallback") or "rc=%s" % response.get("rc")),
-            host,
-        )
+            display.vvv("pg_mtls_certs: the program on the host died at work (rc=%s)" % rc, host)
+            died = {
+                "failed": True,
+                "changed": False,
+                "msg": "pg_mtls_certs stopped without a result (rc=%s); the files it had not replaced yet are as "
+                "they were" % rc,
+                "module_stdout": response.get("stdout", ""),
+                "module_stderr": response.get("stderr", ""),
+                "rc": rc,
+            }
+            return self._report(died, params, no_log_values)
+        reason = last.get("fallback") or "rc=%s" % rc
+        display.vvv("pg_mtls_certs: the host cannot do it without the module (%s); running the module" % reason, host)
         return None
+
+    def _run_program(self, args: dict, params: dict, no_log_values: set, task_vars: dict) -> dict:
+        """Run stamp.py's ``answer`` on the host as a pipelined module would run: same become, interpreter and
+        environment; the request and the code on its stdin (the zip goes along even when the stamp answers:
+        80 kB on the same connection costs less than a second round trip)."""
+        program, payload, digests = _host_program()
+        logged = not self._task.no_log and not C.config.get_config_value(
+            "DEFAULT_NO_TARGET_SYSLOG", variables=task_vars
+        )
+        log = {
+            "ident": "ansible-" + MODULE,
+            "facility": task_vars.get("ansible_syslog_facility", C.DEFAULT_SYSLOG_FACILITY),
+            "message": invocation_line(params, no_log_values),
+        }
+        request = json.dumps(
+            {
+                "path": params["path"],
+                "options": params,
+                "digests": digests,
+                "check_mode": bool(self._task.check_mode),
+                "log": log if logged else None,
+            },
+            default=str,
+        )
+        # The interpreter a module run would use (discovering it if need be); 2.16-2.18 return
+        # (style, shebang, data, path), 2.19+ (built module, path).
+        configured = self._configure_module(module_name=MODULE, module_args=dict(args), task_vars=task_vars)
+        shebang = getattr(configured[0], "shebang", configured[1])
+        # -I: a program read from stdin would import from the working directory first (the module's wrapper
+        # drops that from sys.path for the same reason).
+        command = self._connection._shell.build_module_command(self._compute_environment_string(), shebang, "-I")
+        script = "%s\nanswer(%r, %r)\n" % (program, request, payload)
+        return self._low_level_execute_command(command.strip(), in_data=script.encode("utf-8"))
 
     def _report(self, result: dict, params: dict, no_log_values: set) -> dict:
         """The host's result as the module reports it (AnsibleModule, module_shell.run_module)."""
@@ -161,6 +194,8 @@ class ActionModule(ActionBase):
             result["ansible_facts"] = {self._discovered_interpreter_key: self._discovered_interpreter}
         if getattr(self, "_discovery_warnings", None):  # ansible-core < 2.19
             result["warnings"] = result.get("warnings", []) + self._discovery_warnings
+        if getattr(self, "_discovery_deprecation_warnings", None):  # ansible-core < 2.19
+            result["deprecations"] = result.get("deprecations", []) + self._discovery_deprecation_warnings
         return result
 
 

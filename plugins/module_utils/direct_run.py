@@ -1,11 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) certkeeper.pki contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""pg_mtls_certs's work without the module's start-up, in the stamp probe's own process.
+"""pg_mtls_certs's work without the module's start-up, in the process that read the stamp.
 
 A module run spends about a quarter of a second of a host's CPU before its first line (Python compiles
 ``ansible.module_utils.basic`` and its imports from the payload on every run); the work itself needs
-none of it. When the stamp has no answer, the probe (``stamp.probe``) puts the module_utils the
+none of it. When the stamp has no answer, the program (``stamp.answer``) puts the module_utils the
 controller sent on ``sys.path`` and calls ``run``, which does what the module does between its argument
 checks (made on the controller, with the module's own spec) and its exit: the same function, the same
 errors, the same result. The controller shapes the result as the module would (diff, no_log, invocation).
@@ -18,6 +18,7 @@ to start, and the controller reports that rather than trying again."""
 from __future__ import annotations
 
 import json
+import locale
 import sys
 import traceback
 
@@ -32,10 +33,14 @@ def _say(**answer) -> None:
 
 
 def run(asked: dict) -> None:
-    """Do the work for the request the probe read (``options``, ``check_mode``) and answer on stdout."""
+    """Do the work for the request the program read (``options``, ``check_mode``) and answer on stdout."""
     if not HAS_CRYPTOGRAPHY:  # the module says so in Ansible's words (missing_required_lib)
         _say(fallback="cryptography cannot be imported")
         return
+    try:  # as AnsibleModule does: the host's locale, so that system errors read in its language
+        locale.setlocale(locale.LC_ALL, "")
+    except locale.Error:
+        pass
     _say(working=True)
     try:
         result = pg_mtls_module.run_pg_mtls_certs(asked["options"], check_mode=asked["check_mode"])

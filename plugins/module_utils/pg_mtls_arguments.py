@@ -2,7 +2,7 @@
 # Copyright (c) certkeeper.pki contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The options of pg_mtls_certs: the module validates them on the host, its action plugin on the controller
-(to ask a host for a stamp's recorded result with the very options the module would record)."""
+(to hand the host's program the very options the module would work with, and to mask their no_log values)."""
 
 from __future__ import annotations
 

@@ -21,10 +21,8 @@ try:
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
     from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
     from cryptography.hazmat.primitives.serialization import pkcs12
-except ImportError:  # the modules report it (missing_required_lib); ansible-test imports this without it
-    HAS_CRYPTOGRAPHY = False
-else:
-    HAS_CRYPTOGRAPHY = True
+except ImportError:  # crypto.CRYPTOGRAPHY_IMPORT_ERROR keeps it for the modules; ansible-test imports this without it
+    pass
 
 ITERATIONS = 2048  # what OpenSSL 3 uses for both the PBES2 KDF and the MAC
 SALT_BYTES = 8

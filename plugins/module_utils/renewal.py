@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 try:
     from cryptography import x509
     from cryptography.x509.oid import ExtendedKeyUsageOID
-except ImportError:  # the modules report it (missing_required_lib); ansible-test imports this without it
+except ImportError:  # the modules report it (module_shell.run_module); ansible-test imports this without it
     HAS_CRYPTOGRAPHY = False
 else:
     HAS_CRYPTOGRAPHY = True

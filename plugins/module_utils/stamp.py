@@ -19,8 +19,8 @@ the private key file's bytes: it covers the PKCS#12 password among the options, 
 it is no help in guessing that password.
 
 This file needs nothing but the standard library, so the pg_mtls_certs action plugin can send it as
-it is to a host's Python and ask for the recorded result (``probe``) at a fraction of a module's
-start-up; only when there is none does the probe unpack the module_utils sent along and do the work
+it is to a host's Python and ask for the recorded result (``answer``) at a fraction of a module's
+start-up; only when there is none does the program unpack the module_utils sent along and do the work
 (``direct_run``). Writing a stamp (``record``) is the work's business and imports what it needs.
 """
 
@@ -59,7 +59,7 @@ def _file_facts(path: str) -> list | None:
 @functools.cache  # the same code all process long: read each file once
 def installed_digest(name: str) -> str | None:
     """SHA-256 of one of these module_utils files, as shipped with the code that runs."""
-    import importlib.resources  # only where there is a package: never in a probe
+    import importlib.resources  # only where there is a package: never in the program that reads a stamp
 
     try:
         return hashlib.sha256(importlib.resources.files(__package__).joinpath(name).read_bytes()).hexdigest()
@@ -123,11 +123,14 @@ def recorded_result(directory: str, options: dict, digest_of=installed_digest, n
     return result
 
 
-def probe(request: str, payload: str) -> None:
-    """Answer a JSON request of ``path``, ``options``, ``digests`` (SHA-256 by module_utils file name, of the
-    controller's files) and ``check_mode``: ``{"recorded": <result>}`` when the stamp has one, otherwise
-    what ``direct_run`` answers, run from ``payload`` (those module_utils files as a base64 zip)."""
+def answer(request: str, payload: str) -> None:
+    """The program the pg_mtls_certs action plugin runs on a host, for a JSON request of ``path``, ``options``,
+    ``digests`` (SHA-256 by module_utils file name, of the controller's files), ``check_mode`` and ``log``
+    (the line a module run writes to syslog, or null): writes ``{"recorded": <result>}`` when the stamp has
+    one, otherwise what ``direct_run`` answers, run from ``payload`` (those module_utils as a base64 zip)."""
     asked = json.loads(request)
+    if asked["log"]:
+        _log(**asked["log"])
     recorded = recorded_result(asked["path"], asked["options"], asked["digests"].get)
     if recorded is not None:
         sys.stdout.write(json.dumps({"recorded": recorded}) + "\n")
@@ -149,9 +152,17 @@ def probe(request: str, payload: str) -> None:
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
+def _log(ident: str, facility: str, message: str) -> None:
+    """What AnsibleModule writes for each module run ("Invoked with ...", secrets masked by the controller)."""
+    import syslog
+
+    syslog.openlog(ident, 0, getattr(syslog, facility, syslog.LOG_USER))
+    syslog.syslog(syslog.LOG_INFO, message)
+
+
 def record(directory: str, options: dict, secret_path: str, paths: list, valid_until: float, result: dict) -> None:
     """Record the verified state of ``paths``; a directory that cannot take the stamp only costs speed."""
-    from .errors import CertError  # the writer's needs, imported here so that a probe needs none
+    from .errors import CertError  # the writer's needs, imported here so that reading a stamp needs none
     from .files import ROOT_ONLY_FILE, Change, Plan, apply_plan
 
     code = _code_in_use()

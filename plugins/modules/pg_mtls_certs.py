@@ -29,9 +29,13 @@ description:
     (C(.certkeeper-stamp.json)) of every file's inode, size, times, owner and mode, an HMAC (keyed with
     the private key) of the options and of the code, and when the first certificate falls due. A later
     call with the same options on unmoved files, before that moment and with the same code, returns the
-    recorded result; with pipelining on, the action plugin asks the host for it with a small
-    standard-library program before it sends the module, so such a call costs the host a fraction of a
-    module run. Anything else verifies every file again.
+    recorded result. Anything else verifies every file again.
+  - With pipelining on, the action plugin validates the arguments on the controller and runs one short
+    program on the host instead of the module, over the same connection, user and interpreter: it answers
+    from the stamp, or else does the same work with this collection's module_utils (sent with it) in the
+    same process, and its result is reported as the module reports its own. A call costs the host a
+    fraction of a module run. Without pipelining, with C(~) or C($) in a path, or on a host without
+    C(cryptography), the module runs. See docs/pg_mtls.md.
   - Files are written atomically with their final owner and mode set before content; when a write
     fails, every existing file stays as it was.
 author:

@@ -2,7 +2,7 @@
 # Copyright (c) certkeeper.pki contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """This collection's module_utils as the controller holds them: the code the certkeeper command bundles and
-the code the pg_mtls_certs action plugin sends to a host (with the digests its stamp probe compares)."""
+the code the pg_mtls_certs action plugin sends to a host (with the digests it compares a stamp's with)."""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ def psql(conninfo: str) -> subprocess.CompletedProcess:
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
 
 
-def test_first_run_costs_two_module_calls_per_client_and_four_on_the_ca_host(first_run):
+def test_first_run_costs_two_tasks_per_client_and_four_on_the_ca_host(first_run):
     # clients: keys + CSR, then certificate install; db1: CA, own files signed locally, one batched signing, reload
     assert first_run.invocations == {"db1": 4, "app1": 2, "app2": 2}, first_run.output
     # and the reload handler ran exactly once, on the server only

@@ -225,7 +225,7 @@ def test_host_program_killed_mid_work(working):
     app1 = lab.client_dir("app1")
     wrapper = os.path.join(lab.base, "app1-python-killed-at-rename")
     with open(wrapper, "w") as handle:
-        handle.write('#!/bin/sh\nexec strace -f -qq -o /dev/null -e trace=rename -e inject=rename:signal=KILL:when=1 '
+        handle.write('#!/bin/sh\nexec strace -f -qq -o /dev/null -e trace=rename,renameat,renameat2 -e inject=rename,renameat,renameat2:signal=KILL:when=1 '
                      '%s "$@"\n' % sys.executable)
     os.chmod(wrapper, 0o755)
     os.unlink(os.path.join(app1, "client.pk8"))

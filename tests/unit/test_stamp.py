@@ -105,8 +105,8 @@ def test_the_stamp_names_the_code_that_verified_and_counts_only_with_that_code(c
 def _probe(request: dict) -> list:
     """The program the action plugin sends, on a bare Python's stdin (no package around it): its answers."""
     program, payload, digests = _host_program()
-    request = dict({"digests": digests, "check_mode": False}, **request)
-    answer = subprocess.run([sys.executable, "-I", "-"], input="%s\nprobe(%r, %r)\n" % (
+    request = dict({"digests": digests, "check_mode": False, "log": None}, **request)
+    answer = subprocess.run([sys.executable, "-I", "-"], input="%s\nanswer(%r, %r)\n" % (
         program, json.dumps(request), payload), capture_output=True, text=True, check=False, timeout=60)
     assert answer.returncode == 0, answer.stderr
     return [json.loads(line) for line in answer.stdout.splitlines()]
