@@ -31,8 +31,8 @@ description:
     call with the same options on unmoved files, before that moment and with the same code, returns the
     recorded result. Anything else verifies every file again.
   - With pipelining on, the action plugin validates the arguments on the controller and runs one short
-    program on the host instead of the module, over the same connection, user and interpreter: it answers
-    from the stamp, or else does the same work with this collection's module_utils (sent with it) in the
+    program on the host instead of the module, over the same connection, user and interpreter. The program
+    answers from the stamp, or else does the same work with this collection's module_utils (sent with it) in the
     same process, and its result is reported as the module reports its own. A call costs the host a
     fraction of a module run. Without pipelining, with C(~) or C($) in a path, or on a host without
     C(cryptography), the module runs. See docs/pg_mtls.md.
