@@ -16,7 +16,7 @@ expand, with invalid arguments, or on a host that cannot do it this way, the mod
 
 The CA signs the names the inventory gives a host (``identity``), never names a host reports back:
 ``identity`` is set here from the task's own arguments, after the result arrived, so no host output can
-change it."""
+change it. In the collection's role, messages name the role variables (``role_words``)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ from ansible_collections.certkeeper.pki.plugins.plugin_utils.module_utils_files 
     module_utils_sources,
     package_archive,
 )
+from ansible_collections.certkeeper.pki.plugins.plugin_utils.role_words import result_in_role_words, task_role_words
 
 MODULE = "certkeeper.pki.pg_mtls_certs"
 display = Display()
@@ -115,8 +116,9 @@ class ActionModule(ActionBase):
             "profile": args.get("role"),
             "common_name": args.get("common_name"),
             "subject_alt_names": list(args.get("subject_alt_names") or []),
+            "valid_days": args.get("valid_days"),
         }
-        return result
+        return result_in_role_words(result, task_role_words(self._templar, task_vars))
 
     def _direct_result(self, args: dict, task_vars: dict) -> dict | None:
         """The task's result from the host's short program (its stamp, or the work done from the zip), or None

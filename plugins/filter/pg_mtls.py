@@ -39,7 +39,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: One C(sign) entry (name, csr, profile, common_name, subject_alt_names) per host that needs a certificate.
+  description: One C(sign) entry (name, csr, profile, common_name, subject_alt_names, valid_days) per host that needs a
+    certificate.
   type: list
   elements: dict
 """
@@ -58,6 +59,7 @@ def pg_mtls_signing_requests(hosts, hostvars, result_var):
                     "profile": identity["profile"],
                     "common_name": identity["common_name"],
                     "subject_alt_names": list(identity.get("subject_alt_names") or []),
+                    "valid_days": identity.get("valid_days"),
                 }
             )
     return requests

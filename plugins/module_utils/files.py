@@ -70,7 +70,9 @@ class Change:
         return {"path": self.path, "action": self.action, "reason": self.reason}
 
     def diff(self) -> dict:
-        return {"before_header": self.path, "after_header": self.path, "before": self.before, "after": self.after}
+        # the reason in the header: --diff alone says why, as check mode's changes do
+        after_header = "%s (%s)" % (self.path, self.reason) if self.reason else self.path
+        return {"before_header": self.path, "after_header": after_header, "before": self.before, "after": self.after}
 
 
 @dataclass

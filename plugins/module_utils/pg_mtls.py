@@ -67,6 +67,7 @@ class CARequest:
     valid_days: int = 3650
     renew_before_days: int = 30
     public_attributes: Attributes = Attributes(0o644, 0, 0)
+    reissue: bool = False  # certify the existing CA key anew when root.crt is missing or unreadable
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class LeafRequest:
     directory_attributes: Attributes = Attributes(0o755, 0, 0)
     pfx_password: str = ""
     pfx_friendly_name: str = "user"
+    rotate_key: bool = True  # each new certificate gets a new key (the timer's renewals do the same)
 
     def path(self, name: str) -> str:
         return os.path.join(self.directory, name)
@@ -179,6 +181,12 @@ def plan_ca(request: CARequest, directory: FileState, key_state: FileState, cert
                 plan.changes.append(fix)
             return plan
     plan.certificate = crypto.issue_ca_certificate(plan.key, request.common_name, request.valid_days, now)
+    if key_state.data is not None:
+        plan.warnings.append(
+            "CA certificate %s is certified anew from the same CA key (%s); its new SHA-256 fingerprint is %s: "
+            "systems outside this inventory that pinned the old one need the new root.crt"
+            % (cert_path, reason, crypto.describe_certificate(plan.certificate)["fingerprint_sha256"])
+        )
     plan.changes.append(
         Change(
             cert_path,
@@ -194,12 +202,22 @@ def plan_ca(request: CARequest, directory: FileState, key_state: FileState, cert
 
 def _ca_certificate_problem(state: FileState, key, request: CARequest, now) -> str | None:
     problem = existing_problem(state)
+    if problem is None:
+        try:
+            cert = crypto.load_certificate(state.data)
+        except CertError:
+            problem = "corrupt (not a certificate)"
     if problem:
-        return problem + ": reissue the CA certificate from the existing CA key"
-    try:
-        cert = crypto.load_certificate(state.data)
-    except CertError:
-        return "corrupt (not a certificate): reissue the CA certificate from the existing CA key"
+        # A trust anchor others rely on (truststores, pinned fingerprints, hosts outside this inventory) is
+        # replaced only when the operator says so.
+        if not request.reissue:
+            raise CertError(
+                "CA certificate %s is %s beside the intact CA key %s: restore root.crt from a backup, or set "
+                "ca_reissue to certify the same key anew (certificates already issued stay valid; systems that "
+                "pinned the old root.crt need the new one)"
+                % (state.path, problem, os.path.join(os.path.dirname(state.path), CA_KEY))
+            )
+        return problem + ": reissue the CA certificate from the existing CA key (ca_reissue)"
     if not crypto.same_public_key(cert.public_key(), key):
         raise CertError(
             "%s does not belong to CA key %s; restore the matching pair from a backup"
@@ -273,6 +291,13 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
     cert_state = states[names["cert"]]
 
     if issued is not None:
+        if key_change is None and not crypto.same_public_key(issued.public_key(), key):
+            # rotate_key: the CA certified the new key that waits as the pending key
+            pending_key = _pending_key(pending_state, request.key_spec)
+            if pending_key is not None and crypto.same_public_key(issued.public_key(), pending_key):
+                key, key_change = pending_key, _new_key_change(
+                    states[names["key"]], request, pending_key, "replaced by the key of the issued certificate"
+                )
         problem = _certificate_problem(issued, key, request, now, renewal_window=False)
         if problem:
             raise CertError("the certificate returned by the CA cannot be used: %s" % problem)
@@ -288,6 +313,12 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
             problem = existing_problem(cert_state) or "new private key"
         else:  # with a new key here, an install was cut short: the certificate already belongs to it
             problem = _current_certificate_problem(cert_state, key, request, now)
+        if problem and key_change is None and request.rotate_key:
+            # one key policy for the playbook and the timer: each new certificate gets a new key
+            key = _pending_key(pending_state, request.key_spec) or request.key_spec.generate()
+            key_change = _new_key_change(states[names["key"]], request, key, "rotate_key: a new key for the new certificate")
+            if _current_certificate_problem(cert_state, key, request, now) is None:
+                problem = None  # an install was cut short: the certificate already belongs to the pending key
         if problem:
             plan.certificate_reasons.append(problem)
             plan.csr = crypto.build_csr(key, request.common_name)
@@ -313,6 +344,7 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
             key_change.path = pending_state.path
             key_change.reason += " (kept as %s until its certificate arrives)" % os.path.basename(pending_state.path)
             plan.changes.append(key_change)
+        _plan_ca_certificate(plan, request, states)
         return plan
     if key_change is not None and pending_state.data != key_change.data:
         # first the pending key, then the certificate, then the key: a crash between the last two
@@ -350,6 +382,13 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
                 remove=True,
             )
         )
+    _plan_ca_certificate(plan, request, states)
+    if request.role == "client":
+        _plan_client_formats(plan, request, states, key)
+    return plan
+
+
+def _plan_ca_certificate(plan: LeafPlan, request: LeafRequest, states: dict) -> None:
     _plan_public(
         plan,
         states[CA_CERT],
@@ -359,9 +398,6 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
         None,
         lambda: _describe_cert(request.ca_certificate, request.public_attributes),
     )
-    if request.role == "client":
-        _plan_client_formats(plan, request, states, key)
-    return plan
 
 
 def pending_key_name(role: str) -> str:
@@ -399,9 +435,13 @@ def _plan_key(plan: LeafPlan, request: LeafRequest, state: FileState, pending: F
             plan.changes.append(fix)
         return key, None
     key = _pending_key(pending, request.key_spec) or request.key_spec.generate()
-    return key, Change(
+    return key, _new_key_change(state, request, key, "%s: new %s key" % (problem, request.key_spec))
+
+
+def _new_key_change(state: FileState, request: LeafRequest, key, reason: str) -> Change:
+    return Change(
         state.path,
-        "%s: new %s key" % (problem, request.key_spec),
+        reason,
         request.key_attributes,
         crypto.pkcs8_pem(key),
         before=describe_before(state, "private key"),

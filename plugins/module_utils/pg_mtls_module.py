@@ -17,7 +17,7 @@ except ImportError:  # crypto.CRYPTOGRAPHY_IMPORT_ERROR keeps it for the modules
 from . import crypto, stamp
 from .config_blocks import plan_block
 from .crypto import CertError, KeySpec
-from .files import Plan, apply_plan, check_absolute_path, private_file_attributes, read_state
+from .files import ROOT_ONLY_FILE, Change, Plan, apply_plan, check_absolute_path, private_file_attributes, read_state
 from .pg_mtls import (
     CA_CERT,
     CA_KEY,
@@ -33,7 +33,7 @@ from .pg_mtls import (
 )
 from .pkcs12 import compatibility_warnings
 from .policy import check_days, check_renewal_window, due_at, server_validity_warnings
-from .tracking import Store, TrackedRequest
+from .tracking import NEED_CA, Store, TrackedRequest, request_id_for, shown
 
 DEFAULT_KEY_MODE = {"ca": "0600", "server": "0600", "client": "0640"}
 _UNCHANGED = {"changed": False, "changes": [], "diff": []}  # what a run reports once nothing moved
@@ -49,13 +49,25 @@ def _key_spec(params: dict) -> KeySpec:
     return KeySpec(params["key_type"], size)
 
 
+def _ca_key_spec(params: dict) -> KeySpec:
+    """The key a new CA gets: ca_key_type/ca_key_size, else the call's key_type/key_size."""
+    if params.get("ca_key_type"):
+        return _key_spec({"key_type": params["ca_key_type"], "key_size": params.get("ca_key_size")})
+    return _key_spec(params)
+
+
+def _ca_renew_before(params: dict) -> int:
+    return _positive(params, "ca_renew_before" if params.get("ca_renew_before") is not None else "renew_before")
+
+
 def _ca_request(params: dict, directory: str) -> CARequest:
     return CARequest(
         directory,
         crypto.validate_common_name(params["ca_common_name"], "ca_common_name"),
-        _key_spec(params),
+        _ca_key_spec(params),
         _positive(params, "ca_valid_days"),
-        _positive(params, "renew_before"),
+        _ca_renew_before(params),
+        reissue=bool(params.get("ca_reissue")),
     )
 
 
@@ -103,10 +115,15 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
         check_absolute_path(params.get(option), option)
     for option in ("valid_days", "renew_before", "ca_valid_days"):
         _positive(params, option)
-    for validity in ("valid_days", "ca_valid_days"):
-        check_renewal_window(params["renew_before"], params[validity], validity)
+    check_renewal_window(
+        _ca_renew_before(params),
+        params["ca_valid_days"],
+        "ca_valid_days",
+        "ca_renew_before" if params.get("ca_renew_before") is not None else "renew_before",
+    )
     if role == "ca":
         return _run_ca(params, check_mode)
+    check_renewal_window(params["renew_before"], params["valid_days"])
     if params.get("sign"):
         raise CertError("sign applies to role=ca only")
     crypto.validate_common_name(params["common_name"], "common_name")
@@ -118,6 +135,7 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
     if params.get("ca_path"):
         ca_plan = _plan_ca_in(params, params["ca_path"])
         plan.changes += ca_plan.changes
+        plan.warnings += ca_plan.warnings
         ca_cert = ca_plan.certificate
         result["ca_certificate"] = crypto.certificate_pem(ca_cert).decode()
         sans, valid_days = list(_leaf_sans(params)), _positive(params, "valid_days")
@@ -154,7 +172,7 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
     if role == "server":
         plan.changes += _config_changes(params)
     if params.get("track"):
-        plan.changes += _tracking_changes(params, request)
+        plan.changes += _tracking_changes(params, request, leaf)
     # Warnings about the files as they stand, repeated by every run (a stamp's recorded result included);
     # the one about a certificate just issued is not.
     standing_warnings = compatibility_warnings(request.pfx_password) if role == "client" else []
@@ -166,6 +184,8 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
         apply_plan(plan)
     result.update(plan.result())
     result.update(certificate_needed=leaf.certificate_needed, certificate_reasons=leaf.certificate_reasons)
+    if params.get("track"):
+        result["tracking_id"] = _tracking_id(params)
     if leaf.certificate_needed:
         result["csr"] = crypto.csr_pem(leaf.csr).decode()
         return result
@@ -181,7 +201,7 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
                 os.path.join(params["ca_path"], CA_KEY),
                 os.path.join(params["ca_path"], CA_CERT),
             ]
-            due.append(due_at(ca_cert, request.renew_before_days, fraction=None))
+            due.append(due_at(ca_cert, _ca_renew_before(params), fraction=None))
         if params.get("track"):
             paths.append(Store(params["track"]["store"]).path(_tracking_id(params)))
         stamp.record(
@@ -210,23 +230,27 @@ def _leaf_request(params: dict, ca_cert) -> LeafRequest:
         key_attributes=key_attributes,
         pfx_password=params["pfx_password"] or "",
         pfx_friendly_name=crypto.validate_common_name(params["pfx_friendly_name"], "pfx_friendly_name"),
+        rotate_key=params["rotate_key"],
     )
 
 
 def _tracking_id(params: dict) -> str:
-    return params["track"].get("id") or "pg_mtls-%s" % params["role"]
+    role = params["role"]
+    return params["track"].get("id") or request_id_for("pg_mtls-" + role, os.path.join(params["path"], LEAF_NAMES[role]["cert"]))
 
 
-def _tracking_changes(params: dict, request: LeafRequest) -> list:
+def _tracking_changes(params: dict, request: LeafRequest, leaf) -> list:
     """Register this host's certificate for renewal by the certkeeper timer, in the same call.
 
     With the CA on this host (ca_path) the timer renews it itself (ca: local); otherwise it reports
-    the certificate as due (NEED_CA) and the next playbook run re-issues it through the CA host."""
+    the certificate as due (NEED_CA) and the next playbook run re-issues it through the CA host. A
+    certificate this call installs, or one in force and not due, ends a stale NEED_CA at once."""
     track, role, names = params["track"], params["role"], LEAF_NAMES[params["role"]]
     store = Store(track["store"])
     ca_path = params.get("ca_path")
+    request_id = _tracking_id(params)
     desired = TrackedRequest(
-        id=_tracking_id(params),
+        id=request_id,
         cert_path=request.path(names["cert"]),
         key_path=request.path(names["key"]),
         ca="local" if ca_path else "ansible",
@@ -245,9 +269,33 @@ def _tracking_changes(params: dict, request: LeafRequest) -> list:
         outputs=[asdict(o) for o in client_outputs(request)] if role == "client" else [],
         chain_path=request.path(CA_CERT),
         post_save_command=track.get("post_save_command") or "",
+        rotate_key=request.rotate_key,
     )
-    record = store.record_change(desired)
-    return store.directory_changes() + [record] if record else []
+    existing, moved = store.load(request_id), []
+    if existing is None and not track.get("id"):
+        # Versions before 0.2 kept one record per role and machine (pg_mtls-client): the record of this very
+        # certificate moves to its own id, status kept; a record of another certificate stays for its owner.
+        earlier = store.load("pg_mtls-" + role)
+        if earlier is not None and earlier.cert_path == desired.cert_path:
+            existing = earlier
+            moved = [
+                Change(
+                    store.path(earlier.id),
+                    "moved to %s (one record per certificate)" % request_id,
+                    ROOT_ONLY_FILE,
+                    before=shown(earlier),
+                    after="not tracked under this id\n",
+                    remove=True,
+                )
+            ]
+    if leaf.certificate is not None and leaf.certificate_reasons:
+        reset = "certificate installed by this run"
+    elif leaf.certificate is not None and existing is not None and existing.status == NEED_CA:
+        reset = "the certificate in force is not due"
+    else:
+        reset = ""
+    record = store.record_change(desired, reset, existing)
+    return store.directory_changes() + ([record] if record else []) + moved
 
 
 def _config_changes(params: dict) -> list:
@@ -270,7 +318,6 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
         if params.get(option):
             raise CertError("%s does not apply to role=ca" % option)
     plan = _plan_ca_in(params, params["path"])
-    valid_days = _positive(params, "valid_days")
     requests = [
         SigningRequest(
             r["name"],
@@ -278,15 +325,15 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
             r["profile"],
             crypto.validate_common_name(r["common_name"], "sign[%s].common_name" % r["name"]),
             _subject_alt_names(r["profile"], r["common_name"], r["subject_alt_names"], "sign[%s]." % r["name"]),
-            valid_days,
+            check_days(r.get("valid_days") or params["valid_days"], "sign[%s].valid_days" % r["name"]),
         )
         for r in params.get("sign") or []
     ]
     certificates = {
         r.name: crypto.certificate_pem(sign_request(plan.key, plan.certificate, r)).decode() for r in requests
     }
-    if any(r.profile == "server" for r in requests):
-        plan.warnings += server_validity_warnings(params, valid_days)
+    for days in sorted({r.valid_days for r in requests if r.profile == "server"}):
+        plan.warnings += server_validity_warnings(params, days)
     if not check_mode:
         apply_plan(plan)
     result = plan.result()
@@ -302,7 +349,7 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
             params,
             key_path,
             [params["path"], key_path, os.path.join(params["path"], CA_CERT)],
-            due_at(plan.certificate, _positive(params, "renew_before"), fraction=None).timestamp(),
+            due_at(plan.certificate, _ca_renew_before(params), fraction=None).timestamp(),
             dict(result, **_UNCHANGED),
         )
     if certificates:

@@ -19,12 +19,14 @@ def check_days(value, option: str) -> int:
     return value
 
 
-def check_renewal_window(renew_before: int, validity: int, validity_option: str = "valid_days") -> None:
+def check_renewal_window(
+    renew_before: int, validity: int, validity_option: str = "valid_days", renew_option: str = "renew_before"
+) -> None:
     """A certificate must start outside its renewal window, or every run renews it again."""
     if renew_before >= validity:
         raise CertError(
-            "renew_before (%d days) must be shorter than %s (%d days), or every run would reissue"
-            % (renew_before, validity_option, validity)
+            "%s (%d days) must be shorter than %s (%d days), or every run would reissue"
+            % (renew_option, renew_before, validity_option, validity)
         )
 
 

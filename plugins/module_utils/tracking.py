@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -55,6 +56,14 @@ STUCK = {CA_REJECTED, CA_UNCONFIGURED, NEED_GUIDANCE, PRE_SAVE_FAILED, POST_SAVE
 
 STATUS_FIELDS = ("status", "last_error", "last_attempt", "last_renewed", "ca_cookie")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+
+
+def request_id_for(prefix: str, cert_path: str) -> str:
+    """The id of the request that tracks ``cert_path``: a request is tied to its certificate, as certmonger's
+    are, so two certificates on one machine never share a record. Readable (``prefix-etc-app-client.crt``)
+    and made unique by a digest of the exact path."""
+    readable = re.sub(r"[^A-Za-z0-9_.@]+", "-", cert_path.strip("/"))[-80:].strip("-.")
+    return "%s-%s-%s" % (prefix, readable, hashlib.sha256(cert_path.encode("utf-8")).hexdigest()[:8])
 
 
 def validate_id(request_id) -> str:
@@ -274,17 +283,33 @@ class Store:
                 )
         return changes
 
-    def record_change(self, desired: TrackedRequest) -> Change | None:
-        """The change that makes the store track ``desired``; the status fields stay the store's."""
+    def record_change(
+        self, desired: TrackedRequest, status_reset: str = "", existing: TrackedRequest | None = None
+    ) -> Change | None:
+        """The change that makes the store track ``desired``; the status fields stay the store's unless
+        ``status_reset`` says why they no longer hold (a certificate installed by a playbook run).
+        ``existing``: the record to take over, when it is stored under another id."""
         desired.validate()
-        existing = self.load(desired.id)
+        existing = existing or self.load(desired.id)
         if existing is not None:
             for name in STATUS_FIELDS:
                 setattr(desired, name, getattr(existing, name))
-            if existing.settings() == desired.settings():
+            if status_reset and (desired.status, desired.last_error, desired.ca_cookie) != (MONITORING, "", ""):
+                desired.status, desired.last_error, desired.ca_cookie = MONITORING, "", ""
+            elif existing.settings() == desired.settings():
                 return None
+            else:
+                status_reset = ""
             before, after = existing.settings(), desired.settings()
-            reason = "update %s" % ", ".join(sorted(k for k in after if before.get(k) != after[k]))
+            updated = sorted(k for k in after if before.get(k) != after[k])
+            reason = "; ".join(
+                part
+                for part in (
+                    "update %s" % ", ".join(updated) if updated else "",
+                    "status %s -> MONITORING: %s" % (existing.status, status_reset) if status_reset else "",
+                )
+                if part
+            )
         else:
             reason = "start tracking"
         return self.save_change(desired, reason, shown(existing), shown(desired))

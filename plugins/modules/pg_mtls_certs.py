@@ -101,6 +101,26 @@ options:
     description: Validity of the CA certificate, in days.
     type: int
     default: 3650
+  ca_renew_before:
+    description:
+      - Reissue the CA certificate (from the same CA key) when fewer than this many days of its validity are left.
+        Defaults to O(renew_before).
+    type: int
+  ca_key_type:
+    description: Key type of a new CA (an existing CA key is never replaced). Defaults to O(key_type).
+    type: str
+    choices: [rsa, ecdsa]
+  ca_key_size:
+    description: Key size of a new CA; defaults to O(key_size) when O(ca_key_type) is unset, else 2048 (RSA) or 256 (ECDSA).
+    type: int
+  ca_reissue:
+    description:
+      - When C(root.crt) is missing or unreadable beside an intact CA key, certify the same key anew (a warning
+        gives the new SHA-256 fingerprint). Certificates already issued keep verifying (same key, same name).
+      - When V(false), such a call fails naming the file and changes nothing: a trust anchor that other systems
+        may have pinned is restored from a backup, not replaced behind the operator's back.
+    type: bool
+    default: false
   certificate:
     description:
       - PEM certificate the CA issued for this host's RV(csr). It must match this host's key, chain to
@@ -136,6 +156,9 @@ options:
         type: list
         elements: str
         default: []
+      valid_days:
+        description: Validity of this certificate in days; defaults to O(valid_days).
+        type: int
   valid_days:
     description: Validity of issued server and client certificates, in days (capped at the CA's own expiry).
     type: int
@@ -144,6 +167,14 @@ options:
     description: Reissue a certificate when fewer than this many days of validity are left.
     type: int
     default: 30
+  rotate_key:
+    description:
+      - The key policy. V(true) gives each new certificate a new key (the new key waits as C(<key>.pending) until its
+        certificate arrives, then both replace the old pair together); V(false) keeps the key for as long as it is
+        sound (type and size as requested). The tracking record gets the same policy, so the certkeeper timer's
+        renewals follow it too. A key of the wrong type or size, missing or corrupt is replaced either way.
+    type: bool
+    default: true
   key_owner:
     description:
       - Owner of the private key files (C(server.key); C(client.key), C(client.pk8), C(client.pem.pk8),
@@ -197,7 +228,10 @@ options:
         type: path
         default: /var/lib/certkeeper
       id:
-        description: Request ID; default C(pg_mtls-<role>).
+        description:
+          - Request ID. By default one per certificate, made from its path (C(pg_mtls-<role>-<path>-<digest>)), so two
+            identities on one machine never share a record; a record of an earlier version (C(pg_mtls-<role>)) for
+            this same certificate is moved to it with its status.
         type: str
       post_save_command:
         description: Command run after a renewal, e.g. to reload PostgreSQL.
@@ -277,6 +311,11 @@ certificate_reasons:
   returned: when O(role) is server or client
   type: list
   elements: str
+tracking_id:
+  description: The id of the tracking record of this host's certificate (C(certkeeper list)).
+  returned: when O(track) is set and O(role) is server or client
+  type: str
+  sample: pg_mtls-client-etc-certkeeper-postgresql-client.crt-1a2b3c4d
 certificate:
   description: Public facts of the certificate in force after this call (subject, issuer, serial_number,
     not_before, not_after, subject_alt_names, fingerprint_sha256).

@@ -206,7 +206,9 @@ def test_deleted_certificate_is_reissued_through_the_ca(lab, first_run):
     run = lab.run()
     assert run.returncode == 0, run.output
     assert run.changed == {"app2": 2, "db1": 1}  # CSR, install; one batched signature on the CA host
-    assert open(os.path.join(lab.client_dir("app2"), "client.key"), "rb").read() == key_before
+    # the key policy (pg_mtls_rotate_key, default true): the new certificate comes with a new key
+    assert open(os.path.join(lab.client_dir("app2"), "client.key"), "rb").read() != key_before
+    assert not os.path.exists(os.path.join(lab.client_dir("app2"), "client.key.pending"))
     assert psql(libpq(lab, "app2", "app2")).returncode == 0
 
 
@@ -230,14 +232,20 @@ def test_certificates_in_the_renewal_window_are_reissued_and_served(lab, first_r
     ca_before = open(os.path.join(lab.ca_dir, "root.crt"), "rb").read()
     # 366 days > the 365-day validity of the first run: every server and client certificate is due,
     # the CA (10 years) is not; the new ones are issued for 400 days
-    renew = lab.write_inventory("renew.yml", all={"pg_mtls_renew_before": 366, "pg_mtls_valid_days": 400})
+    # app2 keeps its key (pg_mtls_rotate_key: false); app1 gets a new one (the default)
+    renew = lab.write_inventory("renew.yml", all={"pg_mtls_renew_before": 366, "pg_mtls_valid_days": 400},
+                                app2={"pg_mtls_rotate_key": False})
+    check = lab.run("--check", "--diff", inventory=renew)
+    assert check.returncode == 0, check.output
+    assert "rotate_key: a new key for the new certificate" in check.output  # --diff states the key policy
     run = lab.run("-v", inventory=renew)
     assert run.returncode == 0, run.output
     assert "within the renewal window of 366 days" in run.output
     assert run.invocations == {"db1": 4, "app1": 2, "app2": 2}  # renewal costs what a first run costs
     assert open(os.path.join(lab.ca_dir, "root.crt"), "rb").read() == ca_before
-    for host in ("app1", "app2"):  # renewal keeps the key, as certmonger does
-        assert open(os.path.join(lab.client_dir(host), "client.key"), "rb").read() == keys_before[host]
+    for host in ("app1", "app2"):
+        key_now = open(os.path.join(lab.client_dir(host), "client.key"), "rb").read()
+        assert (key_now == keys_before[host]) == (host == "app2"), host
         assert psql(libpq(lab, host, host)).returncode == 0
     # the reload made PostgreSQL serve the renewed certificate
     assert served_fingerprint(lab) == file_fingerprint(server_crt)

@@ -11,12 +11,8 @@ from ansible_collections.certkeeper.pki.plugins.module_utils import crypto
 from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import CertError
 from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_module import run_pg_mtls_certs
 from ansible_collections.certkeeper.pki.plugins.module_utils.stamp import STAMP_NAME
+from tests.support.pg_mtls_options import DEFAULTS
 
-DEFAULTS = dict(role=None, path=None, common_name=None, subject_alt_names=[], ca_certificate=None, ca_path=None,
-                ca_common_name="certkeeper.pki PostgreSQL CA", ca_valid_days=3650, certificate=None, sign=[],
-                key_type="rsa", key_size=None, valid_days=365, renew_before=30, key_owner="root", key_group="root",
-                key_mode=None, pfx_password="", pfx_friendly_name="user", postgresql_conf=None,
-                postgresql_conf_block=None, pg_hba_conf=None, pg_hba_block=None)
 
 
 def run(check_mode=False, **options):
@@ -176,10 +172,24 @@ def test_a_damaged_ca_is_an_error_never_replaced(hosts, tmp_path, damage, messag
     assert snapshot(hosts["ca"], hosts["srv"]) == before
 
 
-def test_a_missing_ca_certificate_is_reissued_from_the_same_key(hosts):
-    os.unlink(os.path.join(hosts["ca"], "root.crt"))
-    result = run(role="ca", path=hosts["ca"])
-    assert reasons(result) == {"root.crt": "missing: reissue the CA certificate from the existing CA key"}
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_a_missing_or_corrupt_ca_certificate_is_an_error_unless_reissue_is_asked(hosts, damage):
+    cert_path = os.path.join(hosts["ca"], "root.crt")
+    if damage == "missing":
+        os.unlink(cert_path)
+    else:
+        data = open(cert_path, "rb").read()
+        open(cert_path, "wb").write(data[: len(data) // 2])
+    before = snapshot(hosts["ca"])
+    with pytest.raises(CertError, match=r"root.crt is (missing|corrupt \(not a certificate\)) beside the intact CA "
+                                        r"key .*root.key: restore root.crt from a backup, or set ca_reissue"):
+        run(role="ca", path=hosts["ca"])
+    assert snapshot(hosts["ca"]) == before
+    result = run(role="ca", path=hosts["ca"], ca_reissue=True)
+    problem = "missing" if damage == "missing" else "corrupt (not a certificate)"
+    assert reasons(result) == {"root.crt": problem + ": reissue the CA certificate from the existing CA key (ca_reissue)"}
+    fingerprint = crypto.describe_certificate(crypto.load_certificate(result["ca_certificate"]))["fingerprint_sha256"]
+    assert any(fingerprint in w and "certified anew from the same CA key" in w for w in result["warnings"])
     # certificates signed before still chain to the new root.crt (same key, same name)
     client = crypto.load_certificate(open(os.path.join(hosts["cli"], "client.crt"), "rb").read())
     assert crypto.issued_by(client, crypto.load_certificate(result["ca_certificate"]))

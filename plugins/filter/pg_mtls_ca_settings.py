@@ -1,0 +1,90 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+DOCUMENTATION = r"""
+name: pg_mtls_ca_settings
+short_description: The pg_mtls CA settings as the CA host holds them, whatever host asks
+version_added: 0.2.0
+description:
+  - Used by the C(pg_mtls) role. A CA setting (C(pg_mtls_ca_dir), C(pg_mtls_ca_cn), ...) belongs to the CA host. Every
+    host of a play, whichever runs first and whatever C(--limit), takes it from the CA host's inventory variables
+    (C(hostvars[pg_mtls_ca_host])); where the CA host does not set it, from the value every host shares (the role
+    default, play or extra variables).
+  - A host whose own inventory gives a CA setting another value than the CA host's would split the CA (a second CA key,
+    clients that no longer chain to the server's root): that fails, naming both hosts and both values.
+options:
+  _input:
+    description: The CA settings as the asking host sees them (C({variable name: value})); C(pg_mtls_ca_host) among
+      them is checked to name the CA host for the CA host too.
+    type: dict
+    required: true
+  hostvars:
+    description: The C(hostvars) magic variable.
+    type: dict
+    required: true
+  ca_host:
+    description: The CA host (C(pg_mtls_ca_host)).
+    type: str
+    required: true
+  host:
+    description: The asking host (C(inventory_hostname)).
+    type: str
+    required: true
+  options:
+    description: When given, the result maps these names (C({variable name: module option})) instead, as a module's
+      arguments; variables not named here are left out.
+    type: dict
+"""
+
+EXAMPLES = r"""
+- name: The CA directory as the CA host has it
+  ansible.builtin.debug:
+    msg: >-
+      {{ ({'pg_mtls_ca_dir': pg_mtls_ca_dir} | certkeeper.pki.pg_mtls_ca_settings(hostvars, pg_mtls_ca_host,
+          inventory_hostname)).pg_mtls_ca_dir }}
+"""
+
+RETURN = r"""
+_value:
+  description: The same variable names with the CA host's values (or the module options named by O(options)).
+  type: dict
+"""
+
+
+def pg_mtls_ca_settings(here, hostvars, ca_host, host, options=None):
+    ca_inventory, own = hostvars[ca_host], hostvars[host]
+    settings = {}
+    for name, value in here.items():
+        if name in ca_inventory:
+            wanted = ca_inventory[name]
+        elif host != ca_host and name in own:
+            raise AnsibleFilterError(
+                "%s is %r for %s but the CA host %s does not set it (it uses %r): CA settings belong to the CA host; "
+                "set %s for %s (or for every host)" % (name, own[name], host, ca_host, value, name, ca_host)
+            )
+        else:
+            wanted = value
+        if host != ca_host and name in own and own[name] != wanted:
+            raise AnsibleFilterError(
+                "%s is %r for %s but %r for the CA host %s: one CA cannot have both; set it for %s only (or the "
+                "same for every host)" % (name, own[name], host, wanted, ca_host, ca_host)
+            )
+        if name == "pg_mtls_ca_host" and wanted != ca_host:
+            raise AnsibleFilterError(
+                "pg_mtls_ca_host is %r for %s but %r for the CA host %s itself: set pg_mtls_ca_host once for every "
+                "host (group all), so that one CA signs for all" % (ca_host, host, wanted, ca_host)
+            )
+        settings[name] = wanted
+    if options:
+        return {options[name]: value for name, value in settings.items() if name in options}
+    return settings
+
+
+class FilterModule:
+    def filters(self):
+        return {"pg_mtls_ca_settings": pg_mtls_ca_settings}
