@@ -295,9 +295,8 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
             # rotate_key: the CA certified the new key that waits as the pending key
             pending_key = _pending_key(pending_state, request.key_spec)
             if pending_key is not None and crypto.same_public_key(issued.public_key(), pending_key):
-                key, key_change = pending_key, _new_key_change(
-                    states[names["key"]], request, pending_key, "replaced by the key of the issued certificate"
-                )
+                key = pending_key
+                key_change = _new_key_change(states[names["key"]], request, key, "the issued certificate's new key")
         problem = _certificate_problem(issued, key, request, now, renewal_window=False)
         if problem:
             raise CertError("the certificate returned by the CA cannot be used: %s" % problem)
@@ -316,7 +315,9 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
         if problem and key_change is None and request.rotate_key:
             # one key policy for the playbook and the timer: each new certificate gets a new key
             key = _pending_key(pending_state, request.key_spec) or request.key_spec.generate()
-            key_change = _new_key_change(states[names["key"]], request, key, "rotate_key: a new key for the new certificate")
+            key_change = _new_key_change(
+                states[names["key"]], request, key, "rotate_key: a new key for the new certificate"
+            )
             if _current_certificate_problem(cert_state, key, request, now) is None:
                 problem = None  # an install was cut short: the certificate already belongs to the pending key
         if problem:

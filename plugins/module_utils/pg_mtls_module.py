@@ -236,7 +236,9 @@ def _leaf_request(params: dict, ca_cert) -> LeafRequest:
 
 def _tracking_id(params: dict) -> str:
     role = params["role"]
-    return params["track"].get("id") or request_id_for("pg_mtls-" + role, os.path.join(params["path"], LEAF_NAMES[role]["cert"]))
+    return params["track"].get("id") or request_id_for(
+        "pg_mtls-" + role, os.path.join(params["path"], LEAF_NAMES[role]["cert"])
+    )
 
 
 def _tracking_changes(params: dict, request: LeafRequest, leaf) -> list:

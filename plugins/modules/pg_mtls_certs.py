@@ -117,8 +117,8 @@ options:
     description:
       - When C(root.crt) is missing or unreadable beside an intact CA key, certify the same key anew (a warning
         gives the new SHA-256 fingerprint). Certificates already issued keep verifying (same key, same name).
-      - When V(false), such a call fails naming the file and changes nothing: a trust anchor that other systems
-        may have pinned is restored from a backup, not replaced behind the operator's back.
+      - When V(false), such a call fails naming the file and changes nothing, since a trust anchor that other
+        systems may have pinned is restored from a backup, not replaced behind the operator's back.
     type: bool
     default: false
   certificate:

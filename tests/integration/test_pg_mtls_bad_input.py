@@ -34,7 +34,7 @@ def test_a_client_without_db_user(working):
 
 def test_a_malformed_server_san_fails_that_server(working):
     output = failing_run(working, "bad-san.yml", db1={"pg_mtls_server_sans": ["IP:10.0.0.300"]})
-    assert "subject_alt_names: 'IP:10.0.0.300' is not a valid IP address" in output
+    assert "pg_mtls_server_sans: 'IP:10.0.0.300' is not a valid IP address (host db1)" in output, output
 
 
 def test_a_ca_host_outside_the_inventory(working):
@@ -44,7 +44,7 @@ def test_a_ca_host_outside_the_inventory(working):
 
 def test_an_empty_server_cn(working):
     output = failing_run(working, "empty-cn.yml", db1={"pg_mtls_server_cn": " "})
-    assert "common_name must be a non-empty string" in output, output
+    assert "pg_mtls_server_cn must be a non-empty string (host db1)" in output, output
 
 
 def test_a_ca_certificate_that_does_not_match_the_ca_key(working):

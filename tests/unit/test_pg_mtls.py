@@ -11,6 +11,7 @@ from ansible_collections.certkeeper.pki.plugins.module_utils import crypto
 from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import CertError
 from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_module import run_pg_mtls_certs
 from ansible_collections.certkeeper.pki.plugins.module_utils.stamp import STAMP_NAME
+from ansible_collections.certkeeper.pki.plugins.module_utils.tracking import Store, TrackedRequest, request_id_for
 from tests.support.pg_mtls_options import DEFAULTS
 
 
@@ -323,3 +324,99 @@ def test_an_install_cut_between_certificate_and_key_is_finished_without_the_ca(h
     finished = run(**ecdsa)
     assert not finished["certificate_needed"] and _pair_matches(hosts["cli"])
     assert not os.path.exists(os.path.join(hosts["cli"], "client.key.pending"))
+
+
+def _reissue_client(hosts, between=None, **options):
+    """A CSR call on the client with ``options``, the CA's signature, the install: the three calls of a re-issue
+    (``between()`` runs before the install)."""
+    client = dict(hosts["client"], **options)
+    asked = run(**client)
+    assert asked["certificate_needed"], asked
+    signed = run(role="ca", path=hosts["ca"], sign=[dict(name="cli", csr=asked["csr"], profile="client",
+                                                         common_name="app", subject_alt_names=[],
+                                                         valid_days=client.get("valid_days"))])
+    if between:
+        between()
+    return asked, run(certificate=signed["certificates"]["cli"], **client)
+
+
+def _key_of(directory, name="client.key"):
+    return open(os.path.join(directory, name), "rb").read()
+
+
+def test_rotate_key_gives_a_due_certificate_a_new_key_that_waits_as_pending_until_installed(hosts):
+    old_key = _key_of(hosts["cli"])
+
+    def old_pair_in_force():  # until the certificate arrives, the new key waits beside the old pair
+        assert _key_of(hosts["cli"]) == old_key
+        assert os.path.exists(os.path.join(hosts["cli"], "client.key.pending"))
+
+    # every certificate of 365 days is due in a window of 366; the new one lives 400 days
+    asked, installed = _reissue_client(hosts, old_pair_in_force, renew_before=366, valid_days=400)
+    assert reasons(asked)["client.key.pending"].startswith("rotate_key: a new key for the new certificate")
+    assert installed["changed"] and _key_of(hosts["cli"]) != old_key
+    assert not os.path.exists(os.path.join(hosts["cli"], "client.key.pending"))
+    cert = crypto.load_certificate(open(os.path.join(hosts["cli"], "client.crt"), "rb").read())
+    assert crypto.same_public_key(cert.public_key(), crypto.load_private_key(_key_of(hosts["cli"])))
+
+
+def test_rotate_key_false_keeps_the_key_for_the_new_certificate(hosts):
+    old_key = _key_of(hosts["cli"])
+    asked, installed = _reissue_client(hosts, renew_before=366, valid_days=400, rotate_key=False)
+    assert "client.key.pending" not in reasons(asked) and "client.key" not in reasons(installed)
+    assert _key_of(hosts["cli"]) == old_key
+
+
+def _tracked_client(hosts, store, **options):
+    return dict(hosts["client"], track=dict(store=store, id=None, post_save_command=""), **options)
+
+
+def test_each_certificate_has_its_own_record_and_the_key_policy_goes_with_it(hosts, tmp_path):
+    store = str(tmp_path / "store")
+    client = run(**_tracked_client(hosts, store, rotate_key=False))
+    server = run(role="server", path=hosts["srv"], ca_path=hosts["ca"], common_name="db1.example.com",
+                 subject_alt_names=["IP:10.0.0.5"], track=dict(store=store, id=None, post_save_command=""))
+    assert client["tracking_id"] != server["tracking_id"]
+    assert client["tracking_id"].startswith("pg_mtls-client-") and "cli-client.crt-" in client["tracking_id"]
+    records = {r.id: r for r in Store(store).all()}
+    assert set(records) == {client["tracking_id"], server["tracking_id"]}
+    assert records[client["tracking_id"]].rotate_key is False and records[server["tracking_id"]].rotate_key is True
+    assert request_id_for("pg_mtls-client", "/a/b-c/client.crt") != request_id_for("pg_mtls-client", "/a-b/c/client.crt")
+
+
+def test_a_record_of_an_earlier_version_moves_with_its_status_and_another_certificates_stays(hosts, tmp_path):
+    store = Store(str(tmp_path / "store"))
+    store.ensure()
+    cert_path = os.path.join(hosts["cli"], "client.crt")
+    mine = TrackedRequest(id="pg_mtls-client", cert_path=cert_path, key_path=cert_path[:-3] + "key", ca="ansible",
+                          subject="CN=app", profile="client", key_mode="0640", last_renewed="2026-01-02T03:04:05Z")
+    store.save(mine)
+    result = run(**_tracked_client(hosts, store.directory))
+    assert reasons(result)["pg_mtls-client.json"].startswith("moved to " + result["tracking_id"])
+    assert store.ids() == [result["tracking_id"]]
+    assert store.load(result["tracking_id"]).last_renewed == "2026-01-02T03:04:05Z"
+    assert "client.crt" not in reasons(result)  # nothing re-issued
+    # a record of the earlier version for another certificate of the machine is left to its owner's run
+    other = TrackedRequest(**dict(vars(mine), cert_path="/elsewhere/client.crt"))
+    store.save(other)
+    again = run(**_tracked_client(hosts, store.directory))
+    assert not again["changed"] and sorted(store.ids()) == sorted([result["tracking_id"], "pg_mtls-client"])
+
+
+def test_a_certificate_installed_by_a_run_ends_a_stale_need_ca_status(hosts, tmp_path):
+    store = Store(str(tmp_path / "store"))
+    first = run(**_tracked_client(hosts, store.directory))
+    record = store.load(first["tracking_id"])
+    record.status, record.last_error = "NEED_CA", "due: expires soon; the next playbook run re-issues it"
+    store.save(record)
+    _asked, installed = _reissue_client(hosts, renew_before=366, valid_days=400, track=dict(store=store.directory, id=None,
+                                                                           post_save_command=""))
+    assert "status NEED_CA -> MONITORING: certificate installed by this run" in reasons(installed)[
+        first["tracking_id"] + ".json"]
+    assert (store.load(first["tracking_id"]).status, store.load(first["tracking_id"]).last_error) == ("MONITORING", "")
+    # and a NEED_CA left on a certificate that is in force and not due ends on the next run too
+    record = store.load(first["tracking_id"])
+    record.status = "NEED_CA"
+    store.save(record)
+    run(**_tracked_client(hosts, store.directory))
+    assert store.load(first["tracking_id"]).status == "MONITORING"
