@@ -85,7 +85,7 @@ class LeafRequest:
     directory_attributes: Attributes = Attributes(0o755, 0, 0)
     pfx_password: str = ""
     pfx_friendly_name: str = "user"
-    rotate_key: bool = True  # each new certificate gets a new key (the timer's renewals do the same)
+    rotate_key: bool = True  # a certificate that is replaced gets a new key (the timer's renewals do the same)
 
     def path(self, name: str) -> str:
         return os.path.join(self.directory, name)
@@ -312,8 +312,9 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
             problem = existing_problem(cert_state) or "new private key"
         else:  # with a new key here, an install was cut short: the certificate already belongs to it
             problem = _current_certificate_problem(cert_state, key, request, now)
-        if problem and key_change is None and request.rotate_key:
-            # one key policy for the playbook and the timer: each new certificate gets a new key
+        if problem and key_change is None and request.rotate_key and _loadable(cert_state):
+            # one key policy for the playbook and the timer (renewal.py): a certificate that is replaced gets a new
+            # key; a missing one is issued for the key in place
             key = _pending_key(pending_state, request.key_spec) or request.key_spec.generate()
             key_change = _new_key_change(
                 states[names["key"]], request, key, "rotate_key: a new key for the new certificate"
@@ -404,6 +405,13 @@ def _plan_ca_certificate(plan: LeafPlan, request: LeafRequest, states: dict) -> 
 def pending_key_name(role: str) -> str:
     """Where a new key waits for its certificate, beside the key it will replace."""
     return LEAF_NAMES[role]["key"] + ".pending"
+
+
+def _loadable(cert_state: FileState) -> bool:
+    try:
+        return cert_state.data is not None and crypto.load_certificate(cert_state.data) is not None
+    except CertError:
+        return False
 
 
 def _matches(cert_state: FileState, key) -> bool:

@@ -169,9 +169,9 @@ options:
     default: 30
   rotate_key:
     description:
-      - The key policy. V(true) gives each new certificate a new key (the new key waits as C(<key>.pending) until its
-        certificate arrives, then both replace the old pair together); V(false) keeps the key for as long as it is
-        sound (type and size as requested). The tracking record gets the same policy, so the certkeeper timer's
+      - The key policy. V(true) gives a certificate that is replaced (due, renamed, from another CA) a new key (it waits
+        as C(<key>.pending) until its certificate arrives, then both replace the old pair together); a missing
+        certificate is issued for the key in place. V(false) keeps the key for as long as it is sound. The tracking record gets the same policy, so the certkeeper timer's
         renewals follow it too. A key of the wrong type or size, missing or corrupt is replaced either way.
     type: bool
     default: true

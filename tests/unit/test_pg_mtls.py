@@ -420,3 +420,21 @@ def test_a_certificate_installed_by_a_run_ends_a_stale_need_ca_status(hosts, tmp
     store.save(record)
     run(**_tracked_client(hosts, store.directory))
     assert store.load(first["tracking_id"]).status == "MONITORING"
+
+
+@pytest.mark.parametrize("rotate_key", [True, False])
+def test_the_timer_renews_a_pg_mtls_certificate_with_the_key_policy_the_role_set(tmp_path, rotate_key):
+    from ansible_collections.certkeeper.pki.plugins.module_utils.cli import main as certkeeper
+
+    store, srv, ca = str(tmp_path / "store"), str(tmp_path / "srv"), str(tmp_path / "ca")
+    server = run(role="server", path=srv, ca_path=ca, common_name="db1.example.com", rotate_key=rotate_key,
+                 track=dict(store=store, id=None, post_save_command=""))
+    record = Store(store).load(server["tracking_id"])
+    assert record.rotate_key is rotate_key and record.ca == "local"
+    record.renew_before, record.valid_days = 400, 500  # due now
+    Store(store).save(record)
+    key_before = _key_of(srv, "server.key")
+    cert_before = open(os.path.join(srv, "server.crt"), "rb").read()
+    assert certkeeper(["--store", store, "renew", "--all"]) in (0, None)
+    assert open(os.path.join(srv, "server.crt"), "rb").read() != cert_before
+    assert (_key_of(srv, "server.key") == key_before) is (not rotate_key)
