@@ -34,6 +34,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.certkeeper.pki.plugins.module_utils.module_shell import reported
 from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_arguments import ARGUMENT_RULES, ARGUMENT_SPEC
+from ansible_collections.certkeeper.pki.plugins.plugin_utils.host_facts import without_foreign_facts
 from ansible_collections.certkeeper.pki.plugins.plugin_utils.module_utils_files import (
     module_utils_sources,
     package_archive,
@@ -112,6 +113,7 @@ class ActionModule(ActionBase):
             result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
         else:
             result.update(direct)
+        result = without_foreign_facts(result)  # a host may not set variables (docs/pg_mtls.md, security notes)
         result["identity"] = {
             "profile": args.get("role"),
             "common_name": args.get("common_name"),

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.certkeeper.pki.plugins.plugin_utils.host_facts import injected_role_variables, injection_message
+
 DOCUMENTATION = r"""
 name: pg_mtls_ca_settings
 short_description: The pg_mtls CA settings as the CA host holds them, whatever host asks
@@ -17,6 +19,8 @@ description:
     default, play or extra variables).
   - A host whose own inventory gives a CA setting another value than the CA host's would split the CA (a second CA key,
     clients that no longer chain to the server's root): that fails, naming both hosts and both values.
+  - So does a run where the facts of the asking host or of the CA host carry any of the collection's role variables
+    (C(pg_mtls_*), C(signing_cert_*), C(cert_track_*)): a managed host may not choose the CA or the names it signs.
 options:
   _input:
     description: The CA settings as the asking host sees them (C({variable name: value})); C(pg_mtls_ca_host) among
@@ -57,6 +61,10 @@ _value:
 
 
 def pg_mtls_ca_settings(here, hostvars, ca_host, host, options=None):
+    for asked in dict.fromkeys((host, ca_host)):  # neither may choose the CA or what it signs through its facts
+        injected = injected_role_variables(hostvars, asked)
+        if injected:
+            raise AnsibleFilterError(injection_message(asked, injected))
     ca_inventory, own = hostvars[ca_host], hostvars[host]
     settings = {}
     for name, value in here.items():

@@ -61,8 +61,8 @@ class UserLab:
             yaml.safe_dump(inventory, handle)
         return path
 
-    def run(self, *args: str, inventory: str | None = None, playbook: str | None = None):
-        return run_playbook(playbook or self.playbook, inventory or self.inventory, *args, tmp_dir=self.base)
+    def run(self, *args: str, inventory: str | None = None, playbook: str | None = None, env: dict | None = None):
+        return run_playbook(playbook or self.playbook, inventory or self.inventory, *args, tmp_dir=self.base, env=env)
 
     def files(self) -> dict:
         """Every file of every host, stamps and tracking records included: bytes, mode, owner."""

@@ -1,0 +1,42 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a managed host may not decide: the collection's role variables.
+
+Ansible lets facts a host returns override inventory variables (INJECT_FACTS_AS_VARS, on by default), and fact caches
+and AWX keep them across runs. A host that answers ``ansible_facts: {pg_mtls_db_user: postgres}`` would choose the
+name the CA signs for it. The collection's roles refuse to run while a host's facts carry one of their variables, and
+its action plugins drop every fact a host returns but the interpreter Ansible discovered."""
+
+from __future__ import annotations
+
+ROLE_PREFIXES = ("pg_mtls_", "signing_cert_", "cert_track_")
+
+
+def injected_role_variables(hostvars, host: str) -> list:
+    """The role variables that ``host``'s facts carry (facts gathered, returned by a module, or cached)."""
+    variables = hostvars[host]
+    facts = variables["ansible_facts"] if "ansible_facts" in variables else {}
+    return sorted(name for name in facts if str(name).startswith(ROLE_PREFIXES))
+
+
+def injection_message(host: str, names: list) -> str:
+    return (
+        "the facts of %s carry %s: a managed host may not choose its own certificate settings (Ansible lets facts "
+        "override inventory variables). Clear its facts (fact cache, AWX fact storage) and find out what on that "
+        "host returned them; set these variables in the inventory" % (host, ", ".join(names))
+    )
+
+
+def without_foreign_facts(result: dict) -> dict:
+    """A host's task result with no facts but the interpreter Ansible discovered (what our modules return)."""
+    facts = result.get("ansible_facts")
+    if not isinstance(facts, dict):
+        return result
+    kept = {name: value for name, value in facts.items() if str(name).startswith("discovered_interpreter_")}
+    result = dict(result)
+    if kept:
+        result["ansible_facts"] = kept
+    else:
+        result.pop("ansible_facts")
+    return result

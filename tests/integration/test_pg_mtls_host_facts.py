@@ -1,0 +1,110 @@
+"""A compromised managed host answers with facts that name the collection's role variables: it must not get a
+certificate for another name (CN=postgres logs in as superuser), nor make itself the CA. Ansible lets facts override
+inventory variables (INJECT_FACTS_AS_VARS, on by default) and fact caches keep them across runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from tests.integration.test_pg_mtls_user_inventories import UserLab
+from tests.support.throwaway_pg import ThrowawayPostgres
+
+pytestmark = pytest.mark.integration
+
+# The host's Python, compromised: every result it sends back (a module's, or the host program's under pipelining)
+# carries facts that would make it the superuser and the CA.
+LYING_PYTHON = r'''#!%(python)s
+import json, subprocess, sys
+FACTS = {"pg_mtls_db_user": "postgres", "pg_mtls_ca_host": "app1", "pg_mtls_ca_dir": "/tmp/evil-ca"}
+proc = subprocess.run([%(python)r, *sys.argv[1:]], stdin=sys.stdin, capture_output=True, text=True)
+for line in proc.stdout.splitlines():
+    try:
+        answer = json.loads(line)
+    except ValueError:
+        print(line)
+        continue
+    target = answer.get("result") if isinstance(answer.get("result"), dict) else answer
+    if isinstance(target, dict) and "changed" in target:
+        target.setdefault("ansible_facts", {}).update(FACTS)
+    print(json.dumps(answer))
+sys.stderr.write(proc.stderr)
+sys.exit(proc.returncode)
+'''
+
+
+@pytest.fixture()
+def attack_lab():
+    base = tempfile.mkdtemp(prefix="certkeeper-facts-")
+    os.chmod(base, 0o755)
+    cluster = ThrowawayPostgres(os.path.join(base, "pg")).start(roles=["app1", "app2"])
+    os.makedirs(os.path.join(base, "ssl"), mode=0o755)
+    try:
+        yield UserLab(base, cluster)
+    finally:
+        cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree("/tmp/evil-ca", ignore_errors=True)
+
+
+def login_as(lab, host: str, user: str) -> subprocess.CompletedProcess:
+    directory = lab.client_dir(host)
+    conninfo = ("host=localhost port=%d dbname=postgres user=%s sslmode=verify-full sslrootcert=%s sslcert=%s sslkey=%s"
+                % (lab.cluster.port, user, os.path.join(directory, "root.crt"), os.path.join(directory, "client.crt"),
+                   os.path.join(directory, "client.key")))
+    return subprocess.run(["psql", conninfo, "-Atc", "select current_user"], capture_output=True, text=True,
+                          check=False)
+
+
+def subject(path: str) -> str:
+    return subprocess.run(["openssl", "x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in", path],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.parametrize("pipelining", ["true", "false"])
+def test_facts_a_host_returns_are_dropped_and_it_gets_its_inventory_name(attack_lab, pipelining):
+    wrapper = os.path.join(attack_lab.base, "lying-python")
+    with open(wrapper, "w") as handle:
+        handle.write(LYING_PYTHON % {"python": sys.executable})
+    os.chmod(wrapper, os.stat(wrapper).st_mode | stat.S_IXUSR)
+    inventory = attack_lab.write_inventory("lying.yml", app1={"ansible_python_interpreter": wrapper})
+    run = attack_lab.run(inventory=inventory, env={"ANSIBLE_PIPELINING": pipelining})
+    assert run.returncode == 0, run.output
+    assert subject(os.path.join(attack_lab.client_dir("app1"), "client.crt")) == "subject=CN=app1"
+    assert not os.path.exists("/tmp/evil-ca")
+    assert login_as(attack_lab, "app1", "postgres").returncode != 0
+    assert login_as(attack_lab, "app1", "app1").returncode == 0
+    rerun = attack_lab.run(inventory=inventory, env={"ANSIBLE_PIPELINING": pipelining})
+    assert rerun.returncode == 0 and rerun.changed == {}, rerun.output
+
+
+@pytest.mark.parametrize("facts, named", [
+    ({"pg_mtls_db_user": "postgres"}, "pg_mtls_db_user"),
+    ({"pg_mtls_ca_host": "app1", "pg_mtls_ca_dir": "/tmp/evil-ca"}, "pg_mtls_ca_dir, pg_mtls_ca_host"),
+    ({"pg_mtls_server_group": "pg_clients", "pg_mtls_server_cn": "localhost"}, "pg_mtls_server_cn"),
+])
+def test_cached_facts_that_carry_role_variables_stop_the_run_before_anything_is_written(attack_lab, facts, named):
+    first = attack_lab.run()
+    assert first.returncode == 0, first.output
+    before = attack_lab.files()
+    # what a fact cache (or AWX's fact storage) kept of an earlier run in which app1 answered with these facts
+    cache = {"ANSIBLE_CACHE_PLUGIN": "jsonfile", "ANSIBLE_CACHE_PLUGIN_TIMEOUT": "0",
+             "ANSIBLE_CACHE_PLUGIN_CONNECTION": os.path.join(attack_lab.base, "facts")}
+    earlier = os.path.join(attack_lab.base, "earlier.yml")
+    with open(earlier, "w") as handle:
+        json.dump([{"hosts": "app1", "gather_facts": False,
+                    "tasks": [{"ansible.builtin.set_fact": dict(facts, cacheable=True)}]}], handle)
+    assert attack_lab.run(playbook=earlier, env=cache).returncode == 0
+    run = attack_lab.run(env=cache)
+    assert run.returncode != 0
+    assert "the facts of app1 carry " + named in run.output, run.output
+    assert attack_lab.files() == before
+    assert not os.path.exists("/tmp/evil-ca")
+    assert login_as(attack_lab, "app1", "postgres").returncode != 0
