@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.certkeeper.pki.plugins.plugin_utils.host_facts import injected_role_variables, injection_message
+from ansible_collections.certkeeper.pki.plugins.plugin_utils.host_facts import (
+    injected_role_variables,
+    injection_message,
+)
 
 DOCUMENTATION = r"""
 name: pg_mtls_ca_settings
