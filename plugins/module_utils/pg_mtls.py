@@ -255,6 +255,9 @@ def sign_request(ca_key, ca_cert, request: SigningRequest, now=None):
         csr = crypto.load_csr(request.csr)
     except CertError as exc:
         raise CertError("request %r: %s" % (request.name, exc)) from None
+    weak = crypto.weak_key_problem(csr.public_key())
+    if weak:
+        raise CertError("request %r: the CSR's key %s; the CA does not certify it" % (request.name, weak))
     return crypto.issue_leaf_certificate(
         ca_key,
         ca_cert,

@@ -320,21 +320,30 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
         if params.get(option):
             raise CertError("%s does not apply to role=ca" % option)
     plan = _plan_ca_in(params, params["path"])
-    requests = [
-        SigningRequest(
-            r["name"],
-            r["csr"],
-            r["profile"],
-            crypto.validate_common_name(r["common_name"], "sign[%s].common_name" % r["name"]),
-            _subject_alt_names(r["profile"], r["common_name"], r["subject_alt_names"], "sign[%s]." % r["name"]),
-            check_days(r.get("valid_days") or params["valid_days"], "sign[%s].valid_days" % r["name"]),
-        )
-        for r in params.get("sign") or []
-    ]
-    certificates = {
-        r.name: crypto.certificate_pem(sign_request(plan.key, plan.certificate, r)).decode() for r in requests
-    }
-    for days in sorted({r.valid_days for r in requests if r.profile == "server"}):
+    # One host's bad request (a CSR that does not verify, a weak key, a bad name) is refused for that host only:
+    # the others of the batch are signed.
+    certificates, refused, server_days = {}, {}, set()
+    for entry in params.get("sign") or []:
+        try:
+            request = SigningRequest(
+                entry["name"],
+                entry["csr"],
+                entry["profile"],
+                crypto.validate_common_name(entry["common_name"], "sign[%s].common_name" % entry["name"]),
+                _subject_alt_names(
+                    entry["profile"], entry["common_name"], entry["subject_alt_names"], "sign[%s]." % entry["name"]
+                ),
+                check_days(entry.get("valid_days") or params["valid_days"], "sign[%s].valid_days" % entry["name"]),
+            )
+            certificates[request.name] = crypto.certificate_pem(
+                sign_request(plan.key, plan.certificate, request)
+            ).decode()
+        except CertError as exc:
+            refused[entry["name"]] = str(exc)
+            continue
+        if request.profile == "server":
+            server_days.add(request.valid_days)
+    for days in sorted(server_days):
         plan.warnings += server_validity_warnings(params, days)
     if not check_mode:
         apply_plan(plan)
@@ -342,9 +351,11 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
     result.update(
         ca_certificate=crypto.certificate_pem(plan.certificate).decode(),
         certificates=certificates,
+        refused=refused,
         certificate=crypto.describe_certificate(plan.certificate),
     )
-    if not check_mode and not requests:
+    result["warnings"] += ["not signed for %s: %s" % item for item in sorted(refused.items())]
+    if not check_mode and not params.get("sign"):
         key_path = os.path.join(params["path"], CA_KEY)
         stamp.record(
             params["path"],
@@ -352,7 +363,7 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
             key_path,
             [params["path"], key_path, os.path.join(params["path"], CA_CERT)],
             due_at(plan.certificate, _ca_renew_before(params), fraction=None).timestamp(),
-            dict(result, **_UNCHANGED),
+            dict(result, warnings=[], **_UNCHANGED),  # a reissued root's warning is said once
         )
     if certificates:
         result["changed"] = True

@@ -311,6 +311,13 @@ certificate_reasons:
   returned: when O(role) is server or client
   type: list
   elements: str
+refused:
+  description:
+    - For O(role=ca) with O(sign), the requests the CA did not sign, by name, with the reason (a CSR that does not verify,
+      a key below RSA-2048 or P-256, a bad name). The other requests of the batch are signed.
+  returned: when O(role) is ca
+  type: dict
+  sample: {app3: "request 'app3': the CSR's key is RSA-1024; RSA keys must have at least 2048 bits; the CA does not certify it"}
 tracking_id:
   description: The id of the tracking record of this host's certificate (C(certkeeper list)).
   returned: when O(track) is set and O(role) is server or client

@@ -108,3 +108,44 @@ def test_cached_facts_that_carry_role_variables_stop_the_run_before_anything_is_
     assert attack_lab.files() == before
     assert not os.path.exists("/tmp/evil-ca")
     assert login_as(attack_lab, "app1", "postgres").returncode != 0
+
+
+# A host whose answer carries a CSR of its own making: an RSA-1024 key, which the CA must not certify.
+WEAK_CSR_PYTHON = r'''#!%(python)s
+import json, subprocess, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "app2")]))
+       .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())
+proc = subprocess.run([%(python)r, *sys.argv[1:]], stdin=sys.stdin, capture_output=True, text=True)
+for line in proc.stdout.splitlines():
+    try:
+        answer = json.loads(line)
+    except ValueError:
+        print(line)
+        continue
+    target = answer.get("result") if isinstance(answer.get("result"), dict) else answer
+    if isinstance(target, dict) and target.get("csr"):
+        target["csr"] = csr
+    print(json.dumps(answer))
+sys.stderr.write(proc.stderr)
+sys.exit(proc.returncode)
+'''
+
+
+def test_one_clients_weak_csr_fails_that_client_only_and_the_others_are_signed(attack_lab):
+    wrapper = os.path.join(attack_lab.base, "weak-csr-python")
+    with open(wrapper, "w") as handle:
+        handle.write(WEAK_CSR_PYTHON % {"python": sys.executable})
+    os.chmod(wrapper, os.stat(wrapper).st_mode | stat.S_IXUSR)
+    inventory = attack_lab.write_inventory("weak.yml", app2={"ansible_python_interpreter": wrapper})
+    run = attack_lab.run(inventory=inventory)
+    assert run.returncode != 0
+    failed = [line for line in run.output.splitlines() if line.startswith("fatal:")]
+    assert len(failed) == 1 and failed[0].startswith("fatal: [app2]"), run.output
+    assert "did not sign for app2: request 'app2': the CSR's key is RSA-1024" in failed[0], run.output
+    assert not os.path.exists(os.path.join(attack_lab.client_dir("app2"), "client.crt"))
+    assert login_as(attack_lab, "app1", "app1").returncode == 0  # signed in the same batch

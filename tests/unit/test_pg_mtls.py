@@ -438,3 +438,22 @@ def test_the_timer_renews_a_pg_mtls_certificate_with_the_key_policy_the_role_set
     assert certkeeper(["--store", store, "renew", "--all"]) in (0, None)
     assert open(os.path.join(srv, "server.crt"), "rb").read() != cert_before
     assert (_key_of(srv, "server.key") == key_before) is (not rotate_key)
+
+
+def test_one_bad_request_is_refused_for_its_host_and_the_rest_of_the_batch_is_signed(hosts, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    weak_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    weak_csr = crypto.csr_pem(crypto.build_csr(weak_key, "weak")).decode()
+    good = run(role="client", path=str(tmp_path / "good"), common_name="good",
+               ca_certificate=hosts["server_result"]["ca_certificate"])
+    signed = run(role="ca", path=hosts["ca"], sign=[
+        dict(name="weak", csr=weak_csr, profile="client", common_name="weak", subject_alt_names=[]),
+        dict(name="junk", csr="not a csr", profile="client", common_name="junk", subject_alt_names=[]),
+        dict(name="good", csr=good["csr"], profile="client", common_name="good", subject_alt_names=[])])
+    assert list(signed["certificates"]) == ["good"]
+    assert signed["refused"] == {
+        "weak": "request 'weak': the CSR's key is RSA-1024; RSA keys must have at least 2048 bits; the CA does not "
+                "certify it",
+        "junk": "request 'junk': not a PEM certificate signing request"}
+    assert any(w.startswith("not signed for weak: ") for w in signed["warnings"])
