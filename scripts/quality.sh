@@ -3,16 +3,24 @@
 #   ruff (lint + format check) and mypy on plugins/; antsibull-changelog lint and CHANGELOG.md in sync;
 #   ansible-galaxy collection build (no scratch files in the tarball) + install into a clean collections path
 #   + the signing_cert playbook run from it; ansible-test sanity on the installed tree for the oldest and the
-#   newest ansible-core of meta/runtime.yml's range that Python 3.11 runs; ansible-lint (production profile)
-#   on roles, playbooks and every module's EXAMPLES; antsibull-docs reference; ansible-builder create.
-# Tools come from requirements-quality.txt (.venv-quality), re-created when its sha256 changes.
+#   newest ansible-core of meta/runtime.yml's range that Python 3.11 runs; plain `ansible-lint` at the root (the
+#   whole collection, .ansible-lint: production profile) and on every module's EXAMPLES; Galaxy's importer
+#   (galaxy-importer, ansible-lint on) on the tarball, with no error and no warning; antsibull-docs reference;
+#   ansible-builder create.
+# Tools come from requirements-quality.txt (.venv-quality), re-created when its sha256 changes; galaxy-importer has
+# a venv of its own (GALAXY_IMPORTER below).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 "$root/scripts/bootstrap.sh" >/dev/null
+[ -t 1 ] || export NO_COLOR=1   # plain logs in CI (ansible-lint colours its output even into a file otherwise)
 
 # Oldest of requires_ansible (>=2.16) and newest that installs on Python 3.11 (2.20 needs 3.12).
 SANITY_CORES=(2.16.19 2.19.14)
+# galaxy-importer and what only it needs. It wants attrs<24 where the lock has 26.1.0, so it gets a venv of its
+# own, where every other package (ansible-core, ansible-lint, ...) is held at the version of requirements-quality.txt.
+GALAXY_IMPORTER=(galaxy-importer==0.4.44 attrs==23.2.0 flake8==6.1.0 mccabe==0.7.0 pycodestyle==2.11.1 pyflakes==3.1.0
+                 Markdown==3.11.4 nh3==0.3.8)
 
 work=$root/.work/quality
 tools=$root/.venv-quality
@@ -44,6 +52,10 @@ venv "$tools" "$(sha256sum <requirements-quality.txt)" -r requirements-quality.t
 for core in "${SANITY_CORES[@]}"; do
   venv "$root/.work/ansible-core-$core" "$core" "ansible-core==$core"
 done
+importer=$root/.work/galaxy-importer
+grep -v '^attrs==' requirements-quality.txt >"$root/.work/galaxy-importer-constraints.txt"
+venv "$importer" "$(printf '%s\n' "${GALAXY_IMPORTER[@]}" | cat - requirements-quality.txt | sha256sum)" \
+  "${GALAXY_IMPORTER[@]}" -c "$root/.work/galaxy-importer-constraints.txt"
 # ansible-test bootstraps pip in its sanity venvs with a script from a host this network cannot reach;
 # this stand-in installs the same pip version from the package index.
 for core in "${SANITY_CORES[@]}"; do
@@ -72,7 +84,7 @@ tarball=$(ls "$work"/certkeeper-pki-*.tar.gz)
 version=$(python -c 'import yaml; print(yaml.safe_load(open("galaxy.yml"))["version"])')
 [ "$(basename "$tarball")" = "certkeeper-pki-$version.tar.gz" ]
 python -c 'import semantic_version, sys; semantic_version.Version(sys.argv[1])' "$version"
-scratch=$(tar -tzf "$tarball" | grep -E '(^|/)(\.venv[^/]*|\.work|\.git[^/]*|\.ci|\.pytest_cache|\.mypy_cache|\.ruff_cache|__pycache__|bench|scripts|output)(/|$)|\.pyc$|\.tar\.gz$' || true)
+scratch=$(tar -tzf "$tarball" | grep -E '(^|/)(\.venv[^/]*|\.work|\.ansible|\.git[^/]*|\.ci|\.pytest_cache|\.mypy_cache|\.ruff_cache|__pycache__|bench|scripts|output)(/|$)|\.pyc$|\.tar\.gz$' || true)
 if [ -n "$scratch" ]; then
   echo "quality: the tarball holds files that are not the collection's:" >&2
   echo "$scratch" >&2
@@ -103,11 +115,45 @@ for core in "${SANITY_CORES[@]}"; do
 done
 
 step "ansible-lint"
-PYTHONPATH=$root/.work/collections python -m tests.support.examples "$work/examples"
-# A HOME of its own: ansible-lint also looks in ~/.ansible/collections, where another copy may be installed.
+# The command a contributor and Galaxy's importer run: plain `ansible-lint` at the root, configured by .ansible-lint
+# (what is collection content, the production profile); it installs this checkout into .ansible/collections to
+# resolve certkeeper.pki.*. A HOME of its own: no collection of this machine's ~/.ansible/collections takes part.
 mkdir -p "$work/lint-home"
-HOME=$work/lint-home ANSIBLE_COLLECTIONS_PATH=$root/.work/collections ansible-lint --offline --nocolor --profile production \
-  roles playbooks $(ls "$work"/examples/*.yml | grep -v /inventory.yml)
+HOME=$work/lint-home ansible-lint
+# Every module's EXAMPLES, as the playbooks tests.support.examples writes: under .work/, which .ansible-lint
+# leaves out of the plain run, so they are named (a named file is linted all the same).
+PYTHONPATH=$root/.work/collections python -m tests.support.examples "$work/examples"
+HOME=$work/lint-home ansible-lint $(ls "$work"/examples/*.yml | grep -v /inventory.yml)
+
+step "galaxy-importer"
+# Galaxy's own import of the tarball, configured as galaxy-importer's README shows, with ansible-lint on (ansible-test
+# off: it needs containers; sanity runs above). The importer lints the unpacked tarball with its own ansible-lint
+# command (production profile) and the tarball's .ansible-lint. Any ERROR or WARNING line, any stderr output or a
+# failed import fails the step.
+mkdir -p "$work/importer/home"
+cat >"$work/importer/galaxy-importer.cfg" <<EOF
+[galaxy-importer]
+LOG_LEVEL_MAIN = INFO
+RUN_ANSIBLE_TEST = False
+RUN_ANSIBLE_DOC = True
+RUN_ANSIBLE_LINT = True
+CHECK_CHANGELOG = True
+TMP_ROOT_DIR = $work/importer
+EOF
+importer_status=0
+(cd "$work/importer" && HOME=$work/importer/home PATH="$importer/bin:$PATH" \
+  GALAXY_IMPORTER_CONFIG=$work/importer/galaxy-importer.cfg "$importer/bin/python" -m galaxy_importer.main "$tarball" \
+  >importer.log 2>importer.err) || importer_status=$?
+if [ "$importer_status" -ne 0 ] || [ -s "$work/importer/importer.err" ] ||
+   grep -qE '^(WARNING|ERROR|CRITICAL)' "$work/importer/importer.log" ||
+   ! grep -qx 'Importer processing completed successfully' "$work/importer/importer.log"; then
+  echo "quality: galaxy-importer (exit $importer_status) did not import the collection cleanly:" >&2
+  grep -v '^Loading ' "$work/importer/importer.log" >&2 || true
+  cat "$work/importer/importer.err" >&2
+  exit 1
+fi
+echo "quality: galaxy-importer $("$importer/bin/pip" show galaxy-importer | sed -n 's/^Version: //p') imported" \
+  "$(basename "$tarball") with no error and no warning ($(grep -c '^Loading ' "$work/importer/importer.log") items)"
 
 step "antsibull-docs reference"
 # Plugin and role docs checked, then the reference as standalone RST rendered to HTML by docutils, which stops

@@ -23,13 +23,16 @@ MAIN = "import sys\n\nfrom certkeeper_pki.cli import main\n\nsys.exit(main())\n"
 
 
 def build_zipapp(python: str) -> bytes:
-    """``#!python`` then a zip of certkeeper_pki/*.py and __main__.py, as ``python -m zipapp`` lays it out."""
+    """``#!python -I`` then a zip of certkeeper_pki/*.py and __main__.py, as ``python -m zipapp`` lays it out.
+
+    ``-I`` (isolated): root's renewal never imports from PYTHONPATH, the user site or the working
+    directory, so no environment variable or planted module chooses the code it runs."""
     sources = module_utils_sources()
     entries = {"%s/%s" % (PACKAGE, name): data for name, data in sources.items()}
     if "__init__.py" not in sources:  # module_utils is a namespace package; the zipapp needs a real one
         entries[PACKAGE + "/__init__.py"] = b""
     entries["__main__.py"] = MAIN
-    return b"#!" + python.encode() + b"\n" + zip_archive(entries)
+    return b"#!" + python.encode() + b" -I\n" + zip_archive(entries)
 
 
 class ActionModule(ActionBase):

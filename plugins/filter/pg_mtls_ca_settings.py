@@ -21,13 +21,15 @@ description:
     (C(hostvars[pg_mtls_ca_host])); where the CA host does not set it, from the value every host shares (the role
     default, play or extra variables).
   - A host whose own inventory gives a CA setting another value than the CA host's would split the CA (a second CA key,
-    clients that no longer chain to the server's root): that fails, naming both hosts and both values.
+    clients that no longer chain to the server's root), so that fails, naming both hosts and both values.
   - So does a run where the facts of the asking host or of the CA host carry any of the collection's role variables
-    (C(pg_mtls_*), C(signing_cert_*), C(cert_track_*)): a managed host may not choose the CA or the names it signs.
+    (C(pg_mtls_*), C(signing_cert_*), C(cert_track_*)), since a managed host may not choose the CA or the names it
+    signs.
 options:
   _input:
-    description: The CA settings as the asking host sees them (C({variable name: value})); C(pg_mtls_ca_host) among
-      them is checked to name the CA host for the CA host too.
+    description:
+      - The CA settings as the asking host sees them, a dict of variable names and values. C(pg_mtls_ca_host) among
+        them is checked to name the CA host for the CA host too.
     type: dict
     required: true
   hostvars:
@@ -43,8 +45,9 @@ options:
     type: str
     required: true
   options:
-    description: When given, the result maps these names (C({variable name: module option})) instead, as a module's
-      arguments; variables not named here are left out.
+    description:
+      - When given, a dict of variable names and module options; the result then maps the settings to those options,
+        as a module's arguments, and leaves out variables not named here.
     type: dict
 """
 

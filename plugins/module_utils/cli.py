@@ -38,7 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("-f", "--cert", required=True, dest="cert_path", help="certificate file (PEM)")
     start.add_argument("-k", "--key", required=True, dest="key_path", help="private key file")
     start.add_argument("-c", "--ca", required=True, choices=CA_TYPES)
-    start.add_argument("--ca-cert", dest="ca_cert_path", default="", help="ca local: the CA certificate")
+    start.add_argument(
+        "--ca-cert",
+        dest="ca_cert_path",
+        default="",
+        help="ca local: the CA certificate; ca helper: the CA its answers must verify against",
+    )
     start.add_argument("--ca-key", dest="ca_key_path", default="", help="ca local: the CA key")
     start.add_argument("--helper", default="", help="ca helper: command speaking certmonger's CA-helper protocol")
     start.add_argument("-N", "--subject", default="", help="subject to request (default: the current one)")

@@ -177,6 +177,19 @@ def build_csr(key, subject, subject_alt_names=()) -> x509.CertificateSigningRequ
     return builder.sign(key, _signing_hash(key))
 
 
+def build_usage_csr(key, subject, subject_alt_names, extended_key_usages, encipherment: bool = True):
+    """build_csr, asking also for the usages of a profile (CA:FALSE, keyUsage, extendedKeyUsage), as
+    certmonger's requests do: a CA that copies the requested extensions issues exactly the profile."""
+    builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
+    builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+    builder = builder.add_extension(key_usage_for(key.public_key(), encipherment), critical=True)
+    if extended_key_usages:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(extended_key_usages)), critical=False)
+    if subject_alt_names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(list(subject_alt_names)), critical=False)
+    return builder.sign(key, _signing_hash(key))
+
+
 def csr_pem(csr: x509.CertificateSigningRequest) -> bytes:
     return csr.public_bytes(serialization.Encoding.PEM)
 
@@ -411,6 +424,88 @@ def issued_by(cert, ca_cert) -> bool:
     except (ValueError, TypeError, InvalidSignature):
         return False
     return True
+
+
+def load_certificates(data) -> list:
+    """Every certificate of a PEM bundle (a leaf and the chain a CA sent with it), or the one DER certificate."""
+    data = data.encode() if isinstance(data, str) else data
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError:
+        return [load_certificate(data)]
+
+
+TLS_EKUS = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH) if HAS_CRYPTOGRAPHY else ()
+
+
+def _eku_text(oids) -> str:
+    return ", ".join(sorted(getattr(oid, "_name", None) or oid.dotted_string for oid in oids)) or "none"
+
+
+def usage_problem(cert, required_ekus, allowed_ekus) -> str | None:
+    """Why a certificate's key usages do not fit what it was asked for, or None.
+
+    ``required_ekus`` must all be present; with ``allowed_ekus`` (None: any) no other may be, and the
+    extension must be there (without it a certificate is good for every purpose, code signing included).
+    A keyUsage, when present, must allow digitalSignature and must not allow certificate or CRL signing."""
+    try:
+        ekus = list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        ekus = None
+    if ekus is None and allowed_ekus is not None:
+        return "it has no extendedKeyUsage (so it is good for any purpose); the profile needs %s" % _eku_text(
+            required_ekus
+        )
+    missing = [oid for oid in required_ekus if oid not in (ekus or [])]
+    if missing:
+        return "its extendedKeyUsage (%s) lacks %s, which the profile needs" % (
+            _eku_text(ekus or []),
+            _eku_text(missing),
+        )
+    if allowed_ekus is not None:
+        extra = [oid for oid in ekus if oid not in allowed_ekus]
+        if extra:
+            return "its extendedKeyUsage allows %s, which the profile does not (only %s)" % (
+                _eku_text(extra),
+                _eku_text(allowed_ekus),
+            )
+    usage = key_usage_of(cert)
+    if usage is not None:
+        if usage.key_cert_sign or usage.crl_sign:
+            return "its keyUsage allows signing certificates or CRLs (%s)" % ", ".join(key_usage_names(cert))
+        if not usage.digital_signature:
+            return "its keyUsage (%s) lacks digitalSignature, which TLS 1.3 and signatures need" % (
+                ", ".join(key_usage_names(cert)) or "none"
+            )
+    return None
+
+
+def _valid_at(cert, now) -> bool:
+    return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
+
+
+def chain_problem(cert, intermediates, anchors, now=None, depth: int = 4) -> str | None:
+    """Why ``cert`` does not chain up to one of ``anchors`` (the CA certificates configured as trusted),
+    through CA certificates of ``intermediates`` (untrusted, e.g. those a CA sent along), or None.
+    Every link is checked by name and signature; each CA on the way must be CA:TRUE and valid ``now``."""
+    now = now or _now()
+    current = cert
+    for _ in range(depth + 1):
+        for anchor in anchors:
+            if is_ca_certificate(anchor) and _valid_at(anchor, now) and issued_by(current, anchor):
+                return None
+        issuer = next(
+            (c for c in intermediates if is_ca_certificate(c) and _valid_at(c, now) and issued_by(current, c)),
+            None,
+        )
+        if issuer is None:
+            return "it does not verify against the configured CA (%s): issued by %s%s" % (
+                "; ".join(a.subject.rfc4514_string() for a in anchors) or "none",
+                current.issuer.rfc4514_string(),
+                "" if current is cert else " (through %s)" % current.subject.rfc4514_string(),
+            )
+        current = issuer
+    return "its chain to the configured CA is longer than %d certificates" % depth
 
 
 # --- hygiene ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import errno
 import grp
 import os
 import pwd
@@ -12,6 +13,7 @@ import secrets
 import stat
 from dataclasses import dataclass, field
 
+from . import stamp
 from .errors import CertError
 
 
@@ -29,6 +31,12 @@ class Attributes:
 
 ROOT_ONLY_FILE = Attributes(0o600, 0, 0)  # CA keys, tracking records, pending keys
 ROOT_ONLY_DIRECTORY = Attributes(0o700, 0, 0)
+PARENT_DIRECTORY_MODE = 0o755  # missing parents of a directory certkeeper creates: this mode whatever the umask
+
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# How a file another user may have swapped in is opened: never through a link, never waiting (a FIFO or a
+# device opens at once and is then refused by fstat), never as a controlling terminal.
+_CHECKED_OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | _CLOEXEC
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,10 @@ class FileState:
     attributes: Attributes | None = None
     error: str | None = None  # set when the file exists but cannot be read
     is_directory: bool = False
+    inode: tuple | None = None  # (st_dev, st_ino) of what was read: an owner/mode fix applies to this inode only
+    links: int = 0  # its hard links
+    # this very inode, with this very content, is one certkeeper wrote and marked (stamp.written_marks)
+    written_here: bool = False
 
 
 @dataclass
@@ -55,6 +67,9 @@ class Change:
     directory: bool = False
     pending: bool = False  # waits for the CA: reported, not written by this call
     remove: bool = False
+    # an owner/mode fix: (st_dev, st_ino, is_directory) of the inode checked; the fix applies to it or to nothing
+    expect: tuple | None = None
+    mark: bool = False  # record the inode written in the directory's stamp (a pending key, see FileState.written_here)
 
     @property
     def action(self) -> str:
@@ -165,27 +180,86 @@ def parse_mode(mode, option: str) -> int:
     return value
 
 
+# What this process last read or wrote at each path, as stamp.facts_of gives it (None: missing): the
+# stamp records these, never what a path names when it is written (see stamp.record).
+_SEEN: dict = {}
+
+
+def _saw(path: str, st: os.stat_result | None) -> None:
+    _SEEN[os.path.normpath(path)] = None if st is None else stamp.facts_of(st)
+
+
+def seen_facts(path: str) -> tuple:
+    """(seen, facts) of what this process last read (read_state) or wrote (apply_plan) at ``path``."""
+    key = os.path.normpath(path)
+    return (key in _SEEN, _SEEN.get(key))
+
+
+def forget_seen() -> None:
+    _SEEN.clear()
+
+
+def trusted_directory(path: str) -> bool:
+    """Whether ``path`` is a directory nobody but root (or this user) can change entries in."""
+    try:
+        return _trusted(os.lstat(path or "."))
+    except OSError:
+        return False
+
+
+def _trusted(st: os.stat_result) -> bool:
+    return stat.S_ISDIR(st.st_mode) and st.st_uid in (0, os.geteuid()) and not st.st_mode & 0o022
+
+
+def _os_error(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "is a symbolic link, which certkeeper does not follow"
+    return exc.strerror or str(exc)
+
+
 def read_state(path: str) -> FileState:
-    """What is at ``path``, never following a symbolic link (a link is reported, not read)."""
+    """What is at ``path``, never following a symbolic link (a link is reported, not read).
+
+    A file is read through a descriptor opened without waiting (a FIFO swapped in after the lstat cannot
+    make this process wait) and checked with fstat before a byte is read; the state describes that very
+    inode (attributes, ``inode``, ``links``), which is what the plan is made from."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
+        _saw(path, None)
         return FileState(path)
     except OSError as exc:
         return FileState(path, error=exc.strerror)
     attributes = Attributes(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
     if stat.S_ISDIR(st.st_mode):
-        return FileState(path, b"", attributes, is_directory=True)
+        _saw(path, st)
+        return FileState(path, b"", attributes, is_directory=True, inode=(st.st_dev, st.st_ino), links=st.st_nlink)
     if stat.S_ISLNK(st.st_mode):
+        _saw(path, st)
         return FileState(path, attributes=attributes, error="is a symbolic link, which certkeeper does not follow")
     if not stat.S_ISREG(st.st_mode):
+        _saw(path, st)
         return FileState(path, attributes=attributes, error="not a regular file")
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, _CHECKED_OPEN)
     except OSError as exc:
-        return FileState(path, attributes=attributes, error=exc.strerror)
+        return FileState(path, attributes=attributes, error=_os_error(exc))
     with os.fdopen(fd, "rb") as handle:
-        return FileState(path, handle.read(), attributes)
+        st = os.fstat(fd)  # before the read: a write after it moves what the next lstat sees
+        _saw(path, st)
+        attributes = Attributes(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+        if not stat.S_ISREG(st.st_mode):
+            return FileState(path, attributes=attributes, error="not a regular file")
+        data = handle.read()
+    directory, name = os.path.split(path)
+    return FileState(
+        path,
+        data,
+        attributes,
+        inode=(st.st_dev, st.st_ino),
+        links=st.st_nlink,
+        written_here=stamp.written_marks(directory).get(name) == stamp.written_mark(st, data),
+    )
 
 
 def existing_problem(state: FileState) -> str | None:
@@ -237,6 +311,7 @@ def attribute_change(state: FileState, wanted: Attributes, what: str) -> Change 
         wanted,
         before=state.attributes.describe() + "\n",
         after=wanted.describe() + "\n",
+        expect=state.inode + (state.is_directory,) if state.inode else None,
     )
 
 
@@ -246,45 +321,128 @@ def apply_plan(plan: Plan) -> None:
     A failure while staging (disk full, read-only, permissions) removes the temp files and
     leaves every existing file as it was; so does a failed rename, which puts back the files
     already replaced (each is kept as a hard link until all renames are done).
+
+    In a directory another user can write (PostgreSQL's), what a path names may change at any moment, so
+    nothing is done by path after a check: an owner/mode fix is made through a descriptor of the very inode
+    the plan checked (opened without following a link or waiting, a regular file with one link, the same
+    device and inode; else the whole plan is refused before anything changes); a directory is created and
+    given its owner and mode through its own descriptor; temp files are created exclusively and fixed
+    through theirs. What was written is what the stamp records (seen_facts).
     """
-    staged, kept = [], []
+    fixes: list = []  # (change, descriptor of the inode checked)
+    staged: list = []  # (temp, path, descriptor of the temp file) in renaming order
+    kept: list = []
     try:
-        for change in plan.changes:
-            if change.directory:
-                _make_directory(change.path, change.attributes)
-            elif change.data is not None:
-                staged.append((_stage(change), change.path))
-        for _temp, path in staged:
-            kept.append((_keep(path), path))
-    except OSError as exc:
-        for temp, _final in staged + kept:
-            if temp:
-                _unlink_quietly(temp)
-        raise CertError("cannot write %s: %s; nothing was changed" % (exc.filename or "files", exc.strerror)) from None
-    for index, (temp, path) in enumerate(staged):
         try:
-            os.rename(temp, path)
-        except OSError as exc:
-            _roll_back(staged, kept, index)
-            raise CertError("cannot replace %s: %s; nothing was changed" % (path, exc.strerror)) from None
-    for old, _final in kept:
-        if old:
-            _unlink_quietly(old)
-    for change in plan.changes:
-        if change.remove:
+            for change in plan.changes:
+                if _fixes_attributes(change):
+                    fixes.append((change, _open_checked(change)))
+            for change in plan.changes:
+                if change.directory:
+                    _make_directory(change.path, change.attributes)
+                elif change.data is not None:
+                    staged.append(_stage(change))
+            _add_marks(plan.changes, staged)
+            for _temp, path, _fd in staged:
+                kept.append((_keep(path), path))
+        except (OSError, CertError) as exc:
+            for temp, _final, _fd in staged:
+                _unlink_quietly(temp)
+            for old, _final in kept:
+                if old:
+                    _unlink_quietly(old)
+            if isinstance(exc, CertError):
+                raise
+            raise CertError(
+                "cannot write %s: %s; nothing was changed" % (exc.filename or "files", exc.strerror)
+            ) from None
+        for index, (temp, path, _fd) in enumerate(staged):
             try:
-                os.unlink(change.path)
-            except FileNotFoundError:
-                pass
-        elif change.data is None and not (change.directory or change.pending):
-            fd = os.open(change.path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-            try:
-                os.fchown(fd, change.attributes.uid, change.attributes.gid)
-                os.fchmod(fd, change.attributes.mode)
-            finally:
-                os.close(fd)
-    for directory in sorted({os.path.dirname(final) for _temp, final in staged}):
-        _fsync_directory(directory)
+                os.rename(temp, path)
+            except OSError as exc:
+                _roll_back(staged, kept, index)
+                raise CertError("cannot replace %s: %s; nothing was changed" % (path, exc.strerror)) from None
+        for _temp, path, fd in staged:
+            _saw(path, os.fstat(fd))  # the inode written, as it is after its rename
+        for old, _final in kept:
+            if old:
+                _unlink_quietly(old)
+        for change in plan.changes:
+            if change.remove:
+                try:
+                    os.unlink(change.path)
+                except FileNotFoundError:
+                    pass
+                _saw(change.path, None)
+        for change, fd in fixes:
+            os.fchown(fd, change.attributes.uid, change.attributes.gid)
+            os.fchmod(fd, change.attributes.mode)
+            _saw(change.path, os.fstat(fd))
+        for directory in sorted({os.path.dirname(final) for _temp, final, _fd in staged}):
+            _fsync_directory(directory)
+    finally:
+        for _change, fd in fixes:
+            os.close(fd)
+        for _temp, _final, fd in staged:
+            os.close(fd)
+
+
+def _fixes_attributes(change: Change) -> bool:
+    return change.data is None and not (change.directory or change.pending or change.remove)
+
+
+def _open_checked(change: Change) -> int:
+    """A descriptor of the inode an owner/mode fix was planned for, or a CertError that changes nothing.
+
+    Opened without following a link and without waiting; then it must be what was checked: a regular file
+    with no other name (a hard link to a file elsewhere would carry the fix there), or the directory, with
+    the device and inode the plan read."""
+    directory = bool(change.expect and change.expect[2])
+    where = os.path.dirname(change.path) or "."
+    try:
+        fd = os.open(change.path, _CHECKED_OPEN | (os.O_DIRECTORY if directory else 0))
+    except OSError as exc:
+        if _is_link(change.path):
+            problem = "is now a symbolic link"
+        elif exc.errno == errno.ENOTDIR:
+            problem = "is no longer a directory"
+        else:
+            problem = "cannot be opened (%s)" % _os_error(exc)
+        fd = None
+    if fd is not None:
+        st = os.fstat(fd)
+        if directory and not stat.S_ISDIR(st.st_mode):
+            problem = "is no longer a directory"
+        elif not directory and not stat.S_ISREG(st.st_mode):
+            problem = "is no longer a regular file"
+        elif not directory and st.st_nlink != 1:
+            problem = "has %d hard links (a fix would reach the same file under its other names)" % st.st_nlink
+        elif change.expect and (st.st_dev, st.st_ino) != tuple(change.expect[:2]):
+            problem = "is no longer the file certkeeper checked: it was replaced after it was read"
+        else:
+            return fd
+        os.close(fd)
+    raise CertError(
+        "refused to set the owner/mode of %s (%s): it %s. Whoever can write %s may have swapped it in; "
+        "nothing was changed: look at it, then run again" % (change.path, change.attributes.describe(), problem, where)
+    )
+
+
+def _add_marks(changes: list, staged: list) -> None:
+    """Stage, before the first file of a directory to mark, a stamp that marks those files: the mark is in
+    place before the file it names, so whatever a crash leaves, no file certkeeper wrote goes unmarked, and
+    a file another user plants under that name is not the inode marked."""
+    marks: dict = {}
+    for change in changes:
+        if change.mark and change.data is not None:
+            for _temp, path, fd in staged:
+                if path == change.path:
+                    directory, name = os.path.split(path)
+                    marks.setdefault(directory, {})[name] = stamp.written_mark(os.fstat(fd), change.data)
+    for directory, entries in sorted(marks.items()):
+        first = min(i for i, (_t, path, _fd) in enumerate(staged) if os.path.dirname(path) == directory)
+        change = Change(stamp.stamp_path(directory), "marks", ROOT_ONLY_FILE, stamp.with_marks(directory, entries))
+        staged.insert(first, _stage(change))
 
 
 def _keep(path: str) -> str | None:
@@ -300,7 +458,7 @@ def _keep(path: str) -> str | None:
 
 def _roll_back(staged: list, kept: list, failed: int) -> None:
     for index in reversed(range(len(staged))):
-        temp, path = staged[index]
+        temp, path, _fd = staged[index]
         old = kept[index][0]
         if index >= failed:
             _unlink_quietly(temp)
@@ -314,17 +472,102 @@ def _roll_back(staged: list, kept: list, failed: int) -> None:
 
 
 def _make_directory(path: str, attributes: Attributes) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    os.mkdir(path, 0o700)
-    os.chown(path, attributes.uid, attributes.gid)
-    os.chmod(path, attributes.mode)
+    """Create ``path`` (its missing parents PARENT_DIRECTORY_MODE, whatever the umask) and give it its owner
+    and mode through a descriptor opened without following a link: a link or another directory swapped in
+    right after the mkdir is refused, never chowned or chmodded."""
+    parent_path, name = os.path.split(os.path.normpath(os.path.abspath(path)))
+    parent = _open_parents(parent_path, path)
+    try:
+        try:
+            os.mkdir(name, 0o700, dir_fd=parent)
+        except OSError as exc:
+            exc.filename = path
+            raise
+        try:
+            fd = os.open(name, _CHECKED_OPEN | os.O_DIRECTORY, dir_fd=parent)
+        except OSError as exc:
+            problem = "is a symbolic link" if _is_link(name, parent) else _os_error(exc)
+            raise CertError(_swapped_directory(path, problem)) from None
+        try:
+            st = os.fstat(fd)
+            if st.st_uid != os.geteuid() or os.listdir(fd):
+                raise CertError(_swapped_directory(path, "is a directory certkeeper did not create"))
+            os.fchown(fd, attributes.uid, attributes.gid)
+            os.fchmod(fd, attributes.mode)
+            _saw(path, os.fstat(fd))
+        finally:
+            os.close(fd)
+    finally:
+        os.close(parent)
 
 
-def _stage(change: Change) -> str:
-    """Write content to a temp file that has its final owner and mode before any byte lands."""
+def make_parent_directories(path: str) -> None:
+    """The missing parents of ``path``, created as apply_plan creates them (PARENT_DIRECTORY_MODE whatever the
+    umask, no link followed in a directory another user can write): for what creates a directory itself."""
+    parent_path = os.path.dirname(os.path.normpath(os.path.abspath(path)))
+    os.close(_open_parents(parent_path, path))
+
+
+def _is_link(name: str, dir_fd: int | None = None) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def _swapped_directory(path: str, problem: str) -> str:
+    return (
+        "refused to set the owner/mode of directory %s, created a moment ago: it now %s. Whoever can write %s "
+        "may have swapped it in; nothing else was changed: look at it, then run again"
+        % (path, problem, os.path.dirname(path))
+    )
+
+
+def _open_parents(path: str, creating: str) -> int:
+    """A descriptor of directory ``path``, its missing components created PARENT_DIRECTORY_MODE (set on the
+    descriptor: the umask does not widen or narrow it), to create ``creating`` in. A link is followed only in
+    a directory nobody but root can change; in any other, a link where a directory belongs is refused."""
+    fd = os.open(os.sep, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
+    where = os.sep
+    try:
+        for part in [p for p in path.split(os.sep) if p]:
+            where = os.path.join(where, part)
+            follow = 0 if _trusted(os.fstat(fd)) else os.O_NOFOLLOW
+            flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NONBLOCK | _CLOEXEC
+            try:
+                try:
+                    child = os.open(part, flags | follow, dir_fd=fd)
+                except FileNotFoundError:
+                    made = True
+                    try:
+                        os.mkdir(part, PARENT_DIRECTORY_MODE, dir_fd=fd)
+                    except FileExistsError:
+                        made = False
+                    child = os.open(part, flags | os.O_NOFOLLOW, dir_fd=fd)
+                    if made and os.fstat(child).st_uid == os.geteuid():
+                        os.fchmod(child, PARENT_DIRECTORY_MODE)
+            except OSError as exc:
+                if follow and _is_link(part, fd):
+                    raise CertError(
+                        "cannot create directory %s: %s is a symbolic link in %s, which another user can write: "
+                        "certkeeper does not follow it; nothing was changed" % (creating, where, os.path.dirname(where))
+                    ) from None
+                exc.filename = where
+                raise
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _stage(change: Change) -> tuple:
+    """Write content to a temp file that has its final owner and mode before any byte lands:
+    (temp path, final path, descriptor of the temp file, kept open to state what was written)."""
     directory, name = os.path.split(change.path)
     temp = os.path.join(directory, ".%s.certkeeper-%s" % (name, secrets.token_hex(4)))
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o600)
     try:
         os.fchown(fd, change.attributes.uid, change.attributes.gid)
         os.fchmod(fd, change.attributes.mode)
@@ -337,8 +580,7 @@ def _stage(change: Change) -> str:
         _unlink_quietly(temp)
         exc.filename = exc.filename or change.path
         raise
-    os.close(fd)
-    return temp
+    return temp, change.path, fd
 
 
 def _unlink_quietly(path: str) -> None:
@@ -349,7 +591,7 @@ def _unlink_quietly(path: str) -> None:
 
 
 def _fsync_directory(path: str) -> None:
-    fd = os.open(path or ".", os.O_RDONLY)
+    fd = os.open(path or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_NONBLOCK | _CLOEXEC)
     try:
         os.fsync(fd)
     finally:

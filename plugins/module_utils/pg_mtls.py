@@ -38,6 +38,7 @@ from .files import (
 )
 from .outputs import Output, plan_outputs
 from .policy import DEFAULT_FRACTION, due_reason
+from .stamp import STAMP_NAME
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -287,9 +288,8 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
             states["directory"], request.directory_attributes, "%s directory" % request.role, enforce=False
         )
     )
-    pending_state = states.get(pending_key_name(request.role)) or FileState(
-        request.path(pending_key_name(request.role))
-    )
+    pending_name = pending_key_name(request.role)
+    pending_state = _pending_state(plan, request, states.get(pending_name) or FileState(request.path(pending_name)))
     key, key_change = _plan_key(plan, request, states[names["key"]], pending_state)
     cert_state = states[names["cert"]]
 
@@ -346,7 +346,7 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
         # The certificate comes from the CA in a later call: the new key waits beside the old pair,
         # which stays in force and matching until both are replaced together.
         if pending_state.data != key_change.data:
-            key_change.path = pending_state.path
+            key_change.path, key_change.mark = pending_state.path, True
             key_change.reason += " (kept as %s until its certificate arrives)" % os.path.basename(pending_state.path)
             plan.changes.append(key_change)
         _plan_ca_certificate(plan, request, states)
@@ -362,6 +362,7 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
                 key_change.data,
                 before=describe_before(pending_state, "private key"),
                 after=key_change.after,
+                mark=True,
             )
         )
     if plan.certificate is not None:
@@ -461,7 +462,34 @@ def _new_key_change(state: FileState, request: LeafRequest, key, reason: str) ->
     )
 
 
+def _pending_state(plan: LeafPlan, request: LeafRequest, state: FileState) -> FileState:
+    """The pending key as found, when it is one this collection wrote; else a missing one, and a warning.
+
+    A new key waits beside the pair in force, in a directory its owner (postgres) may write: a file planted
+    there, or a hard link to another key, must never be certified and installed. It counts only if it is the
+    very inode certkeeper wrote and marked in the directory's root-only stamp (device, inode, SHA-256 of the
+    content), with one link and the owner and mode the plan gives it (the key's). A file that does not is
+    left alone unless a new pending key is written in its place."""
+    if state.data is None or state.error:
+        return state
+    if state.links != 1:
+        problem = "it has %d hard links" % state.links
+    elif state.attributes != request.key_attributes:
+        wanted = request.key_attributes.describe()
+        problem = "it is %s, where certkeeper writes it %s" % (state.attributes.describe(), wanted)
+    elif not state.written_here:
+        problem = "certkeeper has no record of writing this file (%s)" % STAMP_NAME
+    else:
+        return state
+    plan.warnings.append(
+        "%s is not used: %s. A pending key counts only when certkeeper wrote that very file; whoever can write %s "
+        "may have planted it: look at it, then remove it" % (state.path, problem, request.directory)
+    )
+    return FileState(state.path)
+
+
 def _pending_key(state: FileState, spec: KeySpec):
+    """The key of a pending key state that _pending_state let through, when it is of the requested type."""
     if state.data is None or state.error:
         return None
     try:

@@ -14,7 +14,7 @@ try:
 except ImportError:  # crypto.CRYPTOGRAPHY_IMPORT_ERROR keeps it for the modules; ansible-test imports this without it
     pass
 
-from . import crypto, stamp
+from . import crypto, pg_hba, stamp
 from .config_blocks import plan_block
 from .crypto import CertError, KeySpec
 from .files import ROOT_ONLY_FILE, Change, Plan, apply_plan, check_absolute_path, private_file_attributes, read_state
@@ -169,6 +169,7 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
     states["directory"] = read_state(request.directory)
     leaf = plan_leaf(request, states, issued=issued, signer=signer)
     plan.changes += leaf.changes
+    plan.warnings += leaf.warnings
     if role == "server":
         plan.changes += _config_changes(params)
     if params.get("track"):
@@ -302,13 +303,13 @@ def _tracking_changes(params: dict, request: LeafRequest, leaf) -> list:
 
 def _config_changes(params: dict) -> list:
     changes = []
-    for path_option, block_option, placement, what in (
-        ("postgresql_conf", "postgresql_conf_block", "last", "postgresql.conf"),
-        ("pg_hba_conf", "pg_hba_block", "first", "pg_hba.conf"),
+    for path_option, block_option, placement, what, syntax in (
+        ("postgresql_conf", "postgresql_conf_block", "last", "postgresql.conf", None),
+        ("pg_hba_conf", "pg_hba_block", "first", "pg_hba.conf", pg_hba.SYNTAX),  # hostssl ... cert lines only
     ):
         if params.get(path_option):
             change = plan_block(
-                read_state(params[path_option]), CONFIG_BLOCK_NAME, params[block_option], placement, what
+                read_state(params[path_option]), CONFIG_BLOCK_NAME, params[block_option], placement, what, syntax
             )
             if change:
                 changes.append(change)

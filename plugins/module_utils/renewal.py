@@ -12,10 +12,13 @@ status that tells the truth; the next tick retries what can be retried.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
+import selectors
 import signal
 import subprocess
+import time
 from dataclasses import asdict, dataclass
 
 try:
@@ -46,13 +49,27 @@ from .tracking import (
     UnreadableRecord,
 )
 
-COMMAND_TIMEOUT = 300
+COMMAND_TIMEOUT = 300  # seconds a helper, pre-save or post-save command may run (CERTKEEPER_COMMAND_TIMEOUT)
+OUTPUT_LIMIT = 1024 * 1024  # bytes of stdout and of stderr a command may print; one printing more is stopped
+CLOCK_SKEW = datetime.timedelta(minutes=5)  # how far in the future a helper's certificate may start
 PROFILE_USAGES = (
     {
         "server": ([ExtendedKeyUsageOID.SERVER_AUTH], True),
         "client": ([ExtendedKeyUsageOID.CLIENT_AUTH], True),
         "ssl": ([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH], True),
         "signing": ([], False),
+    }
+    if HAS_CRYPTOGRAPHY
+    else {}
+)
+# What a CA helper's certificate must carry for a profile (extendedKeyUsage): all of the first, none but the
+# second (None: no limit). A TLS certificate may carry both TLS usages; no other (codeSigning, any, ...).
+PROFILE_EKUS = (
+    {
+        "server": ([ExtendedKeyUsageOID.SERVER_AUTH], crypto.TLS_EKUS),
+        "client": ([ExtendedKeyUsageOID.CLIENT_AUTH], crypto.TLS_EKUS),
+        "ssl": ([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH], crypto.TLS_EKUS),
+        "signing": ([], None),
     }
     if HAS_CRYPTOGRAPHY
     else {}
@@ -70,28 +87,83 @@ class Outcome:
         return {"id": self.id, "action": self.action, "status": self.status, "message": self.message}
 
 
-def run_command(command: str, env: dict | None = None, timeout: int | None = None):
-    """(exit code, stdout, stderr) of ``/bin/sh -c command``; a timeout is exit code None.
+class CommandResult(tuple):
+    """``(exit code, stdout, stderr)`` of a command, and ``stopped``: why certkeeper ended it ("timeout",
+    "output") or "". The exit code is None when it was stopped."""
 
-    The timeout (CERTKEEPER_COMMAND_TIMEOUT seconds, 300 by default) ends the command's whole
-    process group, so a helper's own children cannot keep the renewal waiting."""
+    stopped = ""
+
+    def __new__(cls, code, out: str, err: str, stopped: str = ""):
+        result = super().__new__(cls, (code, out, err))
+        result.stopped = stopped
+        return result
+
+
+def run_command(
+    command: str,
+    env: dict | None = None,
+    timeout: int | None = None,
+    limit: int | None = None,
+) -> CommandResult:
+    """``/bin/sh -c command``: (exit code, stdout, stderr); a command that was stopped has exit code None.
+
+    The timeout (CERTKEEPER_COMMAND_TIMEOUT seconds, 300 by default) ends the command's whole process
+    group, so a helper's own children cannot keep the renewal waiting. Output is read as it comes, at most
+    ``limit`` bytes of each stream (OUTPUT_LIMIT, 1 MiB, by default): a command printing more is killed the
+    same way (``stopped == "output"``), so memory stays bounded whatever a command prints."""
     timeout = timeout or int(os.environ.get("CERTKEEPER_COMMAND_TIMEOUT") or COMMAND_TIMEOUT)
+    limit = limit or OUTPUT_LIMIT
     proc = subprocess.Popen(
         ["/bin/sh", "-c", command],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
         start_new_session=True,
     )
+    deadline = time.monotonic() + timeout
+    kept = {proc.stdout: bytearray(), proc.stderr: bytearray()}
+    stopped, reason = "", ""
     try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return None, "", "timed out after %d s" % timeout
-    return proc.returncode, out, err
+        with selectors.DefaultSelector() as selector:
+            for stream in kept:
+                selector.register(stream, selectors.EVENT_READ)
+            while selector.get_map() and not stopped:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    stopped, reason = "timeout", "timed out after %d s" % timeout
+                    break
+                for ready, _events in selector.select(min(left, 1.0)):
+                    chunk = os.read(ready.fd, 65536)
+                    if not chunk:
+                        selector.unregister(ready.fileobj)
+                        continue
+                    buffer = kept[ready.fileobj]
+                    room = limit - len(buffer)
+                    buffer += chunk[: max(room, 0)]
+                    if len(chunk) > room:
+                        stream = "stdout" if ready.fileobj is proc.stdout else "stderr"
+                        stopped, reason = "output", "printed more than %d bytes on %s; stopped" % (limit, stream)
+                        break
+        if not stopped:
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                stopped, reason = "timeout", "timed out after %d s" % timeout
+    except BaseException:
+        stopped = "interrupted"
+        raise
+    finally:
+        if stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        proc.stdout.close()
+        proc.stderr.close()
+        proc.wait()
+    if stopped:
+        return CommandResult(None, "", reason, stopped)
+    out, err = (kept[s].decode("utf-8", "replace") for s in (proc.stdout, proc.stderr))
+    return CommandResult(proc.returncode, out, err)
 
 
 class Renewal:
@@ -265,7 +337,8 @@ class Renewal:
     def _submit_to_helper(self, key, subject, sans, current_cert):
         """certmonger's CA-helper protocol: SUBMIT (or POLL with the cookie), exit code tells the outcome."""
         r = self.request
-        csr = crypto.csr_pem(crypto.build_csr(key, subject, sans)).decode()
+        ekus, encipherment = PROFILE_USAGES[r.profile]
+        csr = crypto.csr_pem(crypto.build_usage_csr(key, subject, sans, ekus, encipherment)).decode()
         polling = bool(r.ca_cookie)
         env = dict(
             os.environ,
@@ -278,13 +351,24 @@ class Renewal:
         )
         if current_cert is not None:
             env["CERTMONGER_CERTIFICATE"] = crypto.certificate_pem(current_cert).decode()
-        code, out, err = self.runner(r.helper, env=env)
+        result = self.runner(r.helper, env=env)
+        code, out, err = result
         said = (out.strip() or err.strip())[:500]
+        if getattr(result, "stopped", "") == "output":  # a CA answers with a certificate, not megabytes
+            self._drop_pending()
+            r.ca_cookie = ""
+            return None, CA_REJECTED, "the CA helper %s; its answer is refused" % err
         if code == 0:
             try:
-                return crypto.load_certificate(out.strip()), MONITORING, ""
+                issued = crypto.load_certificates(out.strip())
             except CertError:
                 return None, CA_REJECTED, "the CA helper exited 0 but printed no certificate: %r" % said[:120]
+            problem, status = self._answer_problem(issued[0], issued[1:], key, subject, sans)
+            if problem:
+                self._drop_pending()
+                r.ca_cookie = ""
+                return None, status, problem
+            return issued[0], MONITORING, ""
         if code in (1, 5):
             # 1: the cookie on stdout; 5: a delay in seconds, then (optionally) a new cookie
             lines = out.strip().splitlines()
@@ -305,6 +389,55 @@ class Renewal:
         if code in (4, 6):
             return None, CA_UNCONFIGURED, "the CA helper is not configured for this (exit %d): %s" % (code, said)
         return None, CA_UNCONFIGURED, "the CA helper exited %d, which the protocol does not define: %s" % (code, said)
+
+    def _answer_problem(self, cert, sent_along, key, subject, sans):
+        """(problem, status) of a CA helper's certificate, or (None, None) when it is what was asked for:
+        the request's key, subject and SANs, the profile's key usages, in force now (give or take
+        CLOCK_SKEW), and issued by the configured CA (ca_cert_path, chain_path) when one is configured.
+        A helper speaks for a CA root does not control; what it answers is checked like any input."""
+        r = self.request
+
+        def refused(reason):
+            return "the CA helper's certificate is refused (nothing saved): %s" % reason, CA_REJECTED
+
+        if not crypto.same_public_key(cert.public_key(), key):
+            return refused("it certifies another key, not the one of this request")
+        if cert.subject != subject:
+            return refused(
+                "its subject is %r, the request's is %r" % (cert.subject.rfc4514_string(), subject.rfc4514_string())
+            )
+        asked = sorted(_name_text(n) for n in sans)
+        got = sorted(_name_text(n) for n in crypto.subject_alt_names_of(cert))
+        common_name = (crypto.common_name_of(cert) or "").lower()
+        if got != asked and not (not asked and got == ["DNS:" + common_name]):  # a CA may add the CN as its SAN
+            return refused(
+                "its subject alternative names are [%s], the request's [%s]" % (", ".join(got), ", ".join(asked))
+            )
+        if cert.not_valid_before_utc > self.now + CLOCK_SKEW:
+            return refused(
+                "it is valid only from %s, later than now (%s) by more than the %d minutes allowed for clock skew"
+                % (cert.not_valid_before_utc.isoformat(), self.now.isoformat(), CLOCK_SKEW.seconds // 60)
+            )
+        required, allowed = PROFILE_EKUS[r.profile]
+        problem = crypto.usage_problem(cert, required, allowed)
+        if problem:
+            return refused("%s (profile %s)" % (problem, r.profile))
+        anchors = []
+        for option, path in (("ca_cert_path", r.ca_cert_path), ("chain_path", r.chain_path)):
+            if not path:
+                continue
+            state = read_state(path)
+            if state.data is None or state.error:
+                return "%s %s cannot be read: %s" % (option, path, state.error or "missing"), CA_UNCONFIGURED
+            try:
+                anchors += crypto.load_certificates(state.data)
+            except CertError:
+                return "%s %s holds no certificate" % (option, path), CA_UNCONFIGURED
+        if anchors:
+            problem = crypto.chain_problem(cert, sent_along, anchors, self.now)
+            if problem:
+                return refused(problem)
+        return None, None
 
     def _key_change(self, key) -> Change:
         r = self.request
@@ -333,7 +466,7 @@ class Renewal:
                     "failed",
                     PRE_SAVE_FAILED,
                     "pre-save command failed (%s): %s; nothing was "
-                    "saved" % ("timeout" if code is None else "exit %d" % code, (err or out)[:300]),
+                    "saved" % ("stopped" if code is None else "exit %d" % code, (err or out)[:300]),
                 )
         self._keep_pending(key)  # until key and certificate are both in place
         try:
@@ -360,7 +493,7 @@ class Renewal:
         code, out, err = self.runner(self.request.post_save_command)
         if code == 0:
             return None
-        return "%s: %s" % ("timeout" if code is None else "exit %d" % code, (err or out)[:300])
+        return "%s: %s" % ("stopped" if code is None else "exit %d" % code, (err or out)[:300])
 
     def _save_plan(self, key, cert, current_key) -> Plan:
         """Certificate first, then the key: cut between the two renames, the pending key finishes the job."""
@@ -385,6 +518,12 @@ class Renewal:
         self.request.status = status
         self.request.last_error = error
         return Outcome(self.request.id, action, status, message or error)
+
+
+def _name_text(name) -> str:
+    """A SAN as text, DNS names in lower case (as requests keep them; DNS compares without case)."""
+    text = crypto.general_name_text(name)
+    return "DNS:" + name.value.lower() if isinstance(name, x509.DNSName) else text
 
 
 def load_local_ca(cert_path: str, key_path: str, now):

@@ -4,9 +4,11 @@
 """A run that changes nothing should cost next to nothing: the stamp of the last verified state.
 
 After a run that leaves a directory's files complete and verified, the module records in that
-directory (``.certkeeper-stamp.json``, root-only) the stat facts of every file the run read or
-wrote, a digest of the options that produced them, the moment the first certificate enters its
-renewal window and the result the run reported. The next run with the same options, on the same
+directory (``.certkeeper-stamp.json``, root-only) the stat facts (device, inode, owner, mode, size,
+mtime, ctime) of every file the run read or wrote, taken from the descriptor it read or wrote them
+through (never from the path after the check, which another user may have swapped), a digest of
+the options that produced them, the moment the first certificate enters its renewal window and the
+result the run reported. The next run with the same options, on the same
 files and before that moment, returns that result without reading a key or a certificate (and
 without importing ``cryptography``). Anything else takes the full path, which verifies every
 file again. A file's ctime moves on every write, rename, chmod and chown, and no program can set
@@ -17,6 +19,11 @@ is not trusted): the stamp names the module_utils files the verifying run had lo
 SHA-256, and counts only while the code that reads it holds the same files. It is an HMAC keyed with
 the private key file's bytes: it covers the PKCS#12 password among the options, and without the key
 it is no help in guessing that password.
+
+While a directory's files are being changed, the stamp holds nothing but the marks of files certkeeper
+wrote and a later run may take over (``written``: a new key that waits for its certificate, by name:
+device, inode and SHA-256 of its content), so that a file another user planted under that name is
+never taken for one certkeeper wrote.
 
 This file needs nothing but the standard library, so the pg_mtls_certs action plugin can send it as
 it is to a host's Python and ask for the recorded result (``answer``) at a fraction of a module's
@@ -39,21 +46,28 @@ STAMP_NAME = ".certkeeper-stamp.json"
 # Options that hand a run material to install or work to do: a run given one always takes the full
 # path, and the state a stamp describes does not depend on them.
 WORK_OPTIONS = ("certificate", "sign")
+# The files certkeeper wrote that a later run may take over only if they are the very inodes it wrote (a new
+# key that waits for its certificate): an entry per file name, see written_marks().
+WRITTEN = "written"
 
 
 def stamp_path(directory: str) -> str:
     return os.path.join(directory, STAMP_NAME)
 
 
+def facts_of(st: os.stat_result) -> list:
+    """What must not move for a file to be unchanged: its device and inode (which file it is), owner, mode,
+    and for a file its size, mtime and ctime; a directory's entries are checked one by one."""
+    if stat.S_ISDIR(st.st_mode):
+        return [st.st_dev, st.st_ino, st.st_mode, st.st_uid, st.st_gid]
+    return [st.st_dev, st.st_ino, st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
 def _file_facts(path: str) -> list | None:
-    """What must not move for a file to be unchanged; a directory's entries are checked one by one."""
     try:
-        st = os.lstat(path)
+        return facts_of(os.lstat(path))
     except FileNotFoundError:
         return None
-    if stat.S_ISDIR(st.st_mode):
-        return [st.st_ino, st.st_mode, st.st_uid, st.st_gid]
-    return [st.st_ino, st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
 @functools.cache  # the same code all process long: read each file once
@@ -89,14 +103,38 @@ def _digest(secret_path: str, options: dict, code: dict) -> str | None:
 def _read_regular_file(path: str, own: bool = False) -> bytes:
     """Read a regular file; a link, or a FIFO another user planted to make this process wait, is refused.
 
-    ``own``: only if this very user wrote it and no one else may read it. A stamp counts only then: in
-    a directory another user may write to (say PostgreSQL's), that user cannot plant one."""
+    ``own``: only if this very user wrote it, no one else may read it and it has no other name. A stamp
+    counts only then: in a directory another user may write to (say PostgreSQL's), that user cannot plant
+    one, nor link one in from another directory."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     with os.fdopen(fd, "rb") as handle:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or (own and (st.st_uid != os.geteuid() or st.st_mode & 0o077)):
+        if not stat.S_ISREG(st.st_mode) or (
+            own and (st.st_uid != os.geteuid() or st.st_mode & 0o077 or st.st_nlink != 1)
+        ):
             raise ValueError("not a regular file of this user")
         return handle.read()
+
+
+def written_marks(directory: str) -> dict:
+    """What certkeeper recorded writing in ``directory`` (file name: [device, inode, SHA-256 of the content]);
+    empty when there is no stamp of this user's."""
+    try:
+        marks = json.loads(_read_regular_file(stamp_path(directory), own=True)).get(WRITTEN, {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return marks if isinstance(marks, dict) else {}
+
+
+def written_mark(st: os.stat_result, data: bytes) -> list:
+    """The mark of one file certkeeper wrote: which inode it is and what it held."""
+    return [st.st_dev, st.st_ino, hashlib.sha256(data).hexdigest()]
+
+
+def with_marks(directory: str, marks: dict) -> bytes:
+    """The stamp that records ``marks`` (besides the marks already there) and nothing else: a directory
+    whose files are being changed has no verified state to answer with."""
+    return json.dumps({WRITTEN: dict(written_marks(directory), **marks)}, sort_keys=True).encode("utf-8")
 
 
 def recorded_result(directory: str, options: dict, digest_of=installed_digest, now: float | None = None) -> dict | None:
@@ -161,21 +199,35 @@ def _log(ident: str, facility: str, message: str) -> None:
 
 
 def record(directory: str, options: dict, secret_path: str, paths: list, valid_until: float, result: dict) -> None:
-    """Record the verified state of ``paths``; a directory that cannot take the stamp only costs speed."""
+    """Record the verified state of ``paths``; a directory that cannot take the stamp only costs speed.
+
+    The facts recorded are those of the inodes this run read through a descriptor and verified, or wrote
+    (files.seen_facts), never what the paths name now: a file another user swapped in after the check is
+    not recorded as verified, and the next run verifies it. A path the run did not see (a tracking record)
+    is stated now only when its directory is root's alone; else no stamp is written."""
     from .errors import CertError  # the writer's needs, imported here so that reading a stamp needs none
-    from .files import ROOT_ONLY_FILE, Change, Plan, apply_plan
+    from .files import ROOT_ONLY_FILE, Change, Plan, apply_plan, forget_seen, seen_facts, trusted_directory
 
     code = _code_in_use()
     digest = _digest(secret_path, options, code)
     if digest is None or None in code.values():
         return
+    files = {}
+    for path in sorted(set(paths)):
+        seen, facts = seen_facts(path)
+        if not seen:
+            if not trusted_directory(os.path.dirname(path)):
+                return
+            facts = _file_facts(path)
+        files[path] = facts
+    forget_seen()
     stamp = {
         "secret": secret_path,
         "code": code,
         "digest": digest,
         "result": result,
         "valid_until": valid_until,
-        "files": {path: _file_facts(path) for path in sorted(set(paths))},
+        "files": files,
     }
     data = json.dumps(stamp, sort_keys=True, default=str).encode("utf-8")
     try:

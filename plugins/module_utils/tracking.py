@@ -11,11 +11,14 @@ status of the last attempt, with certmonger's status names where the meaning is 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import pwd
 import re
+import stat
 from dataclasses import asdict, dataclass, field, fields
 
 try:
@@ -31,6 +34,7 @@ from .files import (
     Change,
     Plan,
     apply_plan,
+    make_parent_directories,
     parse_mode,
     private_file_attributes,
     read_state,
@@ -188,6 +192,110 @@ def shown(request: TrackedRequest | None) -> str:
     return json.dumps(settings, indent=2, sort_keys=True) + "\n"
 
 
+def _trusted_uids() -> tuple:
+    """Root; and the user running certkeeper when that is not root (its own store steers nobody else)."""
+    return (0, os.geteuid())
+
+
+def _owner(uid: int) -> str:
+    try:
+        return "%s (uid %d)" % (pwd.getpwuid(uid).pw_name, uid)
+    except KeyError:
+        return "uid %d" % uid
+
+
+def _os_error(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "it is a symbolic link, which certkeeper does not follow"
+    return exc.strerror or str(exc)
+
+
+def _foreign_problem(st) -> str | None:
+    """Why a store directory or record is not root's alone, or None."""
+    if st.st_uid not in _trusted_uids():
+        return "is not root's"
+    writable = stat.S_IMODE(st.st_mode) & 0o022
+    if writable:
+        return "is writable by %s" % {0o020: "its group", 0o002: "others"}.get(writable, "its group and others")
+    return None
+
+
+def _open_store_directory(path: str, tighten: bool = False, missing_ok: bool = False, dir_fd=None) -> int:
+    """A descriptor of the store directory ``path`` (relative to ``dir_fd`` by its last component when
+    given), never through a symbolic link, refused unless root owns it and nobody else can write it: the
+    checks are made on the open directory, so nothing can be swapped in between check and use.
+    ``tighten``: a root-owned directory that others may read is made 0700. Raises FileNotFoundError when
+    it is missing and ``missing_ok``."""
+    name = os.path.basename(path) if dir_fd is not None else path
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    except FileNotFoundError:
+        if missing_ok:
+            raise
+        raise CertError("tracking store directory %s does not exist" % path) from None
+    except OSError as exc:
+        raise CertError(
+            "tracking store directory %s cannot be opened: %s; the store must be a root-only directory (0700)"
+            % (path, "not a directory" if exc.errno == errno.ENOTDIR else _os_error(exc))
+        ) from None
+    try:
+        st = os.fstat(fd)
+        problem = _foreign_problem(st)
+        if problem:
+            raise CertError(
+                "tracking store directory %s %s (owner %s, mode %04o): the store must be root's alone, or "
+                "whoever can write it chooses the commands root runs. Refused: check its records, then "
+                "chown root:root and chmod 0700 %s, or choose another store"
+                % (path, problem, _owner(st.st_uid), stat.S_IMODE(st.st_mode), path)
+            )
+        if tighten and stat.S_IMODE(st.st_mode) != 0o700:
+            os.fchmod(fd, 0o700)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _record_ids(requests: int) -> list:
+    return sorted(n[:-5] for n in os.listdir(requests) if n.endswith(".json") and _ID.match(n[:-5]))
+
+
+def _load_record(requests: int, path: str) -> TrackedRequest | None:
+    """The record ``path`` read through ``requests`` (a checked descriptor of its directory); refused unless
+    it is a regular file root owns and nobody else can write. None when it does not exist."""
+    try:
+        fd = os.open(
+            os.path.basename(path),
+            os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+            dir_fd=requests,
+        )
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CertError("cannot read tracking record %s: %s" % (path, _os_error(exc))) from None
+    with os.fdopen(fd, "rb") as handle:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise CertError("cannot read tracking record %s: not a regular file" % path)
+        problem = _foreign_problem(st)
+        if problem:
+            raise CertError(
+                "tracking record %s %s (owner %s, mode %04o), so it is not used: the store must be root's "
+                "alone, or whoever can write a record chooses the commands root runs. Remove it if root "
+                "did not write it; else check its commands, then chown root:root and chmod 0600 it"
+                % (path, problem, _owner(st.st_uid), stat.S_IMODE(st.st_mode))
+            )
+        data = handle.read()
+    try:
+        record = json.loads(data)
+        known = {f.name for f in fields(TrackedRequest)}
+        return TrackedRequest(**{k: v for k, v in record.items() if k in known})
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise CertError(
+            "tracking record %s is corrupt (%s); remove it and start tracking again" % (path, exc)
+        ) from None
+
+
 class Store:
     """Request files ``<dir>/requests/<id>.json`` and the lock ``<dir>/lock``."""
 
@@ -199,13 +307,20 @@ class Store:
         return os.path.join(self.requests_dir, validate_id(request_id) + ".json")
 
     def ensure(self) -> None:
+        """Create the store's directories (root, 0700) or check the ones there: root's alone, never a
+        directory someone else owns or can write (refused, not chmodded into use)."""
         for path in (self.directory, self.requests_dir):
             if os.path.lexists(path) and not os.path.isdir(path):
                 raise CertError(
                     "tracking store %s is not a directory; set store to a directory of its own" % self.directory
                 )
-            os.makedirs(path, mode=0o700, exist_ok=True)
-            os.chmod(path, 0o700)
+            if path == self.directory:
+                make_parent_directories(path)  # 0755 whatever the umask, no link followed where others write
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                pass
+            os.close(_open_store_directory(path, tighten=True))
 
     @contextlib.contextmanager
     def lock(self, create: bool = True):
@@ -217,46 +332,68 @@ class Store:
             return
         if create:
             self.ensure()
-        fd = os.open(os.path.join(self.directory, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        directory = _open_store_directory(self.directory)  # a store someone else owns is refused before use
+        try:
+            fd = os.open("lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=directory)
+        except OSError as exc:
+            raise CertError(
+                "cannot open the lock of tracking store %s: %s" % (self.directory, _os_error(exc))
+            ) from None
+        finally:
+            os.close(directory)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)
 
-    def load(self, request_id: str) -> TrackedRequest | None:
-        state = read_state(self.path(request_id))
-        if state.data is None and not state.error:
-            return None
-        if state.error:
-            raise CertError("cannot read tracking record %s: %s" % (state.path, state.error))
+    @contextlib.contextmanager
+    def _requests(self):
+        """A descriptor of ``requests/``, checked (with the store above it) on the open directories
+        themselves; None when the store or ``requests/`` does not exist yet."""
         try:
-            data = json.loads(state.data)
-            known = {f.name for f in fields(TrackedRequest)}
-            return TrackedRequest(**{k: v for k, v in data.items() if k in known})
-        except (ValueError, TypeError) as exc:
-            raise CertError(
-                "tracking record %s is corrupt (%s); remove it and start tracking again" % (state.path, exc)
-            ) from None
+            store = _open_store_directory(self.directory, missing_ok=True)
+        except FileNotFoundError:
+            yield None
+            return
+        try:
+            try:
+                requests = _open_store_directory(self.requests_dir, missing_ok=True, dir_fd=store)
+            except FileNotFoundError:
+                requests = None
+        finally:
+            os.close(store)
+        try:
+            yield requests
+        finally:
+            if requests is not None:
+                os.close(requests)
+
+    def load(self, request_id: str) -> TrackedRequest | None:
+        path = self.path(request_id)
+        with self._requests() as requests:
+            return None if requests is None else _load_record(requests, path)
 
     def ids(self) -> list:
-        if not os.path.isdir(self.requests_dir):
-            return []
-        return sorted(n[:-5] for n in os.listdir(self.requests_dir) if n.endswith(".json") and _ID.match(n[:-5]))
+        with self._requests() as requests:
+            return [] if requests is None else _record_ids(requests)
 
     def all(self) -> list:
-        """Every request; a record that cannot be read is an UnreadableRecord in its place, so one bad
-        record never hides or stops the others."""
-        requests = []
-        for request_id in self.ids():
-            request: TrackedRequest | UnreadableRecord | None
-            try:
-                request = self.load(request_id)
-            except CertError as exc:
-                request = UnreadableRecord(request_id, str(exc))
-            if request is not None:
-                requests.append(request)
-        return requests
+        """Every request; a record that cannot be read (or that is not root's alone) is an UnreadableRecord
+        in its place, so one bad record never hides or stops the others, and none of its commands runs."""
+        requests_found = []
+        with self._requests() as requests:
+            if requests is None:
+                return []
+            for request_id in _record_ids(requests):
+                request: TrackedRequest | UnreadableRecord | None
+                try:
+                    request = _load_record(requests, self.path(request_id))
+                except CertError as exc:
+                    request = UnreadableRecord(request_id, str(exc))
+                if request is not None:
+                    requests_found.append(request)
+        return requests_found
 
     def pending_key_path(self, request_id: str) -> str:
         """The key a CA helper is working on, or a new key until its save is complete."""

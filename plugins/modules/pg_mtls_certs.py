@@ -171,8 +171,9 @@ options:
     description:
       - The key policy. V(true) gives a certificate that is replaced (due, renamed, from another CA) a new key (it waits
         as C(<key>.pending) until its certificate arrives, then both replace the old pair together); a missing
-        certificate is issued for the key in place. V(false) keeps the key for as long as it is sound. The tracking record gets the same policy, so the certkeeper timer's
-        renewals follow it too. A key of the wrong type or size, missing or corrupt is replaced either way.
+        certificate is issued for the key in place. V(false) keeps the key for as long as it is sound. The
+        tracking record gets the same policy, so the certkeeper timer's renewals follow it too. A key of the wrong
+        type or size, missing or corrupt is replaced either way.
     type: bool
     default: true
   key_owner:
@@ -213,7 +214,19 @@ options:
         so its rules match before the user's own rules, which are kept.
     type: path
   pg_hba_block:
-    description: Rules to keep in the marked block of O(pg_hba_conf).
+    description:
+      - Rules to keep in the marked block of O(pg_hba_conf), one per line.
+      - Each line must be C(hostssl <database> <user> <address> cert [options]), a comment or blank; any other line
+        (another method, C(host), C(local), a C(#) inside a rule, a quote, a backslash, a character outside
+        printable ASCII) fails the call naming it, before any file is read or written.
+      - C(database) is V(all), V(sameuser), V(samerole), V(replication) or a name, or a comma list of those; C(user)
+        is V(all), a name or C(+name), or a comma list of those (a name is 1 to 63 of C(A-Z a-z 0-9 _ . $ -), not
+        starting with C(.), C($) or C(-)); C(address) is an IP address with a CIDR mask, V(all), V(samehost),
+        V(samenet) or a host name (V(.example.com) for a domain); the options are V(clientcert=verify-full),
+        V(clientname=CN) or V(clientname=DN), C(map=<name>), each at most once.
+      - The block is kept above every rule of the file (a block found below a rule is moved to the top). Markers
+        out of order (a BEGIN without END, an END first, two BEGINs) or any line but a C(hostssl ... cert) rule, a
+        comment or a blank between them fail the call naming the lines, and the file is left as it is.
     type: str
   track:
     description:

@@ -11,6 +11,7 @@ reasons into those role variables, and name the host. A module used directly kee
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 TASK_VARIABLE = "__certkeeper_role_words"
@@ -23,25 +24,26 @@ def in_role_words(text, words: dict | None):
     if not isinstance(text, str) or not words or not words.get("variables"):
         return text
     variables = {str(k): str(v) for k, v in words["variables"].items() if v}
-    # ca_common_name before common_name; a one-word option (path) is a word of prose too: only where a message
-    # starts with it
+    replaced: list = []
+    # ca_common_name before common_name; a one-word option (path, password) is a word of prose too: only where a
+    # message starts with it, where it is set (force: true, ca=...), and in AnsibleModule's own phrasings
     names = sorted(variables, key=len, reverse=True)
+    words_only = "|".join(re.escape(n) for n in names if "_" not in n) or "(?!)"
     option = re.compile(
-        r"(?<![\w.\[])(%s)(?![\w\]])|^(%s)\b"
-        % (
-            "|".join(re.escape(n) for n in names if "_" in n) or "(?!)",
-            "|".join(re.escape(n) for n in names if "_" not in n) or "(?!)",
-        )
+        r"(?<![\w.\[])(%s)(?![\w\]])|(?:^|(?<=value of )|(?<=found in ))(%s)\b|(?<![\w.\[])(%s)(?=: |=)"
+        % ("|".join(re.escape(n) for n in names if "_" in n) or "(?!)", words_only, words_only)
     )
-    replaced = []
+    # AnsibleModule quotes an option it names ("argument 'key_size' is of type ..."): that quote is the option's
+    text = re.sub(
+        r"(?<=argument ')(%s)(?=')" % "|".join(re.escape(n) for n in names),
+        lambda match: _note(replaced, match.group(1), variables),
+        text,
+    )
 
     def rewrite(plain: str) -> str:
-        def one(match):
-            name = match.group(1) or match.group(2)
-            replaced.append(name)
-            return variables[name]
-
-        return option.sub(one, plain)
+        return option.sub(
+            lambda match: _note(replaced, match.group(1) or match.group(2) or match.group(3), variables), plain
+        )
 
     parts, last = [], 0
     for quoted in _QUOTED.finditer(text):
@@ -54,15 +56,40 @@ def in_role_words(text, words: dict | None):
     return result
 
 
+def _dataclass_instance(value) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def _summary_in_role_words(value, words: dict):
+    """A message as a string, or as ansible-core 2.19's summary object (a dataclass whose ``event.msg`` is the
+    text: each warning, and a failed module's ``exception``, which ``[ERROR]: Task failed: ...`` prints), in the
+    role's words; anything else (2.16-2.18's traceback string) as it is."""
+    if isinstance(value, str):
+        return in_role_words(value, words)
+    event = getattr(value, "event", None)
+    message = getattr(event, "msg", None)
+    if not (_dataclass_instance(value) and _dataclass_instance(event) and isinstance(message, str)):
+        return value
+    return dataclasses.replace(value, event=dataclasses.replace(event, msg=in_role_words(message, words)))
+
+
+def _note(replaced: list, name: str, variables: dict) -> str:
+    replaced.append(name)
+    return variables[name]
+
+
 def result_in_role_words(result: dict, words: dict | None) -> dict:
-    """A task result with its message, warnings and change reasons (in changes and --diff) in the role's words."""
+    """A task result with its message (``msg``, and 2.19's ``exception``), warnings and change reasons (in
+    changes and --diff) in the role's words."""
     if not words:
         return result
     result = dict(result)
     if "msg" in result:
         result["msg"] = in_role_words(result["msg"], words)
+    if "exception" in result and not isinstance(result["exception"], str):
+        result["exception"] = _summary_in_role_words(result["exception"], words)
     if isinstance(result.get("warnings"), list):
-        result["warnings"] = [in_role_words(w, words) for w in result["warnings"]]
+        result["warnings"] = [_summary_in_role_words(w, words) for w in result["warnings"]]
     if isinstance(result.get("diff"), list):
         result["diff"] = [
             dict(d, after_header=in_role_words(d.get("after_header"), words)) if isinstance(d, dict) else d

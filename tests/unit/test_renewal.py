@@ -41,7 +41,8 @@ def helper(tmp_path, body: str) -> str:
 SIGNING_HELPER = '''
     echo "$CERTMONGER_OPERATION" >> {log}
     printf '%s\\n' "$CERTMONGER_CSR" > {dir}/req.csr
-    openssl x509 -req -in {dir}/req.csr -CA {dir}/ca.crt -CAkey {dir}/ca.key -CAcreateserial -days 500 2>/dev/null
+    openssl x509 -req -in {dir}/req.csr -CA {dir}/ca.crt -CAkey {dir}/ca.key -CAcreateserial -days 500 \\
+        -copy_extensions copy 2>/dev/null
 '''
 
 

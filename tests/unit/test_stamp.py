@@ -189,3 +189,12 @@ def test_a_fifo_in_place_of_the_stamp_makes_no_run_wait(client):
     assert answers[0] == {"working": True} and not answers[-1]["result"]["changed"]
     assert os.path.isfile(path)  # the full path recorded a stamp in its place
     assert recorded_result(client["path"], client) is not None
+
+
+def test_a_stamp_with_another_name_is_ignored(client, tmp_path):
+    """A hard link could bring a root-only stamp of another directory (and its marks) into this one."""
+    path = os.path.join(client["path"], STAMP_NAME)
+    os.link(path, tmp_path / "other-name.json")
+    assert recorded_result(client["path"], client) is None and stamp.written_marks(client["path"]) == {}
+    os.unlink(tmp_path / "other-name.json")
+    assert recorded_result(client["path"], client) is not None

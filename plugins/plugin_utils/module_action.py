@@ -1,0 +1,38 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""An action plugin that runs its module as Ansible's ``normal`` action does, then puts the result in the
+words of the role that called it (``role_words``): a role user reads the role variable they set, a module
+user the module's option names (outside the collection's roles nothing is rewritten)."""
+
+from __future__ import annotations
+
+from ansible.plugins.action import ActionBase
+from ansible.utils.vars import merge_hash
+
+from ansible_collections.certkeeper.pki.plugins.plugin_utils.role_words import result_in_role_words, task_role_words
+
+
+class RoleWordsModuleAction(ActionBase):
+    """Subclasses name their module in ``MODULE``. Check mode, ``--diff``, ``no_log`` and async behave as
+    with the ``normal`` action: the module does check mode and diff itself, the task executor masks a
+    no_log result, and an async task is wrapped as ``normal`` wraps it (its polled result comes from
+    ``async_status`` as it is, not through this plugin)."""
+
+    MODULE = ""
+    _supports_check_mode = True
+    _supports_async = True  # the modules ran under the normal action, which supports async, before
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp  # no longer has any effect
+        wrap_async = self._task.async_val and not self._connection.has_native_async
+        result = merge_hash(
+            result,
+            self._execute_module(
+                module_name=self.MODULE, module_args=self._task.args, task_vars=task_vars, wrap_async=wrap_async
+            ),
+        )
+        if not wrap_async:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        return result_in_role_words(result, task_role_words(self._templar, task_vars))
