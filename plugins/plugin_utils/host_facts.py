@@ -15,6 +15,8 @@ ROLE_PREFIXES = ("pg_mtls_", "signing_cert_", "cert_track_")
 
 def injected_role_variables(hostvars, host: str) -> list:
     """The role variables that ``host``'s facts carry (facts gathered, returned by a module, or cached)."""
+    if host not in hostvars:
+        return []
     variables = hostvars[host]
     facts = variables["ansible_facts"] if "ansible_facts" in variables else {}
     return sorted(name for name in facts if str(name).startswith(ROLE_PREFIXES))

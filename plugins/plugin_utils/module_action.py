@@ -10,6 +10,7 @@ from __future__ import annotations
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
+from ansible_collections.certkeeper.pki.plugins.plugin_utils.host_facts import without_foreign_facts
 from ansible_collections.certkeeper.pki.plugins.plugin_utils.role_words import result_in_role_words, task_role_words
 
 
@@ -35,4 +36,5 @@ class RoleWordsModuleAction(ActionBase):
         )
         if not wrap_async:
             self._remove_tmp_path(self._connection._shell.tmpdir)
+        result = without_foreign_facts(result)  # a host may not set variables (plugin_utils/host_facts.py)
         return result_in_role_words(result, task_role_words(self._templar, task_vars))

@@ -14,6 +14,7 @@ import tempfile
 
 import pytest
 
+from tests.integration.conftest import run_playbook
 from tests.integration.test_pg_mtls_user_inventories import UserLab
 from tests.support.throwaway_pg import ThrowawayPostgres
 
@@ -149,3 +150,41 @@ def test_one_clients_weak_csr_fails_that_client_only_and_the_others_are_signed(a
     assert "did not sign for app2: request 'app2': the CSR's key is RSA-1024" in failed[0], run.output
     assert not os.path.exists(os.path.join(attack_lab.client_dir("app2"), "client.crt"))
     assert login_as(attack_lab, "app1", "app1").returncode == 0  # signed in the same batch
+
+
+def _cache_facts(base: str, inventory: str, host: str, facts: dict) -> dict:
+    """An earlier run in which ``host`` answered with ``facts``, kept by a jsonfile fact cache; the environment
+    that makes the next run see them."""
+    cache = {"ANSIBLE_CACHE_PLUGIN": "jsonfile", "ANSIBLE_CACHE_PLUGIN_TIMEOUT": "0",
+             "ANSIBLE_CACHE_PLUGIN_CONNECTION": os.path.join(base, "facts")}
+    earlier = os.path.join(base, "earlier.yml")
+    with open(earlier, "w") as handle:
+        json.dump([{"hosts": host, "gather_facts": False,
+                    "tasks": [{"ansible.builtin.set_fact": dict(facts, cacheable=True)}]}], handle)
+    assert run_playbook(earlier, inventory, tmp_dir=base, env=cache).returncode == 0
+    return cache
+
+
+@pytest.mark.parametrize("playbook", ["certkeeper.pki.signing_cert", "certkeeper.pki.cert_track"])
+def test_the_signing_cert_and_cert_track_roles_refuse_facts_that_carry_their_variables(tmp_path, playbook):
+    base = str(tmp_path)
+    inventory = os.path.join(base, "inventory.yml")
+    with open(inventory, "w") as handle:
+        json.dump({"all": {"vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+                           "children": {"signing_cert_hosts": {"hosts": {"s1": {
+                               "signing_cert_subject": "CN=s1.example.com", "signing_cert_friendly_name": "Signing",
+                               "signing_cert_password": "pw-42-secret", "signing_cert_dir": os.path.join(base, "s1"),
+                               "signing_cert_subject_alt_names": ["s1.example.com"],
+                               "cert_track_bin": os.path.join(base, "bin", "certkeeper"),
+                               "cert_track_store": os.path.join(base, "store"), "cert_track_scheduler": "none"}}}}}},
+                  handle)
+    marker = os.path.join(base, "ran-as-root")
+    cache = _cache_facts(base, inventory, "s1", {
+        "signing_cert_subject": "CN=postgres", "cert_track_requests": [{
+            "id": "evil", "cert_path": os.path.join(base, "evil.crt"), "key_path": os.path.join(base, "evil.key"),
+            "subject": "CN=evil", "post_save_command": "touch " + marker}]})
+    run = run_playbook(playbook, inventory, tmp_dir=base, env=cache)
+    assert run.returncode != 0, run.output
+    assert "the facts of s1 carry cert_track_requests, signing_cert_subject" in run.output, run.output
+    assert not any(os.path.exists(os.path.join(base, n)) for n in ("s1", "bin", "store", "evil.crt"))
+    assert not os.path.exists(marker)
