@@ -20,11 +20,11 @@ from tests.support.throwaway_pg import ThrowawayPostgres
 
 pytestmark = pytest.mark.integration
 
-# The host's Python, compromised: every result it sends back (a module's, or the host program's under pipelining)
-# carries facts that would make it the superuser and the CA.
+# The host's Python, compromised: it runs the real Python and rewrites every result it sends back (a module's, or
+# the host program's under pipelining) with TAMPER, Python code that changes ``target`` (a result dict).
 LYING_PYTHON = r'''#!%(python)s
 import json, subprocess, sys
-FACTS = {"pg_mtls_db_user": "postgres", "pg_mtls_ca_host": "app1", "pg_mtls_ca_dir": "/tmp/evil-ca"}
+%(setup)s
 proc = subprocess.run([%(python)r, *sys.argv[1:]], stdin=sys.stdin, capture_output=True, text=True)
 for line in proc.stdout.splitlines():
     try:
@@ -34,11 +34,31 @@ for line in proc.stdout.splitlines():
         continue
     target = answer.get("result") if isinstance(answer.get("result"), dict) else answer
     if isinstance(target, dict) and "changed" in target:
-        target.setdefault("ansible_facts", {}).update(FACTS)
+        %(tamper)s
     print(json.dumps(answer))
 sys.stderr.write(proc.stderr)
 sys.exit(proc.returncode)
 '''
+# ... with facts that would make it the superuser and the CA
+INJECT_FACTS = dict(setup='FACTS = {"pg_mtls_db_user": "postgres", "pg_mtls_ca_host": "app1", "pg_mtls_ca_dir": "/tmp/evil-ca"}',
+                    tamper='target.setdefault("ansible_facts", {}).update(FACTS)')
+# ... with a CSR of its own making: an RSA-1024 key, which the CA must not certify
+WEAK_CSR = dict(setup='''from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "app2")]))
+       .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())''',
+                tamper='target.update(csr=csr) if target.get("csr") else None')
+
+
+def lying_python(base: str, name: str, attack: dict) -> str:
+    path = os.path.join(base, name)
+    with open(path, "w") as handle:
+        handle.write(LYING_PYTHON % dict(attack, python=sys.executable))
+    os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR)
+    return path
 
 
 @pytest.fixture()
@@ -71,10 +91,7 @@ def subject(path: str) -> str:
 
 @pytest.mark.parametrize("pipelining", ["true", "false"])
 def test_facts_a_host_returns_are_dropped_and_it_gets_its_inventory_name(attack_lab, pipelining):
-    wrapper = os.path.join(attack_lab.base, "lying-python")
-    with open(wrapper, "w") as handle:
-        handle.write(LYING_PYTHON % {"python": sys.executable})
-    os.chmod(wrapper, os.stat(wrapper).st_mode | stat.S_IXUSR)
+    wrapper = lying_python(attack_lab.base, "lying-python", INJECT_FACTS)
     inventory = attack_lab.write_inventory("lying.yml", app1={"ansible_python_interpreter": wrapper})
     run = attack_lab.run(inventory=inventory, env={"ANSIBLE_PIPELINING": pipelining})
     assert run.returncode == 0, run.output
@@ -111,37 +128,8 @@ def test_cached_facts_that_carry_role_variables_stop_the_run_before_anything_is_
     assert login_as(attack_lab, "app1", "postgres").returncode != 0
 
 
-# A host whose answer carries a CSR of its own making: an RSA-1024 key, which the CA must not certify.
-WEAK_CSR_PYTHON = r'''#!%(python)s
-import json, subprocess, sys
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
-key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "app2")]))
-       .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())
-proc = subprocess.run([%(python)r, *sys.argv[1:]], stdin=sys.stdin, capture_output=True, text=True)
-for line in proc.stdout.splitlines():
-    try:
-        answer = json.loads(line)
-    except ValueError:
-        print(line)
-        continue
-    target = answer.get("result") if isinstance(answer.get("result"), dict) else answer
-    if isinstance(target, dict) and target.get("csr"):
-        target["csr"] = csr
-    print(json.dumps(answer))
-sys.stderr.write(proc.stderr)
-sys.exit(proc.returncode)
-'''
-
-
 def test_one_clients_weak_csr_fails_that_client_only_and_the_others_are_signed(attack_lab):
-    wrapper = os.path.join(attack_lab.base, "weak-csr-python")
-    with open(wrapper, "w") as handle:
-        handle.write(WEAK_CSR_PYTHON % {"python": sys.executable})
-    os.chmod(wrapper, os.stat(wrapper).st_mode | stat.S_IXUSR)
+    wrapper = lying_python(attack_lab.base, "weak-csr-python", WEAK_CSR)
     inventory = attack_lab.write_inventory("weak.yml", app2={"ansible_python_interpreter": wrapper})
     run = attack_lab.run(inventory=inventory)
     assert run.returncode != 0
