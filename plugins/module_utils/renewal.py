@@ -19,7 +19,7 @@ import selectors
 import signal
 import subprocess
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 try:
     from cryptography import x509
@@ -44,6 +44,7 @@ from .tracking import (
     NEED_GUIDANCE,
     POST_SAVE_FAILED,
     PRE_SAVE_FAILED,
+    STATUS_FIELDS,
     Store,
     TrackedRequest,
     UnreadableRecord,
@@ -542,6 +543,10 @@ def load_local_ca(cert_path: str, key_path: str, now):
     return ca_key, ca_cert
 
 
+def _status_of(request) -> tuple:
+    return tuple(getattr(request, name) for name in STATUS_FIELDS)
+
+
 def renew_all(store, requests: list, force: bool = False, now=None, runner=run_command) -> list:
     """Renew each request that is due (all of them with ``force``), saving each status. Call under the lock."""
     outcomes = []
@@ -549,8 +554,8 @@ def renew_all(store, requests: list, force: bool = False, now=None, runner=run_c
         if isinstance(request, UnreadableRecord):
             outcomes.append(Outcome(request.id, "failed", NEED_GUIDANCE, request.error))
             continue
-        before = asdict(request)
+        before = _status_of(request)  # a renewal changes the status fields only; comparing them is cheap
         outcomes.append(Renewal(request, store.directory, now, runner).run(force=force))
-        if asdict(request) != before:
+        if _status_of(request) != before:
             store.save(request)
     return outcomes
