@@ -123,7 +123,7 @@ def run_command(
         start_new_session=True,
     )
     deadline = time.monotonic() + timeout
-    kept = {proc.stdout: bytearray(), proc.stderr: bytearray()}
+    kept: dict = {proc.stdout: bytearray(), proc.stderr: bytearray()}
     stopped, reason = "", ""
     try:
         with selectors.DefaultSelector() as selector:
@@ -143,8 +143,8 @@ def run_command(
                     room = limit - len(buffer)
                     buffer += chunk[: max(room, 0)]
                     if len(chunk) > room:
-                        stream = "stdout" if ready.fileobj is proc.stdout else "stderr"
-                        stopped, reason = "output", "printed more than %d bytes on %s; stopped" % (limit, stream)
+                        name = "stdout" if ready.fileobj is proc.stdout else "stderr"
+                        stopped, reason = "output", "printed more than %d bytes on %s; stopped" % (limit, name)
                         break
         if not stopped:
             try:
