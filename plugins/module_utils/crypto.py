@@ -490,7 +490,7 @@ def chain_problem(cert, intermediates, anchors, now=None, depth: int = 4) -> str
     Every link is checked by name and signature; each CA on the way must be CA:TRUE and valid ``now``."""
     now = now or _now()
     current = cert
-    for _ in range(depth + 1):
+    for _link in range(depth + 1):
         for anchor in anchors:
             if is_ca_certificate(anchor) and _valid_at(anchor, now) and issued_by(current, anchor):
                 return None

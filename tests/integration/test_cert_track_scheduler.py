@@ -137,7 +137,7 @@ def test_install_cron_in_check_mode_would_install_the_distribution_package(base)
     assert run.returncode == 0, run.stdout
     tasks = {}
     for chunk in run.stdout.split("\nTASK [certkeeper.pki.cert_track : ")[1:]:
-        name, _, body = chunk.partition("]")
+        name, _bracket, body = chunk.partition("]")
         tasks[name] = body
     assert "changed: [minimal]" in tasks["Install the cron package"], run.stdout
     assert "skipping: [minimal]" in tasks["Start cron, and at boot"]

@@ -70,7 +70,7 @@ def sections(output: str) -> dict:
     """The output of each play named "case <id>": its failures (host, msg) and the hosts it changed."""
     result = {}
     for chunk in output.split("\nPLAY [")[1:]:
-        title, _, body = chunk.partition("]")
+        title, _bracket, body = chunk.partition("]")
         if not title.startswith("case "):
             continue
         section = result.setdefault(title[5:], Section())

@@ -286,7 +286,7 @@ def test_a_helper_that_never_answers_is_killed_at_the_timeout(lab, monkeypatch):
 
 def _gone(pid: int) -> bool:
     """The process ended (an orphan may be a zombie a moment, until its new parent reaps it)."""
-    for _ in range(50):
+    for _attempt in range(50):
         try:
             with open("/proc/%d/stat" % pid) as handle:
                 if handle.read().rsplit(")", 1)[1].split()[0] == "Z":

@@ -183,9 +183,9 @@ def test_a_tracking_store_under_umask_000_has_no_world_writable_parent(tmp_path)
         Store(str(tmp_path / "var" / "lib" / "certkeeper")).ensure()
     finally:
         os.umask(previous)
-    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "var", tmp_path / "var" / "lib",
-                                                             tmp_path / "var/lib/certkeeper",
-                                                             tmp_path / "var/lib/certkeeper/requests")}
+    made = (tmp_path / "var", tmp_path / "var" / "lib", tmp_path / "var/lib/certkeeper",
+            tmp_path / "var/lib/certkeeper/requests")
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in made}
     assert modes == {"var": 0o755, "lib": 0o755, "certkeeper": 0o700, "requests": 0o700}
 
 

@@ -15,7 +15,6 @@ from ansible_collections.certkeeper.pki.plugins.module_utils.tracking import Sto
 from tests.support.pg_mtls_options import DEFAULTS
 
 
-
 def run(check_mode=False, **options):
     return run_pg_mtls_certs(dict(DEFAULTS, **options), check_mode=check_mode)
 
@@ -409,8 +408,8 @@ def test_a_certificate_installed_by_a_run_ends_a_stale_need_ca_status(hosts, tmp
     record = store.load(first["tracking_id"])
     record.status, record.last_error = "NEED_CA", "due: expires soon; the next playbook run re-issues it"
     store.save(record)
-    _asked, installed = _reissue_client(hosts, renew_before=366, valid_days=400, track=dict(store=store.directory, id=None,
-                                                                           post_save_command=""))
+    track = dict(store=store.directory, id=None, post_save_command="")
+    _asked, installed = _reissue_client(hosts, renew_before=366, valid_days=400, track=track)
     assert "status NEED_CA -> MONITORING: certificate installed by this run" in reasons(installed)[
         first["tracking_id"] + ".json"]
     assert (store.load(first["tracking_id"]).status, store.load(first["tracking_id"]).last_error) == ("MONITORING", "")

@@ -19,8 +19,8 @@ WORDS = {"host": "db1", "variables": {"subject_alt_names": "pg_mtls_server_sans"
     ("path must be an absolute path, got 'x'", "pg_mtls_ssl_dir must be an absolute path, got 'x' (host db1)"),
     ("the path is wrong", "the path is wrong"),
     # AnsibleModule's own phrasings
-    ("value of ca must be one of: local, helper, got: x", "value of cert_track_requests[0].ca must be one of: local, "
-                                                         "helper, got: x (host db1)"),
+    ("value of ca must be one of: local, helper, got: x",
+     "value of cert_track_requests[0].ca must be one of: local, helper, got: x (host db1)"),
     ("argument 'key_size' is of type <class 'str'>", "argument 'pg_mtls_key_size' is of type <class 'str'> (host db1)"),
     # a value quoted in the message stays as the user wrote it
     ("CN 'common_name' is too long", "CN 'common_name' is too long"),
