@@ -31,10 +31,14 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
+from ansible.vars.clean import remove_internal_keys
 
 from ansible_collections.certkeeper.pki.plugins.module_utils.module_shell import reported
 from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_arguments import ARGUMENT_RULES, ARGUMENT_SPEC
-from ansible_collections.certkeeper.pki.plugins.plugin_utils.host_facts import without_foreign_facts
+from ansible_collections.certkeeper.pki.plugins.plugin_utils.host_facts import (
+    refuse_injected_facts,
+    without_foreign_facts,
+)
 from ansible_collections.certkeeper.pki.plugins.plugin_utils.module_utils_files import (
     module_utils_sources,
     package_archive,
@@ -106,6 +110,9 @@ class ActionModule(ActionBase):
     _supports_async = False
 
     def run(self, tmp=None, task_vars=None):
+        words = task_role_words(self._templar, task_vars)
+        if words:  # in the role: the arguments come from role variables a host's facts may override
+            refuse_injected_facts(task_vars or {}, self._task.delegate_to)
         result = super().run(tmp, task_vars)
         args = self._task.args
         direct = self._direct_result(args, task_vars or {})
@@ -120,7 +127,9 @@ class ActionModule(ActionBase):
             "subject_alt_names": list(args.get("subject_alt_names") or []),
             "valid_days": args.get("valid_days"),
         }
-        return result_in_role_words(result, task_role_words(self._templar, task_vars))
+        if args.get("role") == "ca":  # every host checks that this is the CA its own settings name
+            result["ca_host"] = self._task.delegate_to or (task_vars or {}).get("inventory_hostname")
+        return result_in_role_words(result, words)
 
     def _direct_result(self, args: dict, task_vars: dict) -> dict | None:
         """The task's result from the host's short program (its stamp, or the work done from the zip), or None
@@ -192,7 +201,12 @@ class ActionModule(ActionBase):
         return self._low_level_execute_command(command.strip(), in_data=script.encode("utf-8"))
 
     def _report(self, result: dict, params: dict, no_log_values: set) -> dict:
-        """The host's result as the module reports it (AnsibleModule, module_shell.run_module)."""
+        """The host's result as the module reports it (AnsibleModule, module_shell.run_module), cleaned as
+        _execute_module cleans a module's: no add_host/add_group or _ansible_* key a host could use to set
+        inventory variables, and no fact but the interpreter the controller discovered."""
+        result = dict(result)
+        remove_internal_keys(result)
+        result.pop("ansible_facts", None)
         result = as_module_reports(result, params, no_log_values, self._task.diff)
         if self._discovered_interpreter_key:  # passed on as _execute_module passes it on
             result["ansible_facts"] = {self._discovered_interpreter_key: self._discovered_interpreter}

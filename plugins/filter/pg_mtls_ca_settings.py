@@ -77,10 +77,14 @@ def pg_mtls_ca_settings(here, hostvars, ca_host, host, options=None):
         if name in ca_inventory:
             wanted = ca_inventory[name]
         elif host != ca_host and name in own:
-            raise AnsibleFilterError(
-                "%s is %r for %s but the CA host %s does not set it (it uses %r): CA settings belong to the CA host; "
-                "set %s for %s (or for every host)" % (name, own[name], host, ca_host, value, name, ca_host)
-            )
+            if name == "pg_mtls_ca_host" and own[name] == ca_host:
+                wanted = ca_host  # the CA host named as itself: one CA
+            else:
+                raise AnsibleFilterError(
+                    "%s is %r for %s but the CA host %s does not set it (so it uses the role's default or your play's "
+                    "value): CA settings belong to the CA host; set %s for %s (or for every host)"
+                    % (name, own[name], host, ca_host, name, ca_host)
+                )
         else:
             wanted = value
         if host != ca_host and name in own and own[name] != wanted:

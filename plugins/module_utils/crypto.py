@@ -518,6 +518,8 @@ MIN_EC_BITS = 256
 def weak_key_problem(key) -> str | None:
     """Why a private or public key is too weak to sign or be certified, or None."""
     key = key.public_key() if hasattr(key, "private_bytes") else key
+    if not isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)):
+        return "is a %s key; certkeeper signs and certifies RSA and ECDSA keys only" % type(key).__name__.lstrip("_")
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         return "is RSA-%d; RSA keys must have at least %d bits" % (key.key_size, MIN_RSA_BITS)
     if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size < MIN_EC_BITS:

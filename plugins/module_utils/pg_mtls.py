@@ -315,15 +315,24 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
             problem = existing_problem(cert_state) or "new private key"
         else:  # with a new key here, an install was cut short: the certificate already belongs to it
             problem = _current_certificate_problem(cert_state, key, request, now)
-        if problem and key_change is None and request.rotate_key and _loadable(cert_state):
-            # one key policy for the playbook and the timer (renewal.py): a certificate that is replaced gets a new
-            # key; a missing one is issued for the key in place
-            key = _pending_key(pending_state, request.key_spec) or request.key_spec.generate()
-            key_change = _new_key_change(
-                states[names["key"]], request, key, "rotate_key: a new key for the new certificate"
-            )
-            if _current_certificate_problem(cert_state, key, request, now) is None:
-                problem = None  # an install was cut short: the certificate already belongs to the pending key
+        if problem and key_change is None:
+            pending_key = _pending_key(pending_state, request.key_spec)
+            if pending_key is not None and _current_certificate_problem(cert_state, pending_key, request, now) is None:
+                # an install was cut short (whatever the key policy): the certificate already belongs to the pending key
+                key, problem = pending_key, None
+                key_change = _new_key_change(
+                    states[names["key"]],
+                    request,
+                    key,
+                    "the pending key of the certificate in force (install completed)",
+                )
+            elif request.rotate_key and _loadable(cert_state):
+                # one key policy for the playbook and the timer (renewal.py): a certificate that is replaced gets a
+                # new key; a missing one is issued for the key in place
+                key = pending_key or request.key_spec.generate()
+                key_change = _new_key_change(
+                    states[names["key"]], request, key, "rotate_key: a new key for the new certificate"
+                )
         if problem:
             plan.certificate_reasons.append(problem)
             plan.csr = crypto.build_csr(key, request.common_name)
@@ -377,11 +386,14 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
         )
     if key_change is not None:
         plan.changes.append(key_change)
-    if key_change is not None or pending_state.data is not None:
+    if plan.certificate is not None and (key_change is not None or pending_state.data is not None):
+        # a pending key goes once a certificate is in force: installed, or not the key of that certificate
         plan.changes.append(
             Change(
                 pending_state.path,
-                "installed as %s" % names["key"],
+                "installed as %s" % names["key"]
+                if key_change is not None
+                else "not the key of the certificate in force",
                 request.key_attributes,
                 before="pending private key\n",
                 after="absent\n",

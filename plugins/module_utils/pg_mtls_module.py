@@ -115,12 +115,13 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
         check_absolute_path(params.get(option), option)
     for option in ("valid_days", "renew_before", "ca_valid_days"):
         _positive(params, option)
-    check_renewal_window(
-        _ca_renew_before(params),
-        params["ca_valid_days"],
-        "ca_valid_days",
-        "ca_renew_before" if params.get("ca_renew_before") is not None else "renew_before",
-    )
+    if role == "ca" or params.get("ca_path"):  # a call that plans the CA: its own window
+        check_renewal_window(
+            _ca_renew_before(params),
+            params["ca_valid_days"],
+            "ca_valid_days",
+            "ca_renew_before" if params.get("ca_renew_before") is not None else "renew_before",
+        )
     if role == "ca":
         return _run_ca(params, check_mode)
     check_renewal_window(params["renew_before"], params["valid_days"])
@@ -275,22 +276,22 @@ def _tracking_changes(params: dict, request: LeafRequest, leaf) -> list:
         rotate_key=request.rotate_key,
     )
     existing, moved = store.load(request_id), []
-    if existing is None and not track.get("id"):
-        # Versions before 0.2 kept one record per role and machine (pg_mtls-client): the record of this very
-        # certificate moves to its own id, status kept; a record of another certificate stays for its owner.
-        earlier = store.load("pg_mtls-" + role)
-        if earlier is not None and earlier.cert_path == desired.cert_path:
-            existing = earlier
-            moved = [
-                Change(
-                    store.path(earlier.id),
-                    "moved to %s (one record per certificate)" % request_id,
-                    ROOT_ONLY_FILE,
-                    before=shown(earlier),
-                    after="not tracked under this id\n",
-                    remove=True,
-                )
-            ]
+    # Versions before 0.2 kept one record per role and machine (pg_mtls-client): the record of this very certificate
+    # moves to its own id, status kept (and goes, should a crash have left it behind its copy); a record of another
+    # certificate stays for its owner.
+    earlier = None if track.get("id") else store.load("pg_mtls-" + role)
+    if earlier is not None and earlier.cert_path == desired.cert_path:
+        existing = existing or earlier
+        moved = [
+            Change(
+                store.path(earlier.id),
+                "moved to %s (one record per certificate)" % request_id,
+                ROOT_ONLY_FILE,
+                before=shown(earlier),
+                after="not tracked under this id\n",
+                remove=True,
+            )
+        ]
     if leaf.certificate is not None and leaf.certificate_reasons:
         reset = "certificate installed by this run"
     elif leaf.certificate is not None and existing is not None and existing.status == NEED_CA:

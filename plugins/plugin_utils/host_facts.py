@@ -10,6 +10,8 @@ its action plugins drop every fact a host returns but the interpreter Ansible di
 
 from __future__ import annotations
 
+from ansible.errors import AnsibleActionFail
+
 ROLE_PREFIXES = ("pg_mtls_", "signing_cert_", "cert_track_")
 
 
@@ -17,9 +19,25 @@ def injected_role_variables(hostvars, host: str) -> list:
     """The role variables that ``host``'s facts carry (facts gathered, returned by a module, or cached)."""
     if host not in hostvars:
         return []
-    variables = hostvars[host]
-    facts = variables["ansible_facts"] if "ansible_facts" in variables else {}
-    return sorted(name for name in facts if str(name).startswith(ROLE_PREFIXES))
+    # the host's variables without templating them: only the names of its facts matter
+    variables = hostvars.raw_get(host) if hasattr(hostvars, "raw_get") else hostvars[host]
+    return _role_variables(variables.get("ansible_facts") if hasattr(variables, "get") else None)
+
+
+def _role_variables(facts) -> list:
+    return sorted(name for name in facts or {} if str(name).startswith(ROLE_PREFIXES))
+
+
+def refuse_injected_facts(task_vars: dict, delegated_to: str | None) -> None:
+    """At the moment a role's task acts: fail when the facts of its host, or of the host it is delegated to, carry
+    role variables (a task earlier in the play may have returned them, after the role's first check)."""
+    injected = _role_variables(task_vars.get("ansible_facts"))
+    if injected:
+        raise AnsibleActionFail(injection_message(task_vars.get("inventory_hostname", "this host"), injected))
+    if delegated_to and "hostvars" in task_vars:
+        injected = injected_role_variables(task_vars["hostvars"], delegated_to)
+        if injected:
+            raise AnsibleActionFail(injection_message(delegated_to, injected))
 
 
 def injection_message(host: str, names: list) -> str:

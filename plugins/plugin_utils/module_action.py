@@ -10,7 +10,10 @@ from __future__ import annotations
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
-from ansible_collections.certkeeper.pki.plugins.plugin_utils.host_facts import without_foreign_facts
+from ansible_collections.certkeeper.pki.plugins.plugin_utils.host_facts import (
+    refuse_injected_facts,
+    without_foreign_facts,
+)
 from ansible_collections.certkeeper.pki.plugins.plugin_utils.role_words import result_in_role_words, task_role_words
 
 
@@ -25,6 +28,9 @@ class RoleWordsModuleAction(ActionBase):
     _supports_async = True  # the modules ran under the normal action, which supports async, before
 
     def run(self, tmp=None, task_vars=None):
+        words = task_role_words(self._templar, task_vars)
+        if words:  # in the collection's roles: the arguments come from role variables a host's facts may override
+            refuse_injected_facts(task_vars or {}, self._task.delegate_to)
         result = super().run(tmp, task_vars)
         del tmp  # no longer has any effect
         wrap_async = self._task.async_val and not self._connection.has_native_async
@@ -37,4 +43,4 @@ class RoleWordsModuleAction(ActionBase):
         if not wrap_async:
             self._remove_tmp_path(self._connection._shell.tmpdir)
         result = without_foreign_facts(result)  # a host may not set variables (plugin_utils/host_facts.py)
-        return result_in_role_words(result, task_role_words(self._templar, task_vars))
+        return result_in_role_words(result, words)

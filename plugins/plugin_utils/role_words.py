@@ -15,7 +15,8 @@ import dataclasses
 import re
 
 TASK_VARIABLE = "__certkeeper_role_words"
-_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")  # values quoted by %r stay as they are
+# values quoted by %r stay as they are; an apostrophe inside a word (the host's key) opens no quote
+_QUOTED = re.compile(r"(?<!\w)'(?:[^'\\]|\\.)*'|(?<!\w)\"(?:[^\"\\]|\\.)*\"")
 
 
 def in_role_words(text, words: dict | None):
@@ -30,7 +31,7 @@ def in_role_words(text, words: dict | None):
     names = sorted(variables, key=len, reverse=True)
     words_only = "|".join(re.escape(n) for n in names if "_" not in n) or "(?!)"
     option = re.compile(
-        r"(?<![\w.\[])(%s)(?![\w\]])|(?:^|(?<=value of )|(?<=found in ))(%s)\b|(?<![\w.\[])(%s)(?=: |=)"
+        r"(?<![\w.\[/])(%s)(?![\w\]/])|(?:^|(?<=value of )|(?<=found in ))(%s)\b|(?<![\w.\[/])(%s)(?=: |=)"
         % ("|".join(re.escape(n) for n in names if "_" in n) or "(?!)", words_only, words_only)
     )
     # AnsibleModule quotes an option it names ("argument 'key_size' is of type ..."): that quote is the option's

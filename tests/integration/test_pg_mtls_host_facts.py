@@ -39,9 +39,11 @@ for line in proc.stdout.splitlines():
 sys.stderr.write(proc.stderr)
 sys.exit(proc.returncode)
 '''
-# ... with facts that would make it the superuser and the CA
+# ... with facts that would make it the superuser and the CA, and inventory variables for the CA host (add_host)
 INJECT_FACTS = dict(setup='FACTS = {"pg_mtls_db_user": "postgres", "pg_mtls_ca_host": "app1", "pg_mtls_ca_dir": "/tmp/evil-ca"}',
-                    tamper='target.setdefault("ansible_facts", {}).update(FACTS)')
+                    tamper='target.setdefault("ansible_facts", {}).update(FACTS); target["add_host"] = {"host_name": '
+                           '"db1", "groups": [], "host_vars": {"pg_mtls_ca_dir": "/tmp/evil-ca", "pg_mtls_db_user": '
+                           '"postgres"}}')
 # ... with a CSR of its own making: an RSA-1024 key, which the CA must not certify
 WEAK_CSR = dict(setup='''from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -103,12 +105,14 @@ def test_facts_a_host_returns_are_dropped_and_it_gets_its_inventory_name(attack_
     assert rerun.returncode == 0 and rerun.changed == {}, rerun.output
 
 
-@pytest.mark.parametrize("facts, named", [
-    ({"pg_mtls_db_user": "postgres"}, "pg_mtls_db_user"),
-    ({"pg_mtls_ca_host": "app1", "pg_mtls_ca_dir": "/tmp/evil-ca"}, "pg_mtls_ca_dir, pg_mtls_ca_host"),
-    ({"pg_mtls_server_group": "pg_clients", "pg_mtls_server_cn": "localhost"}, "pg_mtls_server_cn"),
+@pytest.mark.parametrize("host, facts, named", [
+    ("app1", {"pg_mtls_db_user": "postgres"}, "pg_mtls_db_user"),
+    ("app1", {"pg_mtls_ca_host": "app1", "pg_mtls_ca_dir": "/tmp/evil-ca"}, "pg_mtls_ca_dir, pg_mtls_ca_host"),
+    ("app1", {"pg_mtls_server_group": "pg_clients", "pg_mtls_server_cn": "localhost"}, "pg_mtls_server_cn"),
+    ("app2", {"pg_mtls_db_user": "postgres"}, "pg_mtls_db_user"),  # not the play's first host
 ])
-def test_cached_facts_that_carry_role_variables_stop_the_run_before_anything_is_written(attack_lab, facts, named):
+def test_cached_facts_that_carry_role_variables_stop_the_run_before_anything_is_written(attack_lab, host, facts,
+                                                                                      named):
     first = attack_lab.run()
     assert first.returncode == 0, first.output
     before = attack_lab.files()
@@ -117,12 +121,12 @@ def test_cached_facts_that_carry_role_variables_stop_the_run_before_anything_is_
              "ANSIBLE_CACHE_PLUGIN_CONNECTION": os.path.join(attack_lab.base, "facts")}
     earlier = os.path.join(attack_lab.base, "earlier.yml")
     with open(earlier, "w") as handle:
-        json.dump([{"hosts": "app1", "gather_facts": False,
+        json.dump([{"hosts": host, "gather_facts": False,
                     "tasks": [{"ansible.builtin.set_fact": dict(facts, cacheable=True)}]}], handle)
     assert attack_lab.run(playbook=earlier, env=cache).returncode == 0
     run = attack_lab.run(env=cache)
     assert run.returncode != 0
-    assert "the facts of app1 carry " + named in run.output, run.output
+    assert "the facts of %s carry %s" % (host, named) in run.output, run.output
     assert attack_lab.files() == before
     assert not os.path.exists("/tmp/evil-ca")
     assert login_as(attack_lab, "app1", "postgres").returncode != 0
@@ -138,6 +142,8 @@ def test_one_clients_weak_csr_fails_that_client_only_and_the_others_are_signed(a
     assert "did not sign for app2: request 'app2': the CSR's key is RSA-1024" in failed[0], run.output
     assert not os.path.exists(os.path.join(attack_lab.client_dir("app2"), "client.crt"))
     assert login_as(attack_lab, "app1", "app1").returncode == 0  # signed in the same batch
+    check = attack_lab.run("--check", inventory=inventory)  # check mode says so too
+    assert check.returncode != 0 and "fatal: [app2]" in check.output, check.output
 
 
 def _cache_facts(base: str, inventory: str, host: str, facts: dict) -> dict:

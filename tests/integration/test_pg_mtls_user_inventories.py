@@ -286,6 +286,15 @@ def test_a_bad_value_is_named_by_its_role_variable_and_changes_no_file_anywhere(
     run = user_lab.run(inventory=bad)
     assert run.returncode != 0, run.output
     failed = [line for line in run.output.splitlines() if "FAILED!" in line or "ERROR" in line]
-    assert any(variable in line for line in failed), run.output
-    assert any(host in line for line in failed), run.output
+    # the role variable and its host in one message, never the module option alone
+    assert any(variable in line and "(host %s)" % host in line for line in failed), run.output
     assert user_lab.files() == before
+
+
+def test_a_host_that_names_itself_the_ca_fails_naming_the_plays_ca(user_lab):
+    before = user_lab.files()
+    run = user_lab.run(inventory=user_lab.write_inventory("self-ca.yml", app2={"pg_mtls_ca_host": "app2"}))
+    assert run.returncode != 0
+    assert "pg_mtls_ca_host is app2 for app2 but the CA of this play is db1" in run.output, run.output
+    assert user_lab.files() == before
+    assert user_lab.run().changed == {}  # and no second CA anywhere (the fixture checks the default directory)

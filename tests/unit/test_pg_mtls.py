@@ -440,19 +440,49 @@ def test_the_timer_renews_a_pg_mtls_certificate_with_the_key_policy_the_role_set
 
 
 def test_one_bad_request_is_refused_for_its_host_and_the_rest_of_the_batch_is_signed(hosts, tmp_path):
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import dsa, rsa
 
     weak_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     weak_csr = crypto.csr_pem(crypto.build_csr(weak_key, "weak")).decode()
+    dsa_csr = crypto.csr_pem(crypto.build_csr(dsa.generate_private_key(key_size=2048), "dsa")).decode()
     good = run(role="client", path=str(tmp_path / "good"), common_name="good",
                ca_certificate=hosts["server_result"]["ca_certificate"])
     signed = run(role="ca", path=hosts["ca"], sign=[
         dict(name="weak", csr=weak_csr, profile="client", common_name="weak", subject_alt_names=[]),
         dict(name="junk", csr="not a csr", profile="client", common_name="junk", subject_alt_names=[]),
+        dict(name="dsa", csr=dsa_csr, profile="client", common_name="dsa", subject_alt_names=[]),
         dict(name="good", csr=good["csr"], profile="client", common_name="good", subject_alt_names=[])])
     assert list(signed["certificates"]) == ["good"]
     assert signed["refused"] == {
         "weak": "request 'weak': the CSR's key is RSA-1024; RSA keys must have at least 2048 bits; the CA does not "
                 "certify it",
-        "junk": "request 'junk': not a PEM certificate signing request"}
+        "junk": "request 'junk': not a PEM certificate signing request",
+        "dsa": "request 'dsa': the CSR's key is a DSAPublicKey key; certkeeper signs and certifies RSA and ECDSA keys "
+               "only; the CA does not certify it"}
     assert any(w.startswith("not signed for weak: ") for w in signed["warnings"])
+
+
+@pytest.mark.parametrize("rotate_key_after", [True, False])
+def test_an_install_cut_between_certificate_and_key_is_completed_whatever_the_key_policy(hosts, rotate_key_after):
+    client = dict(hosts["client"], renew_before=366, valid_days=400)
+    asked = run(**client)  # rotate_key: the new key waits as client.key.pending
+    signed = run(role="ca", path=hosts["ca"], sign=[dict(name="cli", csr=asked["csr"], profile="client",
+                                                         common_name="app", subject_alt_names=[], valid_days=400)])
+    with open(os.path.join(hosts["cli"], "client.crt"), "w") as handle:  # the crash: certificate renamed, key not
+        handle.write(signed["certificates"]["cli"])
+    pending = _key_of(hosts["cli"], "client.key.pending")
+    again = run(**dict(client, rotate_key=rotate_key_after))
+    assert not again["certificate_needed"], again  # no CSR for the old key
+    assert _key_of(hosts["cli"]) == pending and not os.path.exists(os.path.join(hosts["cli"], "client.key.pending"))
+    assert run(**dict(client, rotate_key=rotate_key_after))["changed"] is False
+
+
+def test_a_record_of_the_earlier_version_left_beside_its_copy_by_a_crash_goes(hosts, tmp_path):
+    store = Store(str(tmp_path / "store"))
+    first = run(**_tracked_client(hosts, store.directory))
+    leftover = store.load(first["tracking_id"])
+    leftover.id = "pg_mtls-client"
+    store.save(leftover)  # the crash: the new record was written, the old one not yet removed
+    again = run(**_tracked_client(hosts, store.directory))
+    assert reasons(again)["pg_mtls-client.json"].startswith("moved to ")
+    assert store.ids() == [first["tracking_id"]]

@@ -45,3 +45,10 @@ def test_message_warnings_reasons_and_diff_headers_are_rewritten():
     assert result["warnings"] == ["pg_mtls_key_size 1024 (host db1)"]
     assert result["changes"][0]["reason"] == "pg_mtls_server_sans changed (host db1)"
     assert result["diff"][0] == {"before_header": "/x", "after_header": "/x (pg_mtls_server_sans changed) (host db1)"}
+
+
+def test_a_path_that_holds_an_option_name_and_prose_with_apostrophes_stay_right():
+    words = {"host": "db1", "variables": {"ca_path": "pg_mtls_ca_dir", "key_type": "pg_mtls_key_type"}}
+    assert in_role_words("cannot read /srv/ca_path/root.crt", words) == "cannot read /srv/ca_path/root.crt"
+    assert in_role_words("the host's key_type differs from the CA's", words) == (
+        "the host's pg_mtls_key_type differs from the CA's (host db1)")
