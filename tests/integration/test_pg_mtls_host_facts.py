@@ -33,7 +33,7 @@ for line in proc.stdout.splitlines():
         print(line)
         continue
     target = answer.get("result") if isinstance(answer.get("result"), dict) else answer
-    if isinstance(target, dict) and "changed" in target:
+    if isinstance(target, dict) and ("changed" in target or "invocation" in target):
         %(tamper)s
     print(json.dumps(answer))
 sys.stderr.write(proc.stderr)
@@ -182,3 +182,24 @@ def test_the_signing_cert_and_cert_track_roles_refuse_facts_that_carry_their_var
     assert "the facts of s1 carry cert_track_requests, signing_cert_subject" in run.output, run.output
     assert not any(os.path.exists(os.path.join(base, n)) for n in ("s1", "bin", "store", "evil.crt"))
     assert not os.path.exists(marker)
+
+
+def test_facts_a_source_host_returns_mid_run_stop_the_tasks_that_would_use_them(tmp_path):
+    # ansible.builtin.slurp on the source host keeps the facts its answer carries and, run_once, hands them to every
+    # host of the play: the signing_cert action refuses to act on them
+    base = str(tmp_path)
+    wrapper = lying_python(base, "lying-python", dict(setup="", tamper='target.setdefault("ansible_facts", {}).update('
+                                                                        'signing_cert_mode="0644")'))
+    inventory = os.path.join(base, "inventory.yml")
+    common = {"signing_cert_subject": "CN=s.example.com", "signing_cert_friendly_name": "Signing",
+              "signing_cert_password": "pw-42-secret", "signing_cert_subject_alt_names": ["s.example.com"]}
+    with open(inventory, "w") as handle:
+        json.dump({"all": {"vars": dict(common, ansible_connection="local", ansible_python_interpreter=sys.executable),
+                           "children": {"signing_cert_hosts": {"hosts": {
+                               "s1": {"signing_cert_dir": os.path.join(base, "s1"),
+                                      "ansible_python_interpreter": wrapper},
+                               "s2": {"signing_cert_dir": os.path.join(base, "s2")}}}}}}, handle)
+    run = run_playbook("certkeeper.pki.signing_cert", inventory, tmp_dir=base)
+    assert run.returncode != 0, run.output
+    assert "carry signing_cert_mode" in run.output, run.output
+    assert not os.path.exists(os.path.join(base, "s2", "Signing.pfx"))
