@@ -111,8 +111,7 @@ def test_facts_a_host_returns_are_dropped_and_it_gets_its_inventory_name(attack_
     ("app1", {"pg_mtls_server_group": "pg_clients", "pg_mtls_server_cn": "localhost"}, "pg_mtls_server_cn"),
     ("app2", {"pg_mtls_db_user": "postgres"}, "pg_mtls_db_user"),  # not the play's first host
 ])
-def test_cached_facts_that_carry_role_variables_stop_the_run_before_anything_is_written(attack_lab, host, facts,
-                                                                                      named):
+def test_cached_facts_that_carry_role_variables_stop_the_run_before_anything_is_written(attack_lab, host, facts, named):
     first = attack_lab.run()
     assert first.returncode == 0, first.output
     before = attack_lab.files()
@@ -188,8 +187,8 @@ def test_facts_a_source_host_returns_mid_run_stop_the_tasks_that_would_use_them(
     # ansible.builtin.slurp on the source host keeps the facts its answer carries and, run_once, hands them to every
     # host of the play: the signing_cert action refuses to act on them
     base = str(tmp_path)
-    wrapper = lying_python(base, "lying-python", dict(setup="", tamper='target.setdefault("ansible_facts", {}).update('
-                                                                        'signing_cert_mode="0644")'))
+    tamper = 'target.setdefault("ansible_facts", {}).update(signing_cert_mode="0644")'
+    wrapper = lying_python(base, "lying-python", dict(setup="", tamper=tamper))
     inventory = os.path.join(base, "inventory.yml")
     common = {"signing_cert_subject": "CN=s.example.com", "signing_cert_friendly_name": "Signing",
               "signing_cert_password": "pw-42-secret", "signing_cert_subject_alt_names": ["s.example.com"]}
