@@ -34,6 +34,7 @@ REF_BIN = os.path.join(BENCH, ".venv-ref", "bin")
 CALLBACKS = os.path.join(ROOT, "tests", "integration", "callback_plugins")
 sys.path.insert(0, COLLECTIONS)
 
+from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_arguments import ARGUMENT_SPEC  # noqa: E402
 from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_module import run_pg_mtls_certs  # noqa: E402
 
 
@@ -88,11 +89,8 @@ def core_seconds(clients: int) -> float:
     """The same cryptography and file work as a first run, without Ansible: one call per host and phase."""
     base = tempfile.mkdtemp(prefix="certkeeper-core-")
     try:
-        common = dict(subject_alt_names=[], ca_certificate=None, ca_path=None, ca_common_name="certkeeper.pki PostgreSQL CA",
-                      ca_valid_days=3650, certificate=None, sign=[], key_type="rsa", key_size=None, valid_days=365,
-                      renew_before=30, key_owner="root", key_group="root", key_mode=None, pfx_password="",
-                      pfx_friendly_name="user", postgresql_conf=None, postgresql_conf_block=None, pg_hba_conf=None,
-                      pg_hba_block=None, track=None)
+        # every option with the default the module gives it, as a module run sees them
+        common = {name: option.get("default") for name, option in ARGUMENT_SPEC.items()}
         start = time.monotonic()
         server = run_pg_mtls_certs(dict(common, role="server", path=os.path.join(base, "db1"),
                                         ca_path=os.path.join(base, "ca"), common_name="db1.example.com"), False)

@@ -43,7 +43,10 @@ from ansible_collections.certkeeper.pki.plugins.plugin_utils.module_utils_files 
     module_utils_sources,
     package_archive,
 )
-from ansible_collections.certkeeper.pki.plugins.plugin_utils.role_words import result_in_role_words, task_role_words
+from ansible_collections.certkeeper.pki.plugins.plugin_utils.role_words import (
+    in_collection_role,
+    task_result_in_role_words,
+)
 
 MODULE = "certkeeper.pki.pg_mtls_certs"
 display = Display()
@@ -110,8 +113,7 @@ class ActionModule(ActionBase):
     _supports_async = False
 
     def run(self, tmp=None, task_vars=None):
-        words = task_role_words(self._templar, task_vars)
-        if words:  # in the role: the arguments come from role variables a host's facts may override
+        if in_collection_role(task_vars):  # the arguments come from role variables a host's facts may override
             refuse_injected_facts(task_vars or {}, self._task.delegate_to)
         result = super().run(tmp, task_vars)
         args = self._task.args
@@ -129,7 +131,7 @@ class ActionModule(ActionBase):
         }
         if args.get("role") == "ca":  # every host checks that this is the CA its own settings name
             result["ca_host"] = self._task.delegate_to or (task_vars or {}).get("inventory_hostname")
-        return result_in_role_words(result, words)
+        return task_result_in_role_words(result, self._templar, task_vars)
 
     def _direct_result(self, args: dict, task_vars: dict) -> dict | None:
         """The task's result from the host's short program (its stamp, or the work done from the zip), or None

@@ -67,11 +67,11 @@ _value:
 
 
 def pg_mtls_ca_settings(here, hostvars, ca_host, host, options=None):
-    for asked in dict.fromkeys((host, ca_host)):  # neither may choose the CA or what it signs through its facts
-        injected = injected_role_variables(hostvars, asked)
+    ca_inventory, own = hostvars[ca_host], hostvars[host]
+    for asked, variables in ((host, own), (ca_host, ca_inventory)):  # neither may choose the CA or its names by facts
+        injected = injected_role_variables(hostvars, asked, variables)
         if injected:
             raise AnsibleFilterError(injection_message(asked, injected))
-    ca_inventory, own = hostvars[ca_host], hostvars[host]
     settings = {}
     for name, value in here.items():
         if name in ca_inventory:

@@ -15,13 +15,16 @@ from ansible.errors import AnsibleActionFail
 ROLE_PREFIXES = ("pg_mtls_", "signing_cert_", "cert_track_")
 
 
-def injected_role_variables(hostvars, host: str) -> list:
-    """The role variables that ``host``'s facts carry (facts gathered, returned by a module, or cached)."""
-    if host not in hostvars:
-        return []
-    # the host's variables without templating them: only the names of its facts matter
-    variables = hostvars.raw_get(host) if hasattr(hostvars, "raw_get") else hostvars[host]
-    return _role_variables(variables.get("ansible_facts") if hasattr(variables, "get") else None)
+def injected_role_variables(hostvars, host: str, variables=None) -> list:
+    """The role variables that ``host``'s facts carry (facts gathered, returned by a module, or cached).
+    ``variables``: ``hostvars[host]`` when the caller has it already (each lookup computes the host's variables)."""
+    if variables is None:
+        if host not in hostvars:
+            return []
+        variables = hostvars[host]
+    # the names of the facts, without templating them (HostVarsVars keeps its raw variables in _vars)
+    raw = getattr(variables, "_vars", variables)
+    return _role_variables(raw.get("ansible_facts") if hasattr(raw, "get") else None)
 
 
 def _role_variables(facts) -> list:

@@ -14,7 +14,10 @@ from ansible_collections.certkeeper.pki.plugins.plugin_utils.host_facts import (
     refuse_injected_facts,
     without_foreign_facts,
 )
-from ansible_collections.certkeeper.pki.plugins.plugin_utils.role_words import result_in_role_words, task_role_words
+from ansible_collections.certkeeper.pki.plugins.plugin_utils.role_words import (
+    in_collection_role,
+    task_result_in_role_words,
+)
 
 
 class RoleWordsModuleAction(ActionBase):
@@ -28,8 +31,7 @@ class RoleWordsModuleAction(ActionBase):
     _supports_async = True  # the modules ran under the normal action, which supports async, before
 
     def run(self, tmp=None, task_vars=None):
-        words = task_role_words(self._templar, task_vars)
-        if words:  # in the collection's roles: the arguments come from role variables a host's facts may override
+        if in_collection_role(task_vars):  # the arguments come from role variables a host's facts may override
             refuse_injected_facts(task_vars or {}, self._task.delegate_to)
         result = super().run(tmp, task_vars)
         del tmp  # no longer has any effect
@@ -43,4 +45,4 @@ class RoleWordsModuleAction(ActionBase):
         if not wrap_async:
             self._remove_tmp_path(self._connection._shell.tmpdir)
         result = without_foreign_facts(result)  # a host may not set variables (plugin_utils/host_facts.py)
-        return result_in_role_words(result, words)
+        return task_result_in_role_words(result, self._templar, task_vars)

@@ -104,6 +104,21 @@ def result_in_role_words(result: dict, words: dict | None) -> dict:
     return result
 
 
+def in_collection_role(task_vars: dict | None) -> bool:
+    """Whether the task is one of the collection's roles' (it sets ``__certkeeper_role_words``); nothing rendered."""
+    return TASK_VARIABLE in (task_vars or {})
+
+
+def task_result_in_role_words(result: dict, templar, task_vars: dict | None) -> dict:
+    """``result_in_role_words`` with the task's words, rendered only when the result has words to rewrite (a rerun
+    that changed nothing has none, and rendering costs the controller a template per host and task)."""
+    if not in_collection_role(task_vars) or not any(
+        result.get(key) for key in ("msg", "warnings", "changes", "diff", "exception")
+    ):
+        return result
+    return result_in_role_words(result, task_role_words(templar, task_vars or {}))
+
+
 def task_role_words(templar, task_vars: dict) -> dict | None:
     """The task's ``__certkeeper_role_words``, rendered; None outside the collection's roles."""
     words = (task_vars or {}).get(TASK_VARIABLE)
