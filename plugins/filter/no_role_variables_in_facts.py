@@ -6,10 +6,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.certkeeper.pki.plugins.plugin_utils.host_facts import (
-    injected_role_variables,
-    injection_message,
-)
+from ansible_collections.certkeeper.pki.plugins.plugin_utils.host_facts import injection_problem
 
 DOCUMENTATION = r"""
 name: no_role_variables_in_facts
@@ -48,9 +45,9 @@ _value:
 
 def no_role_variables_in_facts(hosts, hostvars):
     for host in dict.fromkeys(hosts):
-        injected = injected_role_variables(hostvars, host)
-        if injected:
-            raise AnsibleFilterError(injection_message(host, injected))
+        problem = injection_problem(hostvars, host)
+        if problem:
+            raise AnsibleFilterError(problem)
     return True
 
 

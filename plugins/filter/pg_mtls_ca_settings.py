@@ -6,10 +6,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.certkeeper.pki.plugins.plugin_utils.host_facts import (
-    injected_role_variables,
-    injection_message,
-)
+from ansible_collections.certkeeper.pki.plugins.plugin_utils.host_facts import injection_problem
 
 DOCUMENTATION = r"""
 name: pg_mtls_ca_settings
@@ -46,8 +43,8 @@ options:
     required: true
   options:
     description:
-      - When given, a dict of variable names and module options; the result then maps the settings to those options,
-        as a module's arguments, and leaves out variables not named here.
+      - When given, a dict of module options and the variable each takes (the map the role's messages use too); the
+        result is then those options with their settings, as a module's arguments.
     type: dict
 """
 
@@ -61,7 +58,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: The same variable names with the CA host's values (or the module options named by O(options)).
+  description: The same variable names with the CA host's values (or the module options of O(options)).
   type: dict
 """
 
@@ -69,9 +66,9 @@ _value:
 def pg_mtls_ca_settings(here, hostvars, ca_host, host, options=None):
     ca_inventory, own = hostvars[ca_host], hostvars[host]
     for asked, variables in ((host, own), (ca_host, ca_inventory)):  # neither may choose the CA or its names by facts
-        injected = injected_role_variables(hostvars, asked, variables)
-        if injected:
-            raise AnsibleFilterError(injection_message(asked, injected))
+        problem = injection_problem(hostvars, asked, variables)
+        if problem:
+            raise AnsibleFilterError(problem)
     settings = {}
     for name, value in here.items():
         if name in ca_inventory:
@@ -99,7 +96,7 @@ def pg_mtls_ca_settings(here, hostvars, ca_host, host, options=None):
             )
         settings[name] = wanted
     if options:
-        return {options[name]: value for name, value in settings.items() if name in options}
+        return {option: settings[name] for option, name in options.items()}
     return settings
 
 

@@ -166,23 +166,20 @@ def general_name_text(name) -> str:
 # --- CSRs and certificates -------------------------------------------------------------------
 
 
-def build_csr(key, subject, subject_alt_names=()) -> x509.CertificateSigningRequest:
+def build_csr(
+    key, subject, subject_alt_names=(), extended_key_usages=None, encipherment: bool = True
+) -> x509.CertificateSigningRequest:
     """A CSR proving possession of ``key``, for a CN or a full Name, with SANs when given.
 
-    Our own CA takes names from the inventory, not from here; external CA helpers read them."""
+    Our own CA takes names from the inventory, not from here; external CA helpers read them. With
+    ``extended_key_usages`` (a list, maybe empty) it asks also for the usages of a profile (CA:FALSE, keyUsage,
+    extendedKeyUsage), as certmonger's requests do: a CA that copies the requested extensions issues exactly
+    the profile."""
     name = subject if isinstance(subject, x509.Name) else _name(subject)
     builder = x509.CertificateSigningRequestBuilder().subject_name(name)
-    if subject_alt_names:
-        builder = builder.add_extension(x509.SubjectAlternativeName(list(subject_alt_names)), critical=False)
-    return builder.sign(key, _signing_hash(key))
-
-
-def build_usage_csr(key, subject, subject_alt_names, extended_key_usages, encipherment: bool = True):
-    """build_csr, asking also for the usages of a profile (CA:FALSE, keyUsage, extendedKeyUsage), as
-    certmonger's requests do: a CA that copies the requested extensions issues exactly the profile."""
-    builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
-    builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-    builder = builder.add_extension(key_usage_for(key.public_key(), encipherment), critical=True)
+    if extended_key_usages is not None:
+        builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        builder = builder.add_extension(key_usage_for(key.public_key(), encipherment), critical=True)
     if extended_key_usages:
         builder = builder.add_extension(x509.ExtendedKeyUsage(list(extended_key_usages)), critical=False)
     if subject_alt_names:

@@ -208,10 +208,21 @@ def trusted_directory(path: str) -> bool:
 
 
 def _trusted(st: os.stat_result) -> bool:
-    return stat.S_ISDIR(st.st_mode) and st.st_uid in (0, os.geteuid()) and not st.st_mode & 0o022
+    return stat.S_ISDIR(st.st_mode) and foreign_problem(st) is None
 
 
-def _os_error(exc: OSError) -> str:
+def foreign_problem(st: os.stat_result) -> str | None:
+    """Why what ``st`` describes is not root's alone (or this user's, when certkeeper runs as another), or None:
+    its owner, or a group or others who can write it, could steer what root does with it."""
+    if st.st_uid not in (0, os.geteuid()):
+        return "is not root's"
+    writable = stat.S_IMODE(st.st_mode) & 0o022
+    if writable:
+        return "is writable by %s" % {0o020: "its group", 0o002: "others"}.get(writable, "its group and others")
+    return None
+
+
+def os_error_text(exc: OSError) -> str:
     if exc.errno == errno.ELOOP:
         return "is a symbolic link, which certkeeper does not follow"
     return exc.strerror or str(exc)
@@ -243,7 +254,7 @@ def read_state(path: str) -> FileState:
     try:
         fd = os.open(path, _CHECKED_OPEN)
     except OSError as exc:
-        return FileState(path, attributes=attributes, error=_os_error(exc))
+        return FileState(path, attributes=attributes, error=os_error_text(exc))
     with os.fdopen(fd, "rb") as handle:
         st = os.fstat(fd)  # before the read: a write after it moves what the next lstat sees
         _saw(path, st)
@@ -407,7 +418,7 @@ def _open_checked(change: Change) -> int:
         elif exc.errno == errno.ENOTDIR:
             problem = "is no longer a directory"
         else:
-            problem = "cannot be opened (%s)" % _os_error(exc)
+            problem = "cannot be opened (%s)" % os_error_text(exc)
         fd = None
     if fd is not None:
         st = os.fstat(fd)
@@ -486,7 +497,7 @@ def _make_directory(path: str, attributes: Attributes) -> None:
         try:
             fd = os.open(name, _CHECKED_OPEN | os.O_DIRECTORY, dir_fd=parent)
         except OSError as exc:
-            problem = "is a symbolic link" if _is_link(name, parent) else _os_error(exc)
+            problem = "is a symbolic link" if _is_link(name, parent) else os_error_text(exc)
             raise CertError(_swapped_directory(path, problem)) from None
         try:
             st = os.fstat(fd)

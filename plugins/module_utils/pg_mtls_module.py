@@ -17,7 +17,7 @@ except ImportError:  # crypto.CRYPTOGRAPHY_IMPORT_ERROR keeps it for the modules
 from . import crypto, pg_hba, stamp
 from .config_blocks import plan_block
 from .crypto import CertError, KeySpec
-from .files import ROOT_ONLY_FILE, Change, Plan, apply_plan, check_absolute_path, private_file_attributes, read_state
+from .files import Plan, apply_plan, check_absolute_path, private_file_attributes, read_state
 from .pg_mtls import (
     CA_CERT,
     CA_KEY,
@@ -56,8 +56,13 @@ def _ca_key_spec(params: dict) -> KeySpec:
     return _key_spec(params)
 
 
+def _ca_renew_option(params: dict) -> str:
+    """The option that sets the CA certificate's renewal window: ca_renew_before, else renew_before."""
+    return "ca_renew_before" if params.get("ca_renew_before") is not None else "renew_before"
+
+
 def _ca_renew_before(params: dict) -> int:
-    return _positive(params, "ca_renew_before" if params.get("ca_renew_before") is not None else "renew_before")
+    return _positive(params, _ca_renew_option(params))
 
 
 def _ca_request(params: dict, directory: str) -> CARequest:
@@ -117,10 +122,7 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
         _positive(params, option)
     if role == "ca" or params.get("ca_path"):  # a call that plans the CA: its own window
         check_renewal_window(
-            _ca_renew_before(params),
-            params["ca_valid_days"],
-            "ca_valid_days",
-            "ca_renew_before" if params.get("ca_renew_before") is not None else "renew_before",
+            _ca_renew_before(params), params["ca_valid_days"], "ca_valid_days", _ca_renew_option(params)
         )
     if role == "ca":
         return _run_ca(params, check_mode)
@@ -283,13 +285,11 @@ def _tracking_changes(params: dict, request: LeafRequest, leaf) -> list:
     if earlier is not None and earlier.cert_path == desired.cert_path:
         existing = existing or earlier
         moved = [
-            Change(
-                store.path(earlier.id),
+            store.record_removal(
+                earlier.id,
                 "moved to %s (one record per certificate)" % request_id,
-                ROOT_ONLY_FILE,
-                before=shown(earlier),
-                after="not tracked under this id\n",
-                remove=True,
+                shown(earlier),
+                "not tracked under this id\n",
             )
         ]
     if leaf.certificate is not None and leaf.certificate_reasons:

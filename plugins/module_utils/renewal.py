@@ -339,7 +339,7 @@ class Renewal:
         """certmonger's CA-helper protocol: SUBMIT (or POLL with the cookie), exit code tells the outcome."""
         r = self.request
         ekus, encipherment = PROFILE_USAGES[r.profile]
-        csr = crypto.csr_pem(crypto.build_usage_csr(key, subject, sans, ekus, encipherment)).decode()
+        csr = crypto.csr_pem(crypto.build_csr(key, subject, sans, ekus, encipherment)).decode()
         polling = bool(r.ca_cookie)
         env = dict(
             os.environ,

@@ -34,7 +34,9 @@ from .files import (
     Change,
     Plan,
     apply_plan,
+    foreign_problem,
     make_parent_directories,
+    os_error_text,
     parse_mode,
     private_file_attributes,
     read_state,
@@ -192,32 +194,11 @@ def shown(request: TrackedRequest | None) -> str:
     return json.dumps(settings, indent=2, sort_keys=True) + "\n"
 
 
-def _trusted_uids() -> tuple:
-    """Root; and the user running certkeeper when that is not root (its own store steers nobody else)."""
-    return (0, os.geteuid())
-
-
 def _owner(uid: int) -> str:
     try:
         return "%s (uid %d)" % (pwd.getpwuid(uid).pw_name, uid)
     except KeyError:
         return "uid %d" % uid
-
-
-def _os_error(exc: OSError) -> str:
-    if exc.errno == errno.ELOOP:
-        return "it is a symbolic link, which certkeeper does not follow"
-    return exc.strerror or str(exc)
-
-
-def _foreign_problem(st) -> str | None:
-    """Why a store directory or record is not root's alone, or None."""
-    if st.st_uid not in _trusted_uids():
-        return "is not root's"
-    writable = stat.S_IMODE(st.st_mode) & 0o022
-    if writable:
-        return "is writable by %s" % {0o020: "its group", 0o002: "others"}.get(writable, "its group and others")
-    return None
 
 
 def _open_store_directory(path: str, tighten: bool = False, missing_ok: bool = False, dir_fd=None) -> int:
@@ -236,11 +217,11 @@ def _open_store_directory(path: str, tighten: bool = False, missing_ok: bool = F
     except OSError as exc:
         raise CertError(
             "tracking store directory %s cannot be opened: %s; the store must be a root-only directory (0700)"
-            % (path, "not a directory" if exc.errno == errno.ENOTDIR else _os_error(exc))
+            % (path, "not a directory" if exc.errno == errno.ENOTDIR else os_error_text(exc))
         ) from None
     try:
         st = os.fstat(fd)
-        problem = _foreign_problem(st)
+        problem = foreign_problem(st)
         if problem:
             raise CertError(
                 "tracking store directory %s %s (owner %s, mode %04o): the store must be root's alone, or "
@@ -272,12 +253,12 @@ def _load_record(requests: int, path: str) -> TrackedRequest | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise CertError("cannot read tracking record %s: %s" % (path, _os_error(exc))) from None
+        raise CertError("cannot read tracking record %s: %s" % (path, os_error_text(exc))) from None
     with os.fdopen(fd, "rb") as handle:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise CertError("cannot read tracking record %s: not a regular file" % path)
-        problem = _foreign_problem(st)
+        problem = foreign_problem(st)
         if problem:
             raise CertError(
                 "tracking record %s %s (owner %s, mode %04o), so it is not used: the store must be root's "
@@ -337,7 +318,7 @@ class Store:
             fd = os.open("lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=directory)
         except OSError as exc:
             raise CertError(
-                "cannot open the lock of tracking store %s: %s" % (self.directory, _os_error(exc))
+                "cannot open the lock of tracking store %s: %s" % (self.directory, os_error_text(exc))
             ) from None
         finally:
             os.close(directory)
@@ -455,18 +436,13 @@ class Store:
         self.ensure()
         apply_plan(Plan([self.save_change(request, "status")]))
 
+    def record_removal(self, request_id: str, reason: str, before: str, after: str = "not tracked\n") -> Change:
+        """The change that removes the record ``request_id`` (its files stay)."""
+        return Change(self.path(request_id), reason, ROOT_ONLY_FILE, before=before, after=after, remove=True)
+
     def remove_changes(self, request_id: str, before: str) -> list:
         """The record and any pending key go; the tracked files stay."""
-        changes = [
-            Change(
-                self.path(request_id),
-                "stop tracking (files stay)",
-                ROOT_ONLY_FILE,
-                before=before,
-                after="not tracked\n",
-                remove=True,
-            )
-        ]
+        changes = [self.record_removal(request_id, "stop tracking (files stay)", before)]
         pending = self.pending_key_path(request_id)
         if os.path.exists(pending):
             changes.append(

@@ -31,16 +31,21 @@ def _role_variables(facts) -> list:
     return sorted(name for name in facts or {} if str(name).startswith(ROLE_PREFIXES))
 
 
+def injection_problem(hostvars, host: str, variables=None) -> str | None:
+    """What to say when ``host``'s facts carry role variables (see injected_role_variables), or None."""
+    injected = injected_role_variables(hostvars, host, variables)
+    return injection_message(host, injected) if injected else None
+
+
 def refuse_injected_facts(task_vars: dict, delegated_to: str | None) -> None:
     """At the moment a role's task acts: fail when the facts of its host, or of the host it is delegated to, carry
     role variables (a task earlier in the play may have returned them, after the role's first check)."""
     injected = _role_variables(task_vars.get("ansible_facts"))
-    if injected:
-        raise AnsibleActionFail(injection_message(task_vars.get("inventory_hostname", "this host"), injected))
-    if delegated_to and "hostvars" in task_vars:
-        injected = injected_role_variables(task_vars["hostvars"], delegated_to)
-        if injected:
-            raise AnsibleActionFail(injection_message(delegated_to, injected))
+    problem = injection_message(task_vars.get("inventory_hostname", "this host"), injected) if injected else None
+    if not problem and delegated_to and "hostvars" in task_vars:
+        problem = injection_problem(task_vars["hostvars"], delegated_to)
+    if problem:
+        raise AnsibleActionFail(problem)
 
 
 def injection_message(host: str, names: list) -> str:
