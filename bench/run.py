@@ -34,8 +34,8 @@ REF_BIN = os.path.join(BENCH, ".venv-ref", "bin")
 CALLBACKS = os.path.join(ROOT, "tests", "integration", "callback_plugins")
 sys.path.insert(0, COLLECTIONS)
 
-from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_arguments import ARGUMENT_SPEC  # noqa: E402
-from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_module import run_pg_mtls_certs  # noqa: E402
+from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.arguments import ARGUMENT_SPEC  # noqa: E402
+from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.run import run_pg_mtls_certs  # noqa: E402
 
 
 def inventory(base: str, clients: int, python: str) -> str:
@@ -111,8 +111,8 @@ def core_seconds(clients: int) -> float:
 
 def renew_bench(records: int, due: int) -> dict:
     """`certkeeper renew --all` over ``records`` tracked certificates of which ``due`` are due."""
-    from ansible_collections.certkeeper.pki.plugins.module_utils.tracker import renew, track, untrack
-    from ansible_collections.certkeeper.pki.plugins.module_utils.tracking import Store, TrackedRequest
+    from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.verbs import renew, track, untrack
+    from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store, TrackedRequest
     base = tempfile.mkdtemp(prefix="certkeeper-renew-")
     try:
         store = Store(os.path.join(base, "store"))

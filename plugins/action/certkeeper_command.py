@@ -16,14 +16,15 @@ from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.certkeeper.pki.plugins.plugin_utils import ansible_core
 from ansible_collections.certkeeper.pki.plugins.plugin_utils.module_utils_files import module_utils_sources, zip_archive
 
 PACKAGE = "certkeeper_pki"
-MAIN = "import sys\n\nfrom certkeeper_pki.cli import main\n\nsys.exit(main())\n"
+MAIN = "import sys\n\nfrom certkeeper_pki._host.cli import main\n\nsys.exit(main())\n"
 
 
 def build_zipapp(python: str) -> bytes:
-    """``#!python -I`` then a zip of certkeeper_pki/*.py and __main__.py, as ``python -m zipapp`` lays it out.
+    """``#!python -I`` then a zip of the module_utils as package certkeeper_pki and __main__.py, as ``python -m zipapp`` lays it out.
 
     ``-I`` (isolated): root's renewal never imports from PYTHONPATH, the user site or the working
     directory, so no environment variable or planted module chooses the code it runs."""
@@ -53,17 +54,7 @@ class ActionModule(ActionBase):
             source = os.path.join(local_dir, "certkeeper")
             with open(source, "wb") as handle:
                 handle.write(build_zipapp(python))
-            copy_task = self._task.copy()
-            copy_task.args = dict(src=source, dest=dest, owner="root", group="root", mode="0755")
-            copy_action = self._shared_loader_obj.action_loader.get(
-                "ansible.legacy.copy",
-                task=copy_task,
-                connection=self._connection,
-                play_context=self._play_context,
-                loader=self._loader,
-                templar=self._templar,
-                shared_loader_obj=self._shared_loader_obj,
-            )
-            return copy_action.run(task_vars=task_vars)
+            copy = dict(src=source, dest=dest, owner="root", group="root", mode="0755")
+            return ansible_core.run_action(self, "ansible.legacy.copy", copy, task_vars)
         finally:
             shutil.rmtree(local_dir, ignore_errors=True)

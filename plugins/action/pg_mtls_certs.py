@@ -7,7 +7,8 @@ on the controller, the names this host's certificate must carry.
 A module run costs a host about a quarter of a second of CPU before the module's first line (Python
 compiles ``ansible.module_utils.basic`` from the payload's zip on every run), however little the module
 then does. The work needs none of it. With pipelining the arguments are validated here, with the
-module's own argument spec, and the host gets ``stamp.py`` itself (standard library only) over the same
+module's own argument spec, and the host gets the stamp reader and the program (``_core/stamp.py`` and
+``_host/program.py``, standard library only) over the same
 connection, user and interpreter a module run would use, with this collection's module_utils as a zip:
 an unchanged host answers from its stamp (about 25 ms of CPU, nothing unpacked); any other does the
 work from the zip (``direct_run``): the same function the module calls, its result shaped here as the
@@ -31,10 +32,10 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
-from ansible.vars.clean import remove_internal_keys
 
-from ansible_collections.certkeeper.pki.plugins.module_utils.module_shell import reported
-from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_arguments import ARGUMENT_RULES, ARGUMENT_SPEC
+from ansible_collections.certkeeper.pki.plugins.module_utils._host.module_shell import reported
+from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.arguments import ARGUMENT_RULES, ARGUMENT_SPEC
+from ansible_collections.certkeeper.pki.plugins.plugin_utils import ansible_core
 from ansible_collections.certkeeper.pki.plugins.plugin_utils.host_facts import (
     refuse_injected_facts,
     without_foreign_facts,
@@ -54,13 +55,14 @@ display = Display()
 
 @functools.cache
 def _host_program() -> tuple:
-    """stamp.py as the program, this collection's module_utils as its base64 zip, and the SHA-256 of each
-    of those files (the module ships those it imports; a stamp names those that verified, and counts only
-    while each is the same here)."""
+    """The program (the stamp reader, then the program that asks it), this collection's module_utils as its
+    base64 zip, and the SHA-256 of each of those files (the module ships those it imports; a stamp names
+    those that verified, and counts only while each is the same here)."""
     sources = module_utils_sources()
     digests = {name: hashlib.sha256(data).hexdigest() for name, data in sources.items()}
     payload = base64.b64encode(package_archive(sources)).decode("ascii")
-    return sources["stamp.py"].decode("utf-8"), payload, digests
+    program = sources["_core/stamp.py"] + b"\n" + sources["_host/program.py"]
+    return program.decode("utf-8"), payload, digests
 
 
 def _path_options(spec: dict, args: dict):
@@ -82,8 +84,7 @@ def direct_options(args: dict) -> tuple | None:
     validated = ArgumentSpecValidator(ARGUMENT_SPEC, **ARGUMENT_RULES).validate(dict(args))
     if validated.error_messages:
         return None
-    # _no_log_values: where AnsibleModule itself takes them from (no public accessor)
-    return validated.validated_parameters, validated._no_log_values
+    return validated.validated_parameters, ansible_core.no_log_values(validated)
 
 
 def invocation_line(params: dict, no_log_values: set) -> str:
@@ -136,7 +137,7 @@ class ActionModule(ActionBase):
     def _direct_result(self, args: dict, task_vars: dict) -> dict | None:
         """The task's result from the host's short program (its stamp, or the work done from the zip), or None
         when the module must run instead."""
-        if not self._is_pipelining_enabled("new"):
+        if not ansible_core.pipelining_enabled(self):
             return None
         direct = direct_options(args)
         if direct is None:
@@ -170,7 +171,7 @@ class ActionModule(ActionBase):
         return None
 
     def _run_program(self, args: dict, params: dict, no_log_values: set, task_vars: dict) -> dict:
-        """Run stamp.py's ``answer`` on the host as a pipelined module would run: same become, interpreter and
+        """Run the program's ``answer`` on the host as a pipelined module would run: same become, interpreter and
         environment; the request and the code on its stdin (the zip goes along even when the stamp answers:
         80 kB on the same connection costs less than a second round trip)."""
         program, payload, digests = _host_program()
@@ -192,30 +193,23 @@ class ActionModule(ActionBase):
             },
             default=str,
         )
-        # The interpreter a module run would use (discovering it if need be); 2.16-2.18 return
-        # (style, shebang, data, path), 2.19+ (built module, path).
-        configured = self._configure_module(module_name=MODULE, module_args=dict(args), task_vars=task_vars)
-        shebang = getattr(configured[0], "shebang", configured[1])
+        # the interpreter a module run would use (discovering it if need be)
+        shebang = ansible_core.module_shebang(self, MODULE, dict(args), task_vars)
         # -I: a program read from stdin would import from the working directory first (the module's wrapper
         # drops that from sys.path for the same reason).
-        command = self._connection._shell.build_module_command(self._compute_environment_string(), shebang, "-I")
-        script = "%s\nanswer(%r, %r)\n" % (program, request, payload)
-        return self._low_level_execute_command(command.strip(), in_data=script.encode("utf-8"))
+        command = ansible_core.pipelined_command(self, shebang, "-I")
+        script = "%s\nanswer(%r, %r, recorded_result)\n" % (program, request, payload)
+        return ansible_core.run_on_host(self, command, script.encode("utf-8"))
 
     def _report(self, result: dict, params: dict, no_log_values: set) -> dict:
         """The host's result as the module reports it (AnsibleModule, module_shell.run_module), cleaned as
         _execute_module cleans a module's: no add_host/add_group or _ansible_* key a host could use to set
         inventory variables, and no fact but the interpreter the controller discovered."""
         result = dict(result)
-        remove_internal_keys(result)
+        ansible_core.clean_module_result(result)
         result.pop("ansible_facts", None)
         result = as_module_reports(result, params, no_log_values, self._task.diff)
-        if self._discovered_interpreter_key:  # passed on as _execute_module passes it on
-            result["ansible_facts"] = {self._discovered_interpreter_key: self._discovered_interpreter}
-        if getattr(self, "_discovery_warnings", None):  # ansible-core < 2.19
-            result["warnings"] = result.get("warnings", []) + self._discovery_warnings
-        if getattr(self, "_discovery_deprecation_warnings", None):  # ansible-core < 2.19
-            result["deprecations"] = result.get("deprecations", []) + self._discovery_deprecation_warnings
+        ansible_core.add_interpreter_discovery(self, result)
         return result
 
 

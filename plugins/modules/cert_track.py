@@ -226,8 +226,8 @@ outcome:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.certkeeper.pki.plugins.module_utils.module_shell import run_module
-from ansible_collections.certkeeper.pki.plugins.module_utils.tracker_module import run_cert_track
+from ansible_collections.certkeeper.pki.plugins.module_utils._host.module_shell import run_module
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.modules import run_cert_track
 
 
 def main():

@@ -61,8 +61,8 @@ requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.certkeeper.pki.plugins.module_utils.module_shell import run_module
-from ansible_collections.certkeeper.pki.plugins.module_utils.tracker_module import run_cert_track_info
+from ansible_collections.certkeeper.pki.plugins.module_utils._host.module_shell import run_module
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.modules import run_cert_track_info
 
 
 def main():

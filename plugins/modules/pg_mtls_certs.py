@@ -353,14 +353,14 @@ certificates:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.certkeeper.pki.plugins.module_utils.module_shell import run_module
-from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_arguments import ARGUMENT_RULES, ARGUMENT_SPEC
-from ansible_collections.certkeeper.pki.plugins.module_utils.stamp import recorded_result
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.stamp import recorded_result
+from ansible_collections.certkeeper.pki.plugins.module_utils._host.module_shell import run_module
+from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.arguments import ARGUMENT_RULES, ARGUMENT_SPEC
 
 
 def run_full(params, check_mode):
     """Verify or change the files; cryptography is imported here, not when a stamp says nothing moved."""
-    from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_module import run_pg_mtls_certs
+    from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.run import run_pg_mtls_certs
 
     return run_pg_mtls_certs(params, check_mode)
 

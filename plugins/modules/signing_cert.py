@@ -214,8 +214,8 @@ extended_key_usage:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.certkeeper.pki.plugins.module_utils.module_shell import run_module
-from ansible_collections.certkeeper.pki.plugins.module_utils.signing_cert import run_signing_cert
+from ansible_collections.certkeeper.pki.plugins.module_utils._host.module_shell import run_module
+from ansible_collections.certkeeper.pki.plugins.module_utils._signing_cert.run import run_signing_cert
 
 
 def main():

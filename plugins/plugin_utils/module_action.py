@@ -10,6 +10,7 @@ from __future__ import annotations
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
+from ansible_collections.certkeeper.pki.plugins.plugin_utils import ansible_core
 from ansible_collections.certkeeper.pki.plugins.plugin_utils.host_facts import (
     refuse_injected_facts,
     without_foreign_facts,
@@ -43,6 +44,6 @@ class RoleWordsModuleAction(ActionBase):
             ),
         )
         if not wrap_async:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
+            ansible_core.remove_remote_tmpdir(self)
         result = without_foreign_facts(result)  # a host may not set variables (plugin_utils/host_facts.py)
         return task_result_in_role_words(result, self._templar, task_vars)

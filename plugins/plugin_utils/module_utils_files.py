@@ -16,13 +16,17 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same sources give the sa
 
 
 def module_utils_sources() -> dict:
-    """``{file name: bytes}`` of every module_utils ``*.py``, in name order."""
+    """``{path: bytes}`` of every module_utils ``*.py``, by path below module_utils (``_core/crypto.py``), in
+    path order: the names a stamp gives the code that verified it."""
     sources = {}
-    for name in sorted(os.listdir(MODULE_UTILS)):
-        if name.endswith(".py"):
-            with open(os.path.join(MODULE_UTILS, name), "rb") as handle:
-                sources[name] = handle.read()
-    return sources
+    for directory, folders, names in os.walk(MODULE_UTILS):
+        folders[:] = [folder for folder in folders if folder != "__pycache__"]
+        for name in names:
+            if name.endswith(".py"):
+                path = os.path.join(directory, name)
+                with open(path, "rb") as handle:
+                    sources[os.path.relpath(path, MODULE_UTILS).replace(os.sep, "/")] = handle.read()
+    return dict(sorted(sources.items()))
 
 
 def zip_archive(entries: dict) -> bytes:
@@ -38,7 +42,8 @@ def zip_archive(entries: dict) -> bytes:
 
 def package_archive(sources: dict) -> bytes:
     """The module_utils ``sources`` as a zip to put on ``sys.path``: the package at its collection path, with
-    the ``__init__.py`` of every level (zipimport finds regular packages only), as a module's payload has it."""
+    the ``__init__.py`` of every level above it (zipimport finds regular packages only; its subpackages have
+    theirs), as a module's payload has it."""
     entries: dict = {}
     parts = PACKAGE.split(".")
     for depth in range(1, len(parts) + 1):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from ansible_collections.certkeeper.pki.plugins.module_utils.stamp import STAMP_NAME
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.stamp import STAMP_NAME
 from tests.support.throwaway_pg import ThrowawayPostgres
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

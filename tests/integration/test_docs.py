@@ -52,7 +52,7 @@ def test_every_returned_key_is_documented(tmp_path):
 
 
 def test_cert_track_returns_what_it_documents(tmp_path):
-    from ansible_collections.certkeeper.pki.plugins.module_utils.tracker_module import run_cert_track, run_cert_track_info
+    from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.modules import run_cert_track, run_cert_track_info
     doc = json.loads(ansible_doc("--json", "certkeeper.pki.cert_track").stdout)["certkeeper.pki.cert_track"]
     params = dict(id="web", state="present", store=str(tmp_path / "store"), cert_path=str(tmp_path / "w.crt"),
                   key_path=str(tmp_path / "w.key"), ca="self_sign", subject="CN=web", subject_alt_names=["web"],

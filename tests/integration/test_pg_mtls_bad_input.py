@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from ansible_collections.certkeeper.pki.plugins.module_utils import crypto
-from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import KeySpec
+from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import KeySpec
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ import os
 import pytest
 import yaml
 
-from ansible_collections.certkeeper.pki.plugins.module_utils import crypto
-from ansible_collections.certkeeper.pki.plugins.module_utils.tracking import Store
+from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store
 
 pytestmark = pytest.mark.integration
 

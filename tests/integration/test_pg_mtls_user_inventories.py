@@ -17,8 +17,8 @@ from contextlib import redirect_stdout
 import pytest
 import yaml
 
-from ansible_collections.certkeeper.pki.plugins.module_utils.cli import main as certkeeper_main
-from ansible_collections.certkeeper.pki.plugins.module_utils.tracking import Store
+from ansible_collections.certkeeper.pki.plugins.module_utils._host.cli import main as certkeeper_main
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store
 from tests.integration.conftest import run_playbook
 from tests.support.throwaway_pg import ThrowawayPostgres
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives import hashes, serialization
 
-from ansible_collections.certkeeper.pki.plugins.module_utils.pkcs12 import load_pkcs12
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.pkcs12 import load_pkcs12
 from tests.integration.conftest import run_playbook
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,8 @@ import os
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
-from ansible_collections.certkeeper.pki.plugins.module_utils import crypto
-from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import KeySpec
+from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import KeySpec
 from tests.support.weak_material import pem, rsa_1024, self_signed_ca, sha1_ca
 
 SIGNING_PASSWORD = "Signing-pw-4711-secret"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import sys
 
-from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import CertError
-from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_module import run_pg_mtls_certs
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import CertError
+from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.run import run_pg_mtls_certs
 from tests.support.pg_mtls_options import DEFAULTS
 
 

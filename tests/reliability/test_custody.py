@@ -14,8 +14,8 @@ import sys
 
 import pytest
 
-from ansible_collections.certkeeper.pki.plugins.module_utils import crypto
-from ansible_collections.certkeeper.pki.plugins.module_utils.pkcs12 import load_pkcs12
+from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.pkcs12 import load_pkcs12
 
 pytestmark = pytest.mark.integration
 KEY_HOLDER = re.compile(r"(\.key|\.pk8|\.pfx|\.pending)(\.certkeeper-[0-9a-f]+)?$")

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.certkeeper.pki.plugins.module_utils import crypto
-from ansible_collections.certkeeper.pki.plugins.module_utils.pkcs12 import load_pkcs12
+from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.pkcs12 import load_pkcs12
 from tests.integration.conftest import run_playbook
 
 pytestmark = pytest.mark.integration

@@ -22,9 +22,9 @@ import tempfile
 import pytest
 
 from ansible_collections.certkeeper.pki.plugins.action.certkeeper_command import build_zipapp
-from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import CertError
-from ansible_collections.certkeeper.pki.plugins.module_utils.tracker import listing, renew, track
-from ansible_collections.certkeeper.pki.plugins.module_utils.tracking import Store, TrackedRequest
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import CertError
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.verbs import listing, renew, track
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store, TrackedRequest
 
 POSTGRES = pwd.getpwnam("postgres")
 

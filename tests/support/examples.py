@@ -74,7 +74,7 @@ def prepare_root(root: str) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from ansible_collections.certkeeper.pki.plugins.module_utils import crypto
+    from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto
 
     for directory in ("usr/local/sbin", "etc/pki/tls/certs", "etc/pki/tls/private"):  # as on RHEL
         os.makedirs(os.path.join(root, directory), exist_ok=True)

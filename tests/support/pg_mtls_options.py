@@ -3,6 +3,6 @@ default (None where it has none), so that calls without Ansible see what a modul
 
 from __future__ import annotations
 
-from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_arguments import ARGUMENT_SPEC
+from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.arguments import ARGUMENT_SPEC
 
 DEFAULTS = {name: option.get("default") for name, option in ARGUMENT_SPEC.items()}

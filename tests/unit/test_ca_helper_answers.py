@@ -18,11 +18,11 @@ import time
 import pytest
 
 from ansible_collections.certkeeper.pki.plugins.action.certkeeper_command import build_zipapp
-from ansible_collections.certkeeper.pki.plugins.module_utils import crypto
-from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import KeySpec
-from ansible_collections.certkeeper.pki.plugins.module_utils.renewal import OUTPUT_LIMIT
-from ansible_collections.certkeeper.pki.plugins.module_utils.tracker import listing, renew, track
-from ansible_collections.certkeeper.pki.plugins.module_utils.tracking import Store, TrackedRequest
+from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.commands import OUTPUT_LIMIT
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import KeySpec
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store, TrackedRequest
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.verbs import listing, renew, track
 
 # The helper: signs $CERTMONGER_CSR with the CA of answer.json, shaped as answer.json says.
 SIGNING_HELPER = '''\

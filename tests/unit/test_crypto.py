@@ -7,8 +7,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from ansible_collections.certkeeper.pki.plugins.module_utils import crypto
-from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import CertError, KeySpec
+from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import CertError, KeySpec
 
 
 @pytest.mark.parametrize("entry, expected", [
@@ -88,9 +88,9 @@ def test_server_and_client_profiles(ca):
     ca_key, ca_cert = ca
     leaf_key = KeySpec("ecdsa", 256).generate()
     sans = crypto.parse_subject_alt_names(["db1.example.com", "IP:10.0.0.5"])
-    server = crypto.issue_leaf_certificate(ca_key, ca_cert, leaf_key.public_key(), "server", "db1.example.com",
+    server = issue_leaf(ca_key, ca_cert, leaf_key.public_key(), "server", "db1.example.com",
                                            sans, 365)
-    client = crypto.issue_leaf_certificate(ca_key, ca_cert, leaf_key.public_key(), "client", "app", [], 365)
+    client = issue_leaf(ca_key, ca_cert, leaf_key.public_key(), "client", "app", [], 365)
     assert crypto.extended_key_usages_of(server) == [ExtendedKeyUsageOID.SERVER_AUTH]
     assert crypto.extended_key_usages_of(client) == [ExtendedKeyUsageOID.CLIENT_AUTH]
     assert crypto.subject_alt_names_of(server) == sans and crypto.subject_alt_names_of(client) == []
@@ -102,7 +102,7 @@ def test_server_and_client_profiles(ca):
 def test_a_leaf_never_outlives_its_ca(ca):
     ca_key, _ca_cert = ca
     short_ca = crypto.issue_ca_certificate(ca_key, "Short CA", 10)
-    leaf = crypto.issue_leaf_certificate(ca_key, short_ca, KeySpec().generate().public_key(), "client", "app", [], 365)
+    leaf = issue_leaf(ca_key, short_ca, KeySpec().generate().public_key(), "client", "app", [], 365)
     assert leaf.not_valid_after_utc == short_ca.not_valid_after_utc
 
 
@@ -110,7 +110,7 @@ def test_a_same_named_foreign_ca_is_not_the_issuer(ca):
     ca_key, ca_cert = ca
     rogue_key = KeySpec().generate()
     rogue = crypto.issue_ca_certificate(rogue_key, "Test CA", 30)
-    leaf = crypto.issue_leaf_certificate(rogue_key, rogue, KeySpec().generate().public_key(), "client", "app", [], 30)
+    leaf = issue_leaf(rogue_key, rogue, KeySpec().generate().public_key(), "client", "app", [], 30)
     assert not crypto.issued_by(leaf, ca_cert)
 
 
@@ -132,8 +132,15 @@ def test_describe_certificate_has_only_public_facts(ca):
 # --- hygiene -------------------------------------------------------------------------------
 
 
-from ansible_collections.certkeeper.pki.plugins.module_utils.policy import server_validity_warning  # noqa: E402
+from ansible_collections.certkeeper.pki.plugins.module_utils._ca import local
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.policy import server_validity_warning  # noqa: E402
 from tests.support.weak_material import rsa_1024, self_signed_ca, sha1_ca  # noqa: E402
+
+
+def issue_leaf(ca_key, ca_cert, public_key, profile, common_name, sans, days):
+    """A leaf of ``profile`` signed by the CA, the way every certkeeper CA signs (_ca/local.sign)."""
+    return local.sign(ca_key, ca_cert, public_key, crypto.common_name_subject(common_name), sans, profile, days)
+
 
 
 def test_rsa_below_2048_is_neither_made_nor_trusted():
@@ -157,14 +164,14 @@ def test_a_ca_certificate_is_never_a_leaf_and_a_leaf_never_a_ca():
     assert crypto.leaf_problem(ca).startswith("it is a CA certificate (CA:TRUE)")
     with pytest.raises(CertError, match="is not a CA certificate"):
         crypto.check_ca(self_signed_ca(ca=False)[1], None, "ca_certificate")
-    leaf = crypto.issue_leaf_certificate(ca_key, ca, KeySpec().generate().public_key(), "server", "db", [], 30)
+    leaf = issue_leaf(ca_key, ca, KeySpec().generate().public_key(), "server", "db", [], 30)
     assert crypto.leaf_problem(leaf) is None and not crypto.is_ca_certificate(leaf)
 
 
 def test_serials_are_random_and_longer_than_128_bits():
     key = KeySpec("ecdsa", 256).generate()
     ca = crypto.issue_ca_certificate(key, "CA", 30)
-    serials = [crypto.issue_leaf_certificate(key, ca, key.public_key(), "client", "u", [], 30).serial_number
+    serials = [issue_leaf(key, ca, key.public_key(), "client", "u", [], 30).serial_number
                for _attempt in range(8)] + [ca.serial_number]
     assert len(set(serials)) == len(serials)
     assert all(s > 0 for s in serials) and max(s.bit_length() for s in serials) > 128

@@ -7,10 +7,16 @@ import subprocess
 
 import pytest
 
-from ansible_collections.certkeeper.pki.plugins.module_utils.config_blocks import plan_block, with_block
-from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import CertError
-from ansible_collections.certkeeper.pki.plugins.module_utils.files import (Attributes, Change, Plan, apply_plan,
-                                                                           read_state, resolve_attributes)
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.config_blocks import plan_block, with_block
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import CertError
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.files import (
+    Attributes,
+    Change,
+    Plan,
+    apply_plan,
+    read_state,
+    resolve_attributes,
+)
 
 
 def test_apply_writes_with_final_owner_and_mode(tmp_path):

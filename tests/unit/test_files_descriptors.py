@@ -17,9 +17,9 @@ import stat
 
 import pytest
 
-from ansible_collections.certkeeper.pki.plugins.module_utils import crypto, files, pg_mtls_module, stamp
-from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import CertError
-from ansible_collections.certkeeper.pki.plugins.module_utils.files import (
+from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto, files, stamp, stamp_record
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import CertError
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.files import (
     ROOT_ONLY_DIRECTORY,
     Attributes,
     Change,
@@ -27,9 +27,14 @@ from ansible_collections.certkeeper.pki.plugins.module_utils.files import (
     apply_plan,
     read_state,
 )
-from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls import LEAF_NAMES, pending_key_name, plan_leaf
-from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_module import _leaf_request, run_pg_mtls_certs
-from ansible_collections.certkeeper.pki.plugins.module_utils.stamp import recorded_result
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.stamp import recorded_result
+from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls import run as pg_mtls_module
+from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.plan import (
+    LEAF_NAMES,
+    pending_key_name,
+    plan_leaf,
+)
+from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.run import _leaf_request, run_pg_mtls_certs
 from tests.support.pg_mtls_options import DEFAULTS
 
 POSTGRES = pwd.getpwnam("postgres")
@@ -176,7 +181,7 @@ def test_missing_parents_get_0755_whatever_the_umask(tmp_path, umask):
 
 
 def test_a_tracking_store_under_umask_000_has_no_world_writable_parent(tmp_path):
-    from ansible_collections.certkeeper.pki.plugins.module_utils.tracking import Store
+    from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store
 
     previous = os.umask(0)
     try:
@@ -284,7 +289,7 @@ def test_a_key_swapped_in_before_the_stamp_is_not_recorded_as_verified(monkeypat
         run_pg_mtls_certs(options, False)
         os.chmod(pgdata / "server.crt", 0o600)  # a full run that verifies the key and fixes the certificate
     key = str(pgdata / "server.key")
-    done = swap_before(monkeypatch, stamp, "record", lambda: _other_key(key))
+    done = swap_before(monkeypatch, stamp_record, "record", lambda: _other_key(key))
     run_pg_mtls_certs(options, False)
     assert done
     monkeypatch.undo()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.certkeeper.pki.plugins.module_utils import crypto, module_shell
-from ansible_collections.certkeeper.pki.plugins.module_utils.errors import CertError
+from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.errors import CertError
+from ansible_collections.certkeeper.pki.plugins.module_utils._host import module_shell
 
 
 class Exited(Exception):

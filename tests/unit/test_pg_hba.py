@@ -1,4 +1,4 @@
-"""The pg_hba.conf guard (module_utils/pg_hba.py, config_blocks.py): only ``hostssl ... cert`` rules are written,
+"""The pg_hba.conf guard (module_utils/_pg_mtls/pg_hba.py, config_blocks.py): only ``hostssl ... cert`` rules are written,
 the managed block always precedes the user's rules, and markers out of order or around a user's lines stop the run
 with nothing changed."""
 
@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.certkeeper.pki.plugins.module_utils import pg_hba
-from ansible_collections.certkeeper.pki.plugins.module_utils.config_blocks import plan_block, with_block
-from ansible_collections.certkeeper.pki.plugins.module_utils.errors import CertError
-from ansible_collections.certkeeper.pki.plugins.module_utils.files import read_state
-from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_module import _config_changes
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.config_blocks import plan_block, with_block
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.errors import CertError
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.files import read_state
+from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls import pg_hba
+from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.run import _config_changes
 
 HEADER = "# Certificate-authenticated TLS only; these rules match before the rules below this block."
 BEGIN = "# BEGIN certkeeper.pki pg_mtls (managed: edits inside this block are replaced)"

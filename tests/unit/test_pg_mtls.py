@@ -7,11 +7,15 @@ import stat
 
 import pytest
 
-from ansible_collections.certkeeper.pki.plugins.module_utils import crypto
-from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import CertError
-from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_module import run_pg_mtls_certs
-from ansible_collections.certkeeper.pki.plugins.module_utils.stamp import STAMP_NAME
-from ansible_collections.certkeeper.pki.plugins.module_utils.tracking import Store, TrackedRequest, request_id_for
+from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import CertError
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.stamp import STAMP_NAME
+from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.run import run_pg_mtls_certs
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import (
+    Store,
+    TrackedRequest,
+    request_id_for,
+)
 from tests.support.pg_mtls_options import DEFAULTS
 
 
@@ -423,7 +427,7 @@ def test_a_certificate_installed_by_a_run_ends_a_stale_need_ca_status(hosts, tmp
 
 @pytest.mark.parametrize("rotate_key", [True, False])
 def test_the_timer_renews_a_pg_mtls_certificate_with_the_key_policy_the_role_set(tmp_path, rotate_key):
-    from ansible_collections.certkeeper.pki.plugins.module_utils.cli import main as certkeeper
+    from ansible_collections.certkeeper.pki.plugins.module_utils._host.cli import main as certkeeper
 
     store, srv, ca = str(tmp_path / "store"), str(tmp_path / "srv"), str(tmp_path / "ca")
     server = run(role="server", path=srv, ca_path=ca, common_name="db1.example.com", rotate_key=rotate_key,

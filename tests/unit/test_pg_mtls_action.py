@@ -89,7 +89,7 @@ class Host:
 
     def __call__(self, command: str, in_data: bytes | None = None, **_kwargs) -> dict:
         self.calls += 1
-        self.requests.append(json.loads(ast.literal_eval(in_data.decode().splitlines()[-1][len("answer("):-1])[0]))
+        self.requests.append(json.loads(ast.literal_eval(in_data.decode().splitlines()[-1][len("answer("):-len(", recorded_result)")])[0]))
         if self.reply is not None:
             return dict({"stderr": ""}, **self.reply)
         proc = subprocess.run(shlex.split(command), input=in_data, capture_output=True, check=False, timeout=120)

@@ -4,9 +4,16 @@ import subprocess
 
 import pytest
 
-from ansible_collections.certkeeper.pki.plugins.module_utils import crypto
-from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import KeySpec
-from ansible_collections.certkeeper.pki.plugins.module_utils.pkcs12 import load_pkcs12, serialize_pkcs12
+from ansible_collections.certkeeper.pki.plugins.module_utils._ca import local
+from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import KeySpec
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.pkcs12 import load_pkcs12, serialize_pkcs12
+
+
+def issue_leaf(ca_key, ca_cert, public_key, profile, common_name, sans, days):
+    """A leaf of ``profile`` signed by the CA, the way every certkeeper CA signs (_ca/local.sign)."""
+    return local.sign(ca_key, ca_cert, public_key, crypto.common_name_subject(common_name), sans, profile, days)
+
 
 
 @pytest.fixture(scope="module", params=[KeySpec("rsa", 2048), KeySpec("ecdsa", 256)], ids=str)
@@ -14,7 +21,7 @@ def material(request):
     ca_key = KeySpec().generate()
     ca = crypto.issue_ca_certificate(ca_key, "Test CA", 30)
     key = request.param.generate()
-    cert = crypto.issue_leaf_certificate(ca_key, ca, key.public_key(), "client", "app", [], 30)
+    cert = issue_leaf(ca_key, ca, key.public_key(), "client", "app", [], 30)
     return key, cert, ca
 
 

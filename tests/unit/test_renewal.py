@@ -9,14 +9,20 @@ import textwrap
 
 import pytest
 
-from ansible_collections.certkeeper.pki.plugins.module_utils import crypto
-from ansible_collections.certkeeper.pki.plugins.module_utils.cli import main as certkeeper
-from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import CertError, KeySpec
-from ansible_collections.certkeeper.pki.plugins.module_utils.pkcs12 import load_pkcs12
-from ansible_collections.certkeeper.pki.plugins.module_utils.policy import due_reason
-from ansible_collections.certkeeper.pki.plugins.module_utils.renewal import run_command
-from ansible_collections.certkeeper.pki.plugins.module_utils.tracker import listing, renew, resubmit, track, untrack
-from ansible_collections.certkeeper.pki.plugins.module_utils.tracking import Store, TrackedRequest
+from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.commands import run_command
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import CertError, KeySpec
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.pkcs12 import load_pkcs12
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.policy import due_reason
+from ansible_collections.certkeeper.pki.plugins.module_utils._host.cli import main as certkeeper
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store, TrackedRequest
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.verbs import (
+    listing,
+    renew,
+    resubmit,
+    track,
+    untrack,
+)
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 
@@ -150,10 +156,10 @@ def test_helper_wait_then_poll_issues_for_the_pending_key(tmp_path, ca):
     store = Store(str(tmp_path / "store"))
     tracked(tmp_path, store)
     log = tmp_path / "operations.log"
-    body = '''
+    body = f'''
         if [ "$CERTMONGER_OPERATION" = SUBMIT ]; then echo SUBMIT >> {log}; echo cookie-42; exit 1; fi
         [ "$CERTMONGER_CA_COOKIE" = cookie-42 ] || exit 4
-    '''.format(log=log) + SIGNING_HELPER.format(log=log, dir=tmp_path)
+    ''' + SIGNING_HELPER.format(log=log, dir=tmp_path)
     request = store.load("web")
     request.ca, request.helper = "helper", helper(tmp_path, body)
     store.save(request)
@@ -348,11 +354,11 @@ def test_an_unreachable_ca_while_polling_keeps_the_outstanding_request(tmp_path)
     tracked(tmp_path, store)
     state = tmp_path / "ca-state"
     request = store.load("web")
-    request.ca, request.helper = "helper", helper(tmp_path, '''
-        echo "$CERTMONGER_OPERATION" >> {log}
+    request.ca, request.helper = "helper", helper(tmp_path, f'''
+        echo "$CERTMONGER_OPERATION" >> {state}
         if [ "$CERTMONGER_OPERATION" = SUBMIT ]; then echo cookie-1; exit 1; fi
         exit 3
-    '''.format(log=state))
+    ''')
     store.save(request)
     make_due(store, "web")
     renew(store)

@@ -9,11 +9,14 @@ import stat
 import pytest
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.certkeeper.pki.plugins.module_utils import crypto
-from ansible_collections.certkeeper.pki.plugins.module_utils.crypto import CertError, KeySpec
-from ansible_collections.certkeeper.pki.plugins.module_utils.pkcs12 import load_pkcs12
-from ansible_collections.certkeeper.pki.plugins.module_utils.signing_cert import (parse_subject, run_signing_cert,
-                                                                                  validate_friendly_name)
+from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import CertError, KeySpec
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.pkcs12 import load_pkcs12
+from ansible_collections.certkeeper.pki.plugins.module_utils._signing_cert.run import (
+    parse_subject,
+    run_signing_cert,
+    validate_friendly_name,
+)
 
 PASSWORD = "correct-horse-battery"
 SEED = dict(state="present", path=None, friendly_name="YSoft SafeQ Signing Certificate", subject="YSoft SafeQ",

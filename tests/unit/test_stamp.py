@@ -11,9 +11,9 @@ import time
 import pytest
 
 from ansible_collections.certkeeper.pki.plugins.action.pg_mtls_certs import _host_program
-from ansible_collections.certkeeper.pki.plugins.module_utils import stamp
-from ansible_collections.certkeeper.pki.plugins.module_utils.pg_mtls_module import run_pg_mtls_certs
-from ansible_collections.certkeeper.pki.plugins.module_utils.stamp import STAMP_NAME, recorded_result
+from ansible_collections.certkeeper.pki.plugins.module_utils._core import stamp
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.stamp import STAMP_NAME, recorded_result
+from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.run import run_pg_mtls_certs
 
 from .test_pg_mtls import DEFAULTS
 
@@ -94,9 +94,9 @@ def test_the_renewal_moment_ends_the_stamp(client):
 
 def test_the_stamp_names_the_code_that_verified_and_counts_only_with_that_code(client):
     code = json.load(open(os.path.join(client["path"], STAMP_NAME)))["code"]
-    assert {"crypto.py", "pg_mtls.py", "pg_mtls_module.py", "stamp.py"} <= set(code)
-    assert code["crypto.py"] == stamp.installed_digest("crypto.py")
-    one_file_changed = dict(code, **{"crypto.py": "0" * 64})
+    assert {"_core/crypto.py", "_pg_mtls/plan.py", "_pg_mtls/run.py", "_core/stamp.py"} <= set(code)
+    assert code["_core/crypto.py"] == stamp.installed_digest("_core/crypto.py")
+    one_file_changed = dict(code, **{"_core/crypto.py": "0" * 64})
     assert recorded_result(client["path"], client, digest_of=one_file_changed.get) is None
     assert recorded_result(client["path"], client, digest_of={}.get) is None  # the file is gone
     assert recorded_result(client["path"], client, digest_of=code.get) is not None
@@ -106,7 +106,7 @@ def _probe(request: dict) -> list:
     """The program the action plugin sends, on a bare Python's stdin (no package around it): its answers."""
     program, payload, digests = _host_program()
     request = dict({"digests": digests, "check_mode": False, "log": None}, **request)
-    answer = subprocess.run([sys.executable, "-I", "-"], input="%s\nanswer(%r, %r)\n" % (
+    answer = subprocess.run([sys.executable, "-I", "-"], input="%s\nanswer(%r, %r, recorded_result)\n" % (
         program, json.dumps(request), payload), capture_output=True, text=True, check=False, timeout=60)
     assert answer.returncode == 0, answer.stderr
     return [json.loads(line) for line in answer.stdout.splitlines()]

@@ -8,17 +8,17 @@ from __future__ import annotations
 import os
 from dataclasses import asdict
 
-try:
-    from cryptography import x509
-    from cryptography.x509.oid import NameOID
-except ImportError:  # crypto.CRYPTOGRAPHY_IMPORT_ERROR keeps it for the modules; ansible-test imports this without it
-    pass
-
-from . import crypto, pg_hba, stamp
-from .config_blocks import plan_block
-from .crypto import CertError, KeySpec
-from .files import Plan, apply_plan, check_absolute_path, private_file_attributes, read_state
-from .pg_mtls import (
+from .._ca import local
+from .._core import crypto, stamp_record
+from .._core.config_blocks import plan_block
+from .._core.crypto import CertError, KeySpec
+from .._core.cryptography_import import NameOID, x509
+from .._core.files import Plan, apply_plan, check_absolute_path, private_file_attributes, read_state
+from .._core.pkcs12 import compatibility_warnings
+from .._core.policy import check_days, check_renewal_window, due_at, server_validity_warnings
+from .._tracking.store import NEED_CA, Store, TrackedRequest, request_id_for, shown
+from . import pg_hba
+from .plan import (
     CA_CERT,
     CA_KEY,
     LEAF_NAMES,
@@ -31,9 +31,6 @@ from .pg_mtls import (
     plan_leaf,
     sign_request,
 )
-from .pkcs12 import compatibility_warnings
-from .policy import check_days, check_renewal_window, due_at, server_validity_warnings
-from .tracking import NEED_CA, Store, TrackedRequest, request_id_for, shown
 
 DEFAULT_KEY_MODE = {"ca": "0600", "server": "0600", "client": "0640"}
 _UNCHANGED = {"changed": False, "changes": [], "diff": []}  # what a run reports once nothing moved
@@ -144,9 +141,8 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
         sans, valid_days = list(_leaf_sans(params)), _positive(params, "valid_days")
 
         def signer(csr):
-            return crypto.issue_leaf_certificate(
-                ca_plan.key, ca_cert, csr.public_key(), role, params["common_name"], sans, valid_days
-            )
+            subject = crypto.common_name_subject(params["common_name"])
+            return local.sign(ca_plan.key, ca_cert, csr.public_key(), subject, sans, role, valid_days)
     elif ca_pem:
         try:
             ca_cert = crypto.load_certificate(ca_pem)
@@ -208,7 +204,7 @@ def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
             due.append(due_at(ca_cert, _ca_renew_before(params), fraction=None))
         if params.get("track"):
             paths.append(Store(params["track"]["store"]).path(_tracking_id(params)))
-        stamp.record(
+        stamp_record.record(
             request.directory,
             params,
             request.path(LEAF_NAMES[role]["key"]),
@@ -359,7 +355,7 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
     result["warnings"] += ["not signed for %s: %s" % item for item in sorted(refused.items())]
     if not check_mode and not params.get("sign"):
         key_path = os.path.join(params["path"], CA_KEY)
-        stamp.record(
+        stamp_record.record(
             params["path"],
             params,
             key_path,

@@ -26,9 +26,8 @@ device, inode and SHA-256 of its content), so that a file another user planted u
 never taken for one certkeeper wrote.
 
 This file needs nothing but the standard library, so the pg_mtls_certs action plugin can send it as
-it is to a host's Python and ask for the recorded result (``answer``) at a fraction of a module's
-start-up; only when there is none does the program unpack the module_utils sent along and do the work
-(``direct_run``). Writing a stamp (``record``) is the work's business and imports what it needs.
+it is to a host's Python, followed by the program (``_host/program.py``) that asks it for the recorded
+result at a fraction of a module's start-up. Writing a stamp (``stamp_record.py``) is the work's business.
 """
 
 from __future__ import annotations
@@ -63,34 +62,46 @@ def facts_of(st: os.stat_result) -> list:
     return [st.st_dev, st.st_ino, st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
-def _file_facts(path: str) -> list | None:
+def file_facts(path: str) -> list | None:
     try:
         return facts_of(os.lstat(path))
     except FileNotFoundError:
         return None
 
 
+def _module_utils() -> str:
+    """The package of this collection's module_utils (this file sits in its ``_core``)."""
+    return (__package__ or "").rpartition(".")[0]
+
+
 @functools.cache  # the same code all process long: read each file once
 def installed_digest(name: str) -> str | None:
-    """SHA-256 of one of these module_utils files, as shipped with the code that runs."""
+    """SHA-256 of one of these module_utils files (``_core/crypto.py``), as shipped with the code that runs."""
     import importlib.resources  # only where there is a package: never in the program that reads a stamp
 
+    folder, _sep, base = name.rpartition("/")
+    package = ".".join(filter(None, [_module_utils()] + folder.split("/")))
     try:
-        return hashlib.sha256(importlib.resources.files(__package__).joinpath(name).read_bytes()).hexdigest()
-    except OSError:
+        return hashlib.sha256(importlib.resources.files(package).joinpath(base).read_bytes()).hexdigest()
+    except (OSError, ModuleNotFoundError):
         return None
 
 
-def _code_in_use() -> dict:
-    """The module_utils files this process has loaded: the code that verified what a stamp records."""
-    prefix = __package__ + "."
-    names = sorted(name[len(prefix) :] + ".py" for name in sys.modules if name.startswith(prefix))
-    return {name: installed_digest(name) for name in names}
+def code_in_use() -> dict:
+    """The module_utils files this process has loaded (``_core/crypto.py``: SHA-256): the code that verified
+    what a stamp records."""
+    prefix = _module_utils() + "."
+    names = []
+    for name, module in list(sys.modules.items()):
+        if name.startswith(prefix):
+            path = name[len(prefix) :].replace(".", "/")
+            names.append(path + "/__init__.py" if hasattr(module, "__path__") else path + ".py")
+    return {name: installed_digest(name) for name in sorted(names)}
 
 
-def _digest(secret_path: str, options: dict, code: dict) -> str | None:
+def state_digest(secret_path: str, options: dict, code: dict) -> str | None:
     try:
-        secret = _read_regular_file(secret_path)
+        secret = read_regular_file(secret_path)
     except (OSError, ValueError):
         return None
     state_options = {
@@ -100,7 +111,7 @@ def _digest(secret_path: str, options: dict, code: dict) -> str | None:
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
-def _read_regular_file(path: str, own: bool = False) -> bytes:
+def read_regular_file(path: str, own: bool = False) -> bytes:
     """Read a regular file; a link, or a FIFO another user planted to make this process wait, is refused.
 
     ``own``: only if this very user wrote it, no one else may read it and it has no other name. A stamp
@@ -120,7 +131,7 @@ def written_marks(directory: str) -> dict:
     """What certkeeper recorded writing in ``directory`` (file name: [device, inode, SHA-256 of the content]);
     empty when there is no stamp of this user's."""
     try:
-        marks = json.loads(_read_regular_file(stamp_path(directory), own=True)).get(WRITTEN, {})
+        marks = json.loads(read_regular_file(stamp_path(directory), own=True)).get(WRITTEN, {})
     except (OSError, ValueError, AttributeError):
         return {}
     return marks if isinstance(marks, dict) else {}
@@ -144,7 +155,7 @@ def recorded_result(directory: str, options: dict, digest_of=installed_digest, n
     if any(options.get(name) for name in WORK_OPTIONS):
         return None
     try:
-        stamp = json.loads(_read_regular_file(stamp_path(directory), own=True))
+        stamp = json.loads(read_regular_file(stamp_path(directory), own=True))
         secret_path, files, valid_until = stamp["secret"], stamp["files"], stamp["valid_until"]
         code, digest, result = stamp["code"], stamp["digest"], stamp["result"]
         if not code or any(digest_of(name) != sha256 for name, sha256 in code.items()):
@@ -153,89 +164,9 @@ def recorded_result(directory: str, options: dict, digest_of=installed_digest, n
         return None
     if (now or time.time()) >= valid_until:
         return None
-    if any(_file_facts(path) != facts for path, facts in files.items()):
+    if any(file_facts(path) != facts for path, facts in files.items()):
         return None
-    expected = _digest(secret_path, options, code)
+    expected = state_digest(secret_path, options, code)
     if expected is None or not hmac.compare_digest(expected, digest):
         return None
     return result
-
-
-def answer(request: str, payload: str) -> None:
-    """The program the pg_mtls_certs action plugin runs on a host, for a JSON request of ``path``, ``options``,
-    ``digests`` (SHA-256 by module_utils file name, of the controller's files), ``check_mode`` and ``log``
-    (the line a module run writes to syslog, or null): writes ``{"recorded": <result>}`` when the stamp has
-    one, otherwise what ``direct_run`` answers, run from ``payload`` (those module_utils as a base64 zip)."""
-    asked = json.loads(request)
-    if asked["log"]:
-        _log(**asked["log"])
-    recorded = recorded_result(asked["path"], asked["options"], asked["digests"].get)
-    if recorded is not None:
-        sys.stdout.write(json.dumps({"recorded": recorded}) + "\n")
-        return
-    import base64  # the work's needs, imported here so that an answer from the stamp needs none
-    import shutil
-    import tempfile
-
-    work_dir = tempfile.mkdtemp(prefix="certkeeper-")  # 0700: no other user can swap the code in it
-    try:
-        archive = os.path.join(work_dir, "module_utils.zip")
-        with open(archive, "wb") as handle:
-            handle.write(base64.b64decode(payload))
-        sys.path.insert(0, archive)
-        from ansible_collections.certkeeper.pki.plugins.module_utils.direct_run import run
-
-        run(asked)
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
-
-
-def _log(ident: str, facility: str, message: str) -> None:
-    """What AnsibleModule writes for each module run ("Invoked with ...", secrets masked by the controller)."""
-    import syslog
-
-    syslog.openlog(ident, 0, getattr(syslog, facility, syslog.LOG_USER))
-    syslog.syslog(syslog.LOG_INFO, message)
-
-
-def record(directory: str, options: dict, secret_path: str, paths: list, valid_until: float, result: dict) -> None:
-    """Record the verified state of ``paths``; a directory that cannot take the stamp only costs speed.
-
-    The facts recorded are those of the inodes this run read through a descriptor and verified, or wrote
-    (files.seen_facts), never what the paths name now: a file another user swapped in after the check is
-    not recorded as verified, and the next run verifies it. A path the run did not see (a tracking record)
-    is stated now only when its directory is root's alone; else no stamp is written."""
-    from .errors import CertError  # the writer's needs, imported here so that reading a stamp needs none
-    from .files import ROOT_ONLY_FILE, Change, Plan, apply_plan, forget_seen, seen_facts, trusted_directory
-
-    code = _code_in_use()
-    digest = _digest(secret_path, options, code)
-    if digest is None or None in code.values():
-        return
-    files = {}
-    for path in sorted(set(paths)):
-        seen, facts = seen_facts(path)
-        if not seen:
-            if not trusted_directory(os.path.dirname(path)):
-                return
-            facts = _file_facts(path)
-        files[path] = facts
-    forget_seen()
-    stamp = {
-        "secret": secret_path,
-        "code": code,
-        "digest": digest,
-        "result": result,
-        "valid_until": valid_until,
-        "files": files,
-    }
-    data = json.dumps(stamp, sort_keys=True, default=str).encode("utf-8")
-    try:
-        if _read_regular_file(stamp_path(directory), own=True) == data:
-            return
-    except (OSError, ValueError):
-        pass
-    try:
-        apply_plan(Plan([Change(stamp_path(directory), "stamp", ROOT_ONLY_FILE, data)]))
-    except CertError:  # a read-only or full directory
-        pass

@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
-from .tracker import listing, resubmit, track, untrack
-from .tracking import Store, TrackedRequest
+from .store import Store, TrackedRequest
+from .verbs import listing, resubmit, track, untrack
 
 _REQUEST_OPTIONS = (
     "cert_path",

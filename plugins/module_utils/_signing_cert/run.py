@@ -18,18 +18,12 @@ import os
 import re
 from dataclasses import dataclass
 
-try:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-except ImportError:  # the modules report it (module_shell.run_module); ansible-test imports this without it
-    HAS_CRYPTOGRAPHY = False
-else:
-    HAS_CRYPTOGRAPHY = True
-
-from . import crypto
-from .crypto import CertError, KeySpec
-from .files import (
+from .._ca.local import load_ca, sign
+from .._ca.self_signed import self_sign
+from .._core import crypto
+from .._core.crypto import CertError, KeySpec
+from .._core.cryptography_import import HAS_CRYPTOGRAPHY, NameOID, hashes, serialization, x509
+from .._core.files import (
     ROOT_ONLY_FILE,
     Attributes,
     Change,
@@ -43,18 +37,9 @@ from .files import (
     private_file_attributes,
     read_state,
 )
-from .pkcs12 import compatibility_warnings, load_pkcs12, serialize_pkcs12
-from .policy import check_days, check_renewal_window, due_reason, server_validity_warnings
+from .._core.pkcs12 import compatibility_warnings, load_pkcs12, serialize_pkcs12
+from .._core.policy import check_days, check_renewal_window, due_reason, server_validity_warnings
 
-# profile -> (extended key usages, keyEncipherment/keyAgreement beside digitalSignature)
-PROFILES = (
-    {
-        "ssl": ([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH], True),
-        "signing": ([], False),
-    }
-    if HAS_CRYPTOGRAPHY
-    else {}
-)
 PUBLIC_FORMATS = {"cer": serialization.Encoding.DER, "crt": serialization.Encoding.PEM} if HAS_CRYPTOGRAPHY else {}
 _UNSAFE_FILE_NAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 _COMMON_PASSWORDS = {
@@ -179,10 +164,10 @@ def _certificate_problem(bundle, request: SigningCertRequest, now) -> str | None
     wanted = sorted(crypto.general_name_text(n) for n in request.subject_alt_names)
     if current != wanted:
         return "SANs are [%s], [%s] requested" % (", ".join(current), ", ".join(wanted))
-    ekus, encipherment = PROFILES[request.profile]
-    if crypto.extended_key_usages_of(cert) != ekus or crypto.key_usage_of(cert) != crypto.key_usage_for(
-        cert.public_key(), encipherment
-    ):
+    usage = crypto.PROFILES[request.profile]
+    if crypto.extended_key_usages_of(cert) != list(usage.extended_key_usages) or crypto.key_usage_of(
+        cert
+    ) != crypto.key_usage_for(cert.public_key(), usage.encipherment):
         return "key usage is %s, not what the %s profile sets" % (
             "+".join(crypto.key_usage_names(cert) + crypto.extended_key_usage_names(cert)),
             request.profile,
@@ -214,27 +199,13 @@ def _describe(cert, request: SigningCertRequest, attributes: Attributes) -> str:
 
 
 def _issue(request: SigningCertRequest, now):
+    """A new key and its certificate: signed by the CA on this host, or by the new key itself."""
     key = request.key_spec.generate()
-    ekus, encipherment = PROFILES[request.profile]
-    # signed by the CA on this host, or by the new key itself
-    signer, issuer, chain = (
-        (request.issuer[0], request.issuer[1].subject, (request.issuer[1],))
-        if request.issuer
-        else (key, request.subject, ())
-    )
-    cert = crypto.issue_certificate(
-        signer,
-        issuer,
-        key.public_key(),
-        request.subject,
-        list(request.subject_alt_names),
-        request.valid_days,
-        ekus,
-        encipherment,
-        issuer_not_after=chain[0].not_valid_after_utc if chain else None,
-        now=now,
-    )
-    return key, cert, chain
+    names = (request.subject, request.subject_alt_names, request.profile, request.valid_days, now)
+    if request.issuer:
+        ca_key, ca_cert = request.issuer
+        return key, sign(ca_key, ca_cert, key.public_key(), *names), (ca_cert,)
+    return key, self_sign(key, *names), ()
 
 
 def plan_signing_cert(
@@ -347,24 +318,10 @@ def plan_removal(request: SigningCertRequest, states: dict) -> Plan:
 
 
 def _issuer(params: dict):
+    """(key, certificate) of the CA on this host that signs, or None: self-signed."""
     if not params.get("ca_cert_path"):
         return None
-    key_state, cert_state = read_state(params["ca_key_path"]), read_state(params["ca_cert_path"])
-    for state, option in ((key_state, "ca_key_path"), (cert_state, "ca_cert_path")):
-        if state.data is None or state.error or state.is_directory:
-            raise CertError("%s %s cannot be read: %s" % (option, state.path, state.error or "missing"))
-    try:
-        ca_key = crypto.load_private_key(key_state.data)
-    except CertError:
-        raise CertError("ca_key_path %s is not an unencrypted private key" % key_state.path) from None
-    try:
-        ca_cert = crypto.load_certificate(cert_state.data)
-    except CertError:
-        raise CertError("ca_cert_path %s is not a certificate" % cert_state.path) from None
-    crypto.check_ca(ca_cert, ca_key, "ca_cert_path %s" % cert_state.path)
-    if not crypto.same_public_key(ca_key, ca_cert.public_key()):
-        raise CertError("ca_key_path %s does not belong to ca_cert_path %s" % (key_state.path, cert_state.path))
-    return ca_key, ca_cert
+    return load_ca(params["ca_cert_path"], params["ca_key_path"])
 
 
 def run_signing_cert(params: dict, check_mode: bool) -> dict:

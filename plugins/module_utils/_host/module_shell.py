@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
-from .errors import CertError
+from .._core.errors import CertError
 
 
 def run_module(module, work, recorded: dict | None = None) -> None:
     """Report ``recorded`` (a stamp's result: nothing moved) or the result of ``work(params, check_mode=...)``."""
     if recorded is None:
-        from .crypto import CRYPTOGRAPHY_IMPORT_ERROR  # the work's need: a stamp's answer needs no cryptography
+        from .._core.crypto import CRYPTOGRAPHY_IMPORT_ERROR  # the work's need: a stamp's answer needs no cryptography
 
         if CRYPTOGRAPHY_IMPORT_ERROR:
             from ansible.module_utils.basic import missing_required_lib

@@ -8,23 +8,21 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import re
-import traceback
 from dataclasses import dataclass
 
-try:
-    from cryptography import x509
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-except ImportError:  # a module reports it (module_shell.run_module); ansible-test imports this without it
-    CRYPTOGRAPHY_IMPORT_ERROR: str | None = traceback.format_exc()
-else:
-    CRYPTOGRAPHY_IMPORT_ERROR = None
-
+from .cryptography_import import (  # noqa: F401  (HAS_CRYPTOGRAPHY, CRYPTOGRAPHY_IMPORT_ERROR: for the modules)
+    CRYPTOGRAPHY_IMPORT_ERROR,
+    HAS_CRYPTOGRAPHY,
+    ExtendedKeyUsageOID,
+    InvalidSignature,
+    NameOID,
+    ec,
+    hashes,
+    rsa,
+    serialization,
+    x509,
+)
 from .errors import CertError
-
-HAS_CRYPTOGRAPHY = CRYPTOGRAPHY_IMPORT_ERROR is None
 
 # --- keys ------------------------------------------------------------------------------------
 
@@ -175,7 +173,7 @@ def build_csr(
     ``extended_key_usages`` (a list, maybe empty) it asks also for the usages of a profile (CA:FALSE, keyUsage,
     extendedKeyUsage), as certmonger's requests do: a CA that copies the requested extensions issues exactly
     the profile."""
-    name = subject if isinstance(subject, x509.Name) else _name(subject)
+    name = subject if isinstance(subject, x509.Name) else common_name_subject(subject)
     builder = x509.CertificateSigningRequestBuilder().subject_name(name)
     if extended_key_usages is not None:
         builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -221,11 +219,11 @@ def _signing_hash(key):
     )
 
 
-def _name(common_name: str) -> x509.Name:
+def common_name_subject(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def _now() -> datetime.datetime:
+def now_utc() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
@@ -235,12 +233,12 @@ _BACKDATE = datetime.timedelta(minutes=5)
 
 def issue_ca_certificate(key, common_name: str, valid_days: int, now=None) -> x509.Certificate:
     """A self-signed root: CA:TRUE (pathlen 0), keyCertSign + cRLSign, random serial."""
-    now = now or _now()
+    now = now or now_utc()
     public = key.public_key()
     return (
         x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(_name(common_name))
+        .subject_name(common_name_subject(common_name))
+        .issuer_name(common_name_subject(common_name))
         .public_key(public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - _BACKDATE)
@@ -265,8 +263,29 @@ def issue_ca_certificate(key, common_name: str, valid_days: int, now=None) -> x5
     )
 
 
+TLS_EKUS = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH) if HAS_CRYPTOGRAPHY else ()
+PROFILE_NAMES = ("server", "client", "ssl", "signing")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a certificate is for, in its key usages: the one table every issuer and check reads."""
+
+    extended_key_usages: tuple  # what the certificate carries (and a CA's answer must carry)
+    encipherment: bool  # keyEncipherment (RSA) or keyAgreement (EC) beside digitalSignature
+    allowed_extended_key_usages: tuple | None  # all a CA's answer may carry (None: no limit)
+
+
+# A TLS certificate may carry both TLS usages, no other (codeSigning, any, ...); a signing one anything.
 PROFILES = (
-    {"server": ExtendedKeyUsageOID.SERVER_AUTH, "client": ExtendedKeyUsageOID.CLIENT_AUTH} if HAS_CRYPTOGRAPHY else {}
+    {
+        "server": Profile((ExtendedKeyUsageOID.SERVER_AUTH,), True, TLS_EKUS),
+        "client": Profile((ExtendedKeyUsageOID.CLIENT_AUTH,), True, TLS_EKUS),
+        "ssl": Profile((ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH), True, TLS_EKUS),
+        "signing": Profile((), False, None),
+    }
+    if HAS_CRYPTOGRAPHY
+    else {}
 )
 
 
@@ -302,7 +321,7 @@ def issue_certificate(
 
     Self-signed when ``signer_key`` is the subject's own key and ``issuer`` its subject; never
     valid beyond ``issuer_not_after`` (the CA's own expiry) when given."""
-    now = now or _now()
+    now = now or now_utc()
     not_after = now + datetime.timedelta(days=valid_days)
     if issuer_not_after is not None:
         not_after = min(not_after, issuer_not_after)
@@ -324,30 +343,6 @@ def issue_certificate(
     if subject_alt_names:
         builder = builder.add_extension(x509.SubjectAlternativeName(subject_alt_names), critical=False)
     return builder.sign(signer_key, _signing_hash(signer_key))
-
-
-def issue_leaf_certificate(
-    ca_key,
-    ca_cert: x509.Certificate,
-    public_key,
-    profile: str,
-    common_name: str,
-    subject_alt_names: list,
-    valid_days: int,
-    now=None,
-) -> x509.Certificate:
-    """A server (EKU serverAuth) or client (EKU clientAuth) certificate signed by the CA."""
-    return issue_certificate(
-        ca_key,
-        ca_cert.subject,
-        public_key,
-        _name(common_name),
-        subject_alt_names,
-        valid_days,
-        [PROFILES[profile]],
-        issuer_not_after=ca_cert.not_valid_after_utc,
-        now=now,
-    )
 
 
 # --- inspection ------------------------------------------------------------------------------
@@ -432,9 +427,6 @@ def load_certificates(data) -> list:
         return [load_certificate(data)]
 
 
-TLS_EKUS = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH) if HAS_CRYPTOGRAPHY else ()
-
-
 def _eku_text(oids) -> str:
     return ", ".join(sorted(getattr(oid, "_name", None) or oid.dotted_string for oid in oids)) or "none"
 
@@ -485,7 +477,7 @@ def chain_problem(cert, intermediates, anchors, now=None, depth: int = 4) -> str
     """Why ``cert`` does not chain up to one of ``anchors`` (the CA certificates configured as trusted),
     through CA certificates of ``intermediates`` (untrusted, e.g. those a CA sent along), or None.
     Every link is checked by name and signature; each CA on the way must be CA:TRUE and valid ``now``."""
-    now = now or _now()
+    now = now or now_utc()
     current = cert
     for _link in range(depth + 1):
         for anchor in anchors:

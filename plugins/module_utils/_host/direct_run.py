@@ -22,9 +22,9 @@ import locale
 import sys
 import traceback
 
-from . import pg_mtls_module
-from .crypto import HAS_CRYPTOGRAPHY
-from .errors import CertError
+from .._core.crypto import HAS_CRYPTOGRAPHY
+from .._core.errors import CertError
+from .._pg_mtls import run as pg_mtls_module
 
 
 def _say(**answer) -> None:

@@ -22,9 +22,10 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from . import crypto
-from .crypto import CertError, KeySpec
-from .files import (
+from .._ca import local
+from .._core import crypto
+from .._core.crypto import CertError, KeySpec
+from .._core.files import (
     ROOT_ONLY_DIRECTORY,
     ROOT_ONLY_FILE,
     Attributes,
@@ -36,9 +37,9 @@ from .files import (
     directory_changes,
     existing_problem,
 )
-from .outputs import Output, plan_outputs
-from .policy import DEFAULT_FRACTION, due_reason
-from .stamp import STAMP_NAME
+from .._core.outputs import Output, plan_outputs
+from .._core.policy import DEFAULT_FRACTION, due_reason
+from .._core.stamp import STAMP_NAME
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -250,7 +251,7 @@ class SigningRequest:
 
 
 def sign_request(ca_key, ca_cert, request: SigningRequest, now=None):
-    if request.profile not in crypto.PROFILES:
+    if request.profile not in ("server", "client"):
         raise CertError("request %r: profile must be 'server' or 'client', got %r" % (request.name, request.profile))
     try:
         csr = crypto.load_csr(request.csr)
@@ -259,13 +260,13 @@ def sign_request(ca_key, ca_cert, request: SigningRequest, now=None):
     weak = crypto.weak_key_problem(csr.public_key())
     if weak:
         raise CertError("request %r: the CSR's key %s; the CA does not certify it" % (request.name, weak))
-    return crypto.issue_leaf_certificate(
+    return local.sign(
         ca_key,
         ca_cert,
         csr.public_key(),
-        request.profile,
-        request.common_name,
+        crypto.common_name_subject(request.common_name),
         list(request.subject_alt_names),
+        request.profile,
         request.valid_days,
         now,
     )
@@ -527,7 +528,7 @@ def _certificate_problem(cert, key, request: LeafRequest, now, renewal_window: b
     wanted = sorted(crypto.general_name_text(n) for n in request.subject_alt_names)
     if current != wanted:
         return "SANs are [%s], [%s] requested" % (", ".join(current), ", ".join(wanted))
-    if crypto.PROFILES[request.role] not in crypto.extended_key_usages_of(cert):
+    if not set(crypto.PROFILES[request.role].extended_key_usages) <= set(crypto.extended_key_usages_of(cert)):
         return "lacks the %s extended key usage" % ("serverAuth" if request.role == "server" else "clientAuth")
     if renewal_window:
         return due_reason(cert, now, request.renew_before_days, request.renew_fraction)

@@ -19,9 +19,9 @@ import argparse
 import json
 import sys
 
-from .crypto import CertError
-from .tracker import listing, renew, resubmit, track, untrack
-from .tracking import CA_TYPES, DEFAULT_STORE, PROFILES, Store, TrackedRequest, format_listing
+from .._core.crypto import CertError
+from .._tracking.store import CA_TYPES, DEFAULT_STORE, PROFILES, Store, TrackedRequest, format_listing
+from .._tracking.verbs import listing, renew, resubmit, track, untrack
 
 
 def _parser() -> argparse.ArgumentParser:

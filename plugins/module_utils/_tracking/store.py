@@ -21,14 +21,10 @@ import re
 import stat
 from dataclasses import asdict, dataclass, field, fields
 
-try:
-    from cryptography import x509
-except ImportError:  # crypto.CRYPTOGRAPHY_IMPORT_ERROR keeps it for the modules; ansible-test imports this without it
-    pass
-
-from . import crypto
-from .crypto import CertError
-from .files import (
+from .._core import crypto
+from .._core.crypto import CertError
+from .._core.cryptography_import import x509
+from .._core.files import (
     ROOT_ONLY_DIRECTORY,
     ROOT_ONLY_FILE,
     Change,
@@ -41,8 +37,8 @@ from .files import (
     private_file_attributes,
     read_state,
 )
-from .outputs import Output
-from .policy import check_days, check_renewal_window
+from .._core.outputs import Output
+from .._core.policy import check_days, check_renewal_window
 
 DEFAULT_STORE = "/var/lib/certkeeper"
 CA_TYPES = ("local", "self_sign", "helper", "ansible")

@@ -6,11 +6,12 @@ request / start-tracking, stop-tracking, resubmit, renew, list."""
 
 from __future__ import annotations
 
-from . import crypto
-from .crypto import CertError
-from .files import Attributes, Change, Plan, apply_plan, read_state
-from .renewal import Renewal, renew_all, run_command
-from .tracking import Store, TrackedRequest, describe_request, shown
+from .._core import crypto
+from .._core.commands import run_command
+from .._core.crypto import CertError
+from .._core.files import Attributes, Change, Plan, apply_plan, read_state
+from .renewal import Renewal, renew_all
+from .store import Store, TrackedRequest, describe_request, shown
 
 
 def names_from_certificate(desired: TrackedRequest) -> None:

@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import os
 
-try:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, hmac, padding, serialization
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
-    from cryptography.hazmat.primitives.serialization import pkcs12
-except ImportError:  # crypto.CRYPTOGRAPHY_IMPORT_ERROR keeps it for the modules; ansible-test imports this without it
-    pass
+from .cryptography_import import (
+    PBKDF2HMAC,
+    Cipher,
+    algorithms,
+    hashes,
+    hmac,
+    modes,
+    padding,
+    pkcs12,
+    serialization,
+    x509,
+)
 
 ITERATIONS = 2048  # what OpenSSL 3 uses for both the PBES2 KDF and the MAC
 SALT_BYTES = 8

@@ -31,8 +31,8 @@ import ipaddress
 import re
 import socket
 
-from .config_blocks import Syntax
-from .errors import CertError
+from .._core.config_blocks import Syntax
+from .._core.errors import CertError
 
 OPTION = "pg_hba_block"
 SHAPE = "hostssl <database> <user> <address> cert [options]"

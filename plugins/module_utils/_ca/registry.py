@@ -1,0 +1,38 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Every CA type, by its ``ca:`` name. A new type is one file (an Issuer) and one line here."""
+
+from __future__ import annotations
+
+from .._core.errors import CertError
+from .base import Issuer
+from .deferred import DeferredCA
+from .helper import HelperCA
+from .local import LocalCA
+from .self_signed import SelfSignedCA
+
+CA_TYPES: dict = {issuer.name: issuer for issuer in (LocalCA, SelfSignedCA, HelperCA, DeferredCA)}
+
+
+def issuer_class(name: str) -> type[Issuer]:
+    try:
+        return CA_TYPES[name]
+    except KeyError:
+        raise CertError("ca must be one of %s, got %r" % (", ".join(CA_TYPES), name)) from None
+
+
+def issuer_for(settings, runner=None) -> Issuer:
+    """The issuer of a request's ``ca``, its settings checked."""
+    issuer = issuer_class(settings.ca)
+    issuer.check(settings)
+    return issuer(settings, runner)
+
+
+def ca_options() -> dict:
+    """The request options the CA types read, each once ({name: argument-spec entry}), and which types read it."""
+    options: dict = {}
+    for issuer in CA_TYPES.values():
+        for name, spec in issuer.options.items():
+            options.setdefault(name, dict(spec, used_by=[]))["used_by"].append(issuer.name)
+    return options
