@@ -112,7 +112,8 @@ def core_seconds(clients: int) -> float:
 def renew_bench(records: int, due: int) -> dict:
     """`certkeeper renew --all` over ``records`` tracked certificates of which ``due`` are due."""
     from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.verbs import renew, track, untrack
-    from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store, TrackedRequest
+    from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.request import TrackedRequest
+    from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store
     base = tempfile.mkdtemp(prefix="certkeeper-renew-")
     try:
         store = Store(os.path.join(base, "store"))

@@ -104,7 +104,7 @@ options:
   renew_fraction:
     description: Renew when less than this fraction of the certificate's lifetime is left, whichever of the two comes first.
     type: float
-    default: 0.3333
+    default: 0.3333333333333333
   valid_days:
     description: Validity of renewed certificates for O(ca=local) and O(ca=self_sign).
     type: int
@@ -227,50 +227,15 @@ outcome:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.certkeeper.pki.plugins.module_utils._host.module_shell import run_module
-from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.modules import run_cert_track
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.modules import (
+    cert_track_argument_spec,
+    run_cert_track,
+)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            id=dict(type="str", required=True),
-            state=dict(type="str", default="present", choices=["present", "absent", "resubmit"]),
-            store=dict(type="path", default="/var/lib/certkeeper"),
-            cert_path=dict(type="path"),
-            key_path=dict(type="path", no_log=False),
-            ca=dict(type="str", default="self_sign", choices=["local", "self_sign", "helper", "ansible"]),
-            ca_cert_path=dict(type="path"),
-            ca_key_path=dict(type="path", no_log=False),
-            helper=dict(type="str"),
-            subject=dict(type="str"),
-            subject_alt_names=dict(type="list", elements="str", default=[]),
-            profile=dict(type="str", default="server", choices=["server", "client", "ssl", "signing"]),
-            key_type=dict(type="str", default="rsa", choices=["rsa", "ecdsa"]),
-            key_size=dict(type="int"),
-            rotate_key=dict(type="bool", default=True),
-            renew_before=dict(type="int", default=30),
-            renew_fraction=dict(type="float", default=0.3333),
-            valid_days=dict(type="int", default=365),
-            key_owner=dict(type="str", default="root", no_log=False),
-            key_group=dict(type="str", default="root", no_log=False),
-            key_mode=dict(type="str", default="0600", no_log=False),
-            cert_mode=dict(type="str", default="0644"),
-            outputs=dict(
-                type="list",
-                elements="dict",
-                default=[],
-                options=dict(
-                    path=dict(type="path", required=True),
-                    format=dict(type="str", required=True, choices=["pkcs8_der", "pkcs8_pem", "pkcs12"]),
-                    password=dict(type="str", default="", no_log=True),
-                    friendly_name=dict(type="str", default="user"),
-                ),
-            ),
-            chain_path=dict(type="path"),
-            pre_save_command=dict(type="str", default=""),
-            post_save_command=dict(type="str", default=""),
-            auto_renew=dict(type="bool", default=True),
-        ),
+        argument_spec=cert_track_argument_spec(),
         required_if=[("state", "present", ("cert_path", "key_path"))],
         supports_check_mode=True,
     )

@@ -18,7 +18,8 @@ import yaml
 
 from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.verbs import renew, resubmit, track
-from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store, TrackedRequest
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.request import TrackedRequest
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store
 from tests.integration.conftest import COLLECTIONS, ROOT, run_playbook
 from tests.integration.test_pg_mtls_role import libpq, psql
 from tests.reliability.conftest import tree_snapshot

@@ -24,7 +24,8 @@ import pytest
 from ansible_collections.certkeeper.pki.plugins.action.certkeeper_command import build_zipapp
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import CertError
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.verbs import listing, renew, track
-from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store, TrackedRequest
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.request import TrackedRequest
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store
 
 POSTGRES = pwd.getpwnam("postgres")
 

@@ -21,7 +21,8 @@ from ansible_collections.certkeeper.pki.plugins.action.certkeeper_command import
 from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.commands import OUTPUT_LIMIT
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import KeySpec
-from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store, TrackedRequest
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.request import TrackedRequest
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.verbs import listing, renew, track
 
 # The helper: signs $CERTMONGER_CSR with the CA of answer.json, shaped as answer.json says.

@@ -11,11 +11,8 @@ from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import CertError
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.stamp import STAMP_NAME
 from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.run import run_pg_mtls_certs
-from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import (
-    Store,
-    TrackedRequest,
-    request_id_for,
-)
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.request import TrackedRequest, request_id_for
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store
 from tests.support.pg_mtls_options import DEFAULTS
 
 

@@ -15,7 +15,8 @@ from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.pkcs12 import load_pkcs12
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.policy import due_reason
 from ansible_collections.certkeeper.pki.plugins.module_utils._host.cli import main as certkeeper
-from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store, TrackedRequest
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.request import TrackedRequest
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.verbs import (
     listing,
     renew,

@@ -73,6 +73,9 @@ class Issuer:
         if missing:
             raise CertError("ca: %s needs %s (%s)" % (cls.name, " and ".join(missing), cls.summary))
 
+    def preflight(self) -> None:
+        """Checks made when a request is started or changed: what is a setting to fix, not a request to retry."""
+
     def issue(self, request: IssueRequest) -> Answer:
         raise NotImplementedError  # every registered type answers
 

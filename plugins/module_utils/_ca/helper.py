@@ -29,10 +29,12 @@ class HelperCA(Issuer):
     summary = "the command that speaks certmonger's CA-helper protocol"
     options: ClassVar[dict] = {
         "helper": {
+            "cli": ("--helper",),
             "type": "str",
             "description": "The command (run with /bin/sh -c) that speaks certmonger's CA-helper protocol.",
         },
         "ca_cert_path": {
+            "cli": ("--ca-cert",),
             "type": "path",
             "description": "The CA certificate the helper's answers must verify against.",
         },

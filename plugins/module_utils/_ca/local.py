@@ -63,10 +63,26 @@ class LocalCA(Issuer):
     name = "local"
     summary = "the CA key and certificate on this host"
     options: ClassVar[dict] = {
-        "ca_cert_path": {"type": "path", "description": "The CA certificate (PEM) that signs."},
-        "ca_key_path": {"type": "path", "description": "The CA's private key (PEM, unencrypted, root-only)."},
+        "ca_cert_path": {"cli": ("--ca-cert",), "type": "path", "description": "The CA certificate (PEM) that signs."},
+        "ca_key_path": {
+            "cli": ("--ca-key",),
+            "type": "path",
+            "description": "The CA's private key (PEM, unencrypted, root-only).",
+        },
     }
     required = ("ca_cert_path", "ca_key_path")
+
+    def preflight(self) -> None:
+        """A CA that exists but could only sign weak or untrusted certificates is a setting to fix (a CA not
+        made yet is waited for)."""
+        cert_state, key_state = read_state(self.settings.ca_cert_path), read_state(self.settings.ca_key_path)
+        if cert_state.data is None or cert_state.error:
+            return
+        try:
+            key = crypto.load_private_key(key_state.data) if key_state.data and not key_state.error else None
+        except CertError:
+            key = None
+        crypto.check_ca(crypto.load_certificate(cert_state.data), key, "ca_cert_path %s" % self.settings.ca_cert_path)
 
     def issue(self, request: IssueRequest) -> Answer:
         try:

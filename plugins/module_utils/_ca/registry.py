@@ -30,9 +30,14 @@ def issuer_for(settings, runner=None) -> Issuer:
 
 
 def ca_options() -> dict:
-    """The request options the CA types read, each once ({name: argument-spec entry}), and which types read it."""
+    """The request options the CA types read, each once: {name: argument-spec entry}, its description saying
+    what it is to each type that reads it."""
     options: dict = {}
     for issuer in CA_TYPES.values():
         for name, spec in issuer.options.items():
-            options.setdefault(name, dict(spec, used_by=[]))["used_by"].append(issuer.name)
+            said = "ca %s: %s" % (issuer.name, spec["description"])
+            if name in options:
+                options[name]["description"] += "; " + said
+            else:
+                options[name] = dict(spec, description=said)
     return options

@@ -29,6 +29,7 @@ from .errors import CertError
 _CURVES = {256: ec.SECP256R1, 384: ec.SECP384R1} if HAS_CRYPTOGRAPHY else {}
 RSA_SIZES = (2048, 3072, 4096)
 ECDSA_SIZES = tuple(_CURVES)
+DEFAULT_KEY_SIZES = {"rsa": 2048, "ecdsa": 256}  # when a key type is given without a size
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,11 @@ class KeySpec:
 
     def __str__(self):
         return "RSA-%d" % self.size if self.type == "rsa" else "ECDSA P-%d" % self.size
+
+    @staticmethod
+    def default_size(key_type: str) -> int:
+        """The size a key of this type gets when none is asked for."""
+        return DEFAULT_KEY_SIZES.get(key_type, KeySpec.size)
 
     def generate(self):
         if self.type == "rsa":

@@ -20,8 +20,15 @@ import json
 import sys
 
 from .._core.crypto import CertError
-from .._tracking.store import CA_TYPES, DEFAULT_STORE, PROFILES, Store, TrackedRequest, format_listing
+from .._tracking.facts import format_listing
+from .._tracking.request import DEFAULT_STORE, REQUEST_OPTIONS, request_from_options
+from .._tracking.store import Store
 from .._tracking.verbs import listing, renew, resubmit, track, untrack
+
+# start-tracking's options: the request's (request.py) that have a flag; the SANs and --keep-key are shaped here.
+_FLAGGED = {name: spec for name, spec in REQUEST_OPTIONS.items() if "cli" in spec}
+_REQUIRED = ("cert_path", "key_path", "ca")
+_TYPES = {"str": str, "path": str, "int": int}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,25 +42,19 @@ def _parser() -> argparse.ArgumentParser:
 
     start = verbs.add_parser("start-tracking", help="track a certificate (request it when the file is missing)")
     start.add_argument("-i", "--id", required=True)
-    start.add_argument("-f", "--cert", required=True, dest="cert_path", help="certificate file (PEM)")
-    start.add_argument("-k", "--key", required=True, dest="key_path", help="private key file")
-    start.add_argument("-c", "--ca", required=True, choices=CA_TYPES)
-    start.add_argument(
-        "--ca-cert",
-        dest="ca_cert_path",
-        default="",
-        help="ca local: the CA certificate; ca helper: the CA its answers must verify against",
-    )
-    start.add_argument("--ca-key", dest="ca_key_path", default="", help="ca local: the CA key")
-    start.add_argument("--helper", default="", help="ca helper: command speaking certmonger's CA-helper protocol")
-    start.add_argument("-N", "--subject", default="", help="subject to request (default: the current one)")
+    for name, spec in _FLAGGED.items():
+        start.add_argument(
+            *spec["cli"],
+            dest=name,
+            required=name in _REQUIRED,
+            type=_TYPES[spec["type"]],
+            choices=spec.get("choices"),
+            default=spec.get("default", ""),
+            help=(spec.get("help") or spec.get("description", ""))
+            + (" (default %(default)s)" if spec.get("default") and name not in _REQUIRED else ""),
+        )
     start.add_argument("-D", "--dns", action="append", default=[], help="DNS name to request (repeatable)")
     start.add_argument("-A", "--ip", action="append", default=[], help="IP address to request (repeatable)")
-    start.add_argument("--profile", choices=PROFILES, default="server")
-    start.add_argument("-B", "--pre-save", dest="pre_save_command", default="")
-    start.add_argument("-C", "--post-save", dest="post_save_command", default="")
-    start.add_argument("--renew-before", type=int, default=30, help="days (default %(default)s)")
-    start.add_argument("--valid-days", type=int, default=365, help="ca local/self_sign (default %(default)s)")
     start.add_argument("--keep-key", action="store_true", help="reuse the key on renewal instead of rotating it")
 
     for verb, text in (("stop-tracking", "stop tracking (files stay)"), ("resubmit", "renew now")):
@@ -77,23 +78,10 @@ def main(argv=None) -> int:
             _say(json.dumps(items, indent=2) + "\n" if args.json else format_listing(items))
             return 0
         if args.verb == "start-tracking":
-            request = TrackedRequest(
-                id=args.id,
-                cert_path=args.cert_path,
-                key_path=args.key_path,
-                ca=args.ca,
-                ca_cert_path=args.ca_cert_path,
-                ca_key_path=args.ca_key_path,
-                helper=args.helper,
-                subject=args.subject,
-                subject_alt_names=["DNS:" + d for d in args.dns] + ["IP:" + a for a in args.ip],
-                profile=args.profile,
-                pre_save_command=args.pre_save_command,
-                post_save_command=args.post_save_command,
-                renew_before=args.renew_before,
-                valid_days=args.valid_days,
-                rotate_key=not args.keep_key,
-            )
+            options = {name: getattr(args, name) for name in _FLAGGED}
+            options["subject_alt_names"] = ["DNS:" + d for d in args.dns] + ["IP:" + a for a in args.ip]
+            options["rotate_key"] = not args.keep_key
+            request = request_from_options(args.id, options)
             return _report(track(store, request, check_mode=False))
         if args.verb == "stop-tracking":
             return _report(untrack(store, args.id, check_mode=False))

@@ -16,7 +16,8 @@ from .._core.cryptography_import import NameOID, x509
 from .._core.files import Plan, apply_plan, check_absolute_path, private_file_attributes, read_state
 from .._core.pkcs12 import compatibility_warnings
 from .._core.policy import check_days, check_renewal_window, due_at, server_validity_warnings
-from .._tracking.store import NEED_CA, Store, TrackedRequest, request_id_for, shown
+from .._tracking.request import NEED_CA, TrackedRequest, request_id_for, shown
+from .._tracking.store import Store
 from . import pg_hba
 from .plan import (
     CA_CERT,
@@ -42,7 +43,7 @@ def _positive(params: dict, option: str) -> int:
 
 
 def _key_spec(params: dict) -> KeySpec:
-    size = params.get("key_size") or (2048 if params["key_type"] == "rsa" else 256)
+    size = params.get("key_size") or KeySpec.default_size(params["key_type"])
     return KeySpec(params["key_type"], size)
 
 

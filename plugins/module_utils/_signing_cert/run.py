@@ -378,7 +378,7 @@ def run_signing_cert(params: dict, check_mode: bool) -> dict:
         check_renewal_window(params["renew_before"], params["valid_days"])
         if params["profile"] == "ssl":
             warnings += server_validity_warnings(params, params["valid_days"])
-        key_size = params.get("key_size") or (2048 if params["key_type"] == "rsa" else 256)
+        key_size = params.get("key_size") or KeySpec.default_size(params["key_type"])
         request = SigningCertRequest(
             directory,
             friendly_name,

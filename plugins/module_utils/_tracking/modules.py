@@ -5,33 +5,19 @@
 
 from __future__ import annotations
 
-from .store import Store, TrackedRequest
+from .request import DEFAULT_STORE, argument_spec, request_from_options
+from .store import Store
 from .verbs import listing, resubmit, track, untrack
 
-_REQUEST_OPTIONS = (
-    "cert_path",
-    "key_path",
-    "ca",
-    "helper",
-    "subject",
-    "subject_alt_names",
-    "profile",
-    "key_type",
-    "rotate_key",
-    "renew_before",
-    "renew_fraction",
-    "valid_days",
-    "key_owner",
-    "key_group",
-    "key_mode",
-    "cert_mode",
-    "ca_cert_path",
-    "ca_key_path",
-    "chain_path",
-    "pre_save_command",
-    "post_save_command",
-    "auto_renew",
-)
+
+def cert_track_argument_spec() -> dict:
+    """The cert_track module's options: id, state and store, then the request's (request.py)."""
+    return dict(
+        id=dict(type="str", required=True),
+        state=dict(type="str", default="present", choices=["present", "absent", "resubmit"]),
+        store=dict(type="path", default=DEFAULT_STORE),
+        **argument_spec(),
+    )
 
 
 def run_cert_track(params: dict, check_mode: bool) -> dict:
@@ -40,10 +26,7 @@ def run_cert_track(params: dict, check_mode: bool) -> dict:
         return untrack(store, params["id"], check_mode)
     if params["state"] == "resubmit":
         return resubmit(store, params["id"], check_mode)
-    options = {name: params[name] for name in _REQUEST_OPTIONS if params.get(name) is not None}
-    options["key_size"] = params.get("key_size") or (2048 if params["key_type"] == "rsa" else 256)
-    options["outputs"] = [dict(o) for o in params["outputs"]]
-    return track(store, TrackedRequest(id=params["id"], **options), check_mode)
+    return track(store, request_from_options(params["id"], params), check_mode)
 
 
 def run_cert_track_info(params: dict, check_mode: bool) -> dict:

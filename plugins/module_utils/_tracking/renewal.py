@@ -25,7 +25,7 @@ from .._core.cryptography_import import x509
 from .._core.files import ROOT_ONLY_FILE, Change, Plan, apply_plan, read_state, resolve_attributes
 from .._core.outputs import plan_outputs
 from .._core.policy import due_reason
-from .store import (
+from .request import (
     CA_REJECTED,
     CA_UNCONFIGURED,
     CA_UNREACHABLE,
@@ -36,10 +36,10 @@ from .store import (
     POST_SAVE_FAILED,
     PRE_SAVE_FAILED,
     STATUS_FIELDS,
-    Store,
     TrackedRequest,
     UnreadableRecord,
 )
+from .store import Store
 
 
 @dataclass

@@ -1,29 +1,20 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) certkeeper.pki contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The tracking store: one JSON file per tracked request in a root-only directory, and a lock.
-
-A request says where a certificate and its key live, how a renewal is signed (``ca``), which names
-to request, which derived files to regenerate, what to run before and after saving, and the
-status of the last attempt, with certmonger's status names where the meaning is the same.
-"""
+"""The tracking store: one JSON file per tracked request (request.py) in a root-only directory, and a lock."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import pwd
-import re
 import stat
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, fields
 
-from .._core import crypto
 from .._core.crypto import CertError
-from .._core.cryptography_import import x509
 from .._core.files import (
     ROOT_ONLY_DIRECTORY,
     ROOT_ONLY_FILE,
@@ -33,161 +24,17 @@ from .._core.files import (
     foreign_problem,
     make_parent_directories,
     os_error_text,
-    parse_mode,
-    private_file_attributes,
-    read_state,
 )
-from .._core.outputs import Output
-from .._core.policy import check_days, check_renewal_window
-
-DEFAULT_STORE = "/var/lib/certkeeper"
-CA_TYPES = ("local", "self_sign", "helper", "ansible")
-PROFILES = ("server", "client", "ssl", "signing")
-
-# certmonger's names, plus PRE_SAVE_FAILED / POST_SAVE_FAILED / NEED_GUIDANCE for what it has no name for.
-MONITORING = "MONITORING"
-NEED_CA = "NEED_CA"  # ca: ansible - due, the next playbook run re-issues it through the CA host
-CA_WORKING = "CA_WORKING"  # the CA helper asked to wait (cookie kept); polled on the next tick
-CA_UNREACHABLE = "CA_UNREACHABLE"
-CA_REJECTED = "CA_REJECTED"
-CA_UNCONFIGURED = "CA_UNCONFIGURED"
-NEED_GUIDANCE = "NEED_GUIDANCE"  # a tracked file is missing or unusable
-PRE_SAVE_FAILED = "PRE_SAVE_FAILED"
-POST_SAVE_FAILED = "POST_SAVE_FAILED"
-STUCK = {CA_REJECTED, CA_UNCONFIGURED, NEED_GUIDANCE, PRE_SAVE_FAILED, POST_SAVE_FAILED}  # a person must act
-
-STATUS_FIELDS = ("status", "last_error", "last_attempt", "last_renewed", "ca_cookie")
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
-
-
-def request_id_for(prefix: str, cert_path: str) -> str:
-    """The id of the request that tracks ``cert_path``: a request is tied to its certificate, as certmonger's
-    are, so two certificates on one machine never share a record. Readable (``prefix-etc-app-client.crt``)
-    and made unique by a digest of the exact path."""
-    readable = re.sub(r"[^A-Za-z0-9_.@]+", "-", cert_path.strip("/"))[-80:].strip("-.")
-    return "%s-%s-%s" % (prefix, readable, hashlib.sha256(cert_path.encode("utf-8")).hexdigest()[:8])
-
-
-def validate_id(request_id) -> str:
-    if not isinstance(request_id, str) or not _ID.match(request_id):
-        raise CertError(
-            "id %r must be 1-128 letters, digits, '_', '.', '@' or '-', starting with a letter or digit" % (request_id,)
-        )
-    return request_id
-
-
-@dataclass
-class TrackedRequest:
-    """One tracked certificate. Everything but the status fields is what the user asked for."""
-
-    id: str
-    cert_path: str
-    key_path: str
-    ca: str = "self_sign"
-    ca_cert_path: str = ""
-    ca_key_path: str = ""
-    helper: str = ""
-    subject: str = ""  # RFC 4514; empty: keep the current certificate's subject
-    subject_alt_names: list = field(default_factory=list)
-    profile: str = "server"
-    key_type: str = "rsa"
-    key_size: int = 2048
-    rotate_key: bool = True
-    renew_before: int = 30
-    renew_fraction: float = 1 / 3
-    valid_days: int = 365
-    key_owner: str = "root"
-    key_group: str = "root"
-    key_mode: str = "0600"
-    cert_mode: str = "0644"
-    outputs: list = field(default_factory=list)  # dicts of Output fields, passwords included (root-only store)
-    chain_path: str = ""  # CA certificate to put in PKCS#12 outputs
-    pre_save_command: str = ""
-    post_save_command: str = ""
-    auto_renew: bool = True
-    # status of the last attempt
-    status: str = MONITORING
-    last_error: str = ""
-    last_attempt: str = ""
-    last_renewed: str = ""
-    ca_cookie: str = ""
-
-    @property
-    def stuck(self) -> bool:
-        return self.status in STUCK
-
-    def output_list(self) -> list:
-        return [Output(**o) for o in self.outputs]
-
-    def settings(self) -> dict:
-        """What the user asked for, without the status fields: equal settings mean nothing to change."""
-        data = asdict(self)
-        for name in STATUS_FIELDS:
-            data.pop(name)
-        return data
-
-    def public(self) -> dict:
-        """The record as listings show it: outputs without passwords."""
-        data = asdict(self)
-        data["outputs"] = [o.public() for o in self.output_list()]
-        data["stuck"] = self.stuck
-        return data
-
-    def validate(self) -> TrackedRequest:
-        validate_id(self.id)
-        if self.ca not in CA_TYPES:
-            raise CertError("ca must be one of %s, got %r" % (", ".join(CA_TYPES), self.ca))
-        if self.ca == "local" and not (self.ca_cert_path and self.ca_key_path):
-            raise CertError("ca: local needs ca_cert_path and ca_key_path (the CA on this host)")
-        if self.ca == "helper" and not self.helper.strip():
-            raise CertError("ca: helper needs helper, the command that speaks certmonger's CA-helper protocol")
-        if self.profile not in PROFILES:
-            raise CertError("profile must be one of %s, got %r" % (", ".join(PROFILES), self.profile))
-        for option in ("cert_path", "key_path"):
-            if not os.path.isabs(getattr(self, option) or ""):
-                raise CertError("%s must be an absolute path, got %r" % (option, getattr(self, option)))
-        check_days(self.renew_before, "renew_before")
-        check_days(self.valid_days, "valid_days")
-        check_renewal_window(self.renew_before, self.valid_days)
-        if not 0 < self.renew_fraction < 1:
-            raise CertError(
-                "renew_fraction must be between 0 and 1 (one third renews with a third of the "
-                "lifetime left), got %r" % (self.renew_fraction,)
-            )
-        crypto.KeySpec(self.key_type, self.key_size)
-        private_file_attributes(self.key_owner, self.key_group, self.key_mode, "key")
-        if parse_mode(self.cert_mode, "cert_mode") & 0o022:
-            raise CertError(
-                "cert_mode %s lets others rewrite the certificate (and so the names renewed); use 0644" % self.cert_mode
-            )
-        if not self.subject:
-            raise CertError("subject is required (or start tracking an existing certificate, whose names are used)")
-        try:
-            x509.Name.from_rfc4514_string(self.subject)
-        except ValueError:
-            raise CertError(
-                "subject %r is not a distinguished name such as CN=db1.example.com" % self.subject
-            ) from None
-        crypto.parse_subject_alt_names(self.subject_alt_names)
-        self.output_list()  # validates formats
-        return self
-
-
-@dataclass
-class UnreadableRecord:
-    """A record file that could not be read; reported in its request's place."""
-
-    id: str
-    error: str
-
-
-def shown(request: TrackedRequest | None) -> str:
-    """A request's settings for --diff, passwords left out."""
-    if request is None:
-        return "not tracked\n"
-    settings = request.settings()
-    settings["outputs"] = [o.public() for o in request.output_list()]
-    return json.dumps(settings, indent=2, sort_keys=True) + "\n"
+from .request import (
+    DEFAULT_STORE,
+    ID_PATTERN,
+    MONITORING,
+    STATUS_FIELDS,
+    TrackedRequest,
+    UnreadableRecord,
+    shown,
+    validate_id,
+)
 
 
 def _owner(uid: int) -> str:
@@ -234,7 +81,7 @@ def _open_store_directory(path: str, tighten: bool = False, missing_ok: bool = F
 
 
 def _record_ids(requests: int) -> list:
-    return sorted(n[:-5] for n in os.listdir(requests) if n.endswith(".json") and _ID.match(n[:-5]))
+    return sorted(n[:-5] for n in os.listdir(requests) if n.endswith(".json") and ID_PATTERN.match(n[:-5]))
 
 
 def _load_record(requests: int, path: str) -> TrackedRequest | None:
@@ -452,90 +299,3 @@ class Store:
                 )
             )
         return changes
-
-
-_EKU_NAMES = {
-    "serverAuth": "id-kp-serverAuth",
-    "clientAuth": "id-kp-clientAuth",
-    "codeSigning": "id-kp-codeSigning",
-    "emailProtection": "id-kp-emailProtection",
-    "timeStamping": "id-kp-timeStamping",
-    "OCSPSigning": "id-kp-OCSPSigning",
-}
-
-
-def describe_request(request) -> dict:
-    """The fields of ``getcert list`` for one request, read from the record and the certificate on disk."""
-    if isinstance(request, UnreadableRecord):
-        request = TrackedRequest(request.id, "", "", status=NEED_GUIDANCE, last_error=request.error)
-    listing = {
-        "request_id": request.id,
-        "status": request.status,
-        "stuck": request.stuck,
-        "key_location": request.key_path,
-        "cert_location": request.cert_path,
-        "ca": request.ca,
-        "issuer": "",
-        "subject": "",
-        "expires": "",
-        "dns": [],
-        "ip": [],
-        "key_usage": [],
-        "eku": [],
-        "pre_save_command": request.pre_save_command,
-        "post_save_command": request.post_save_command,
-        "track": True,
-        "auto_renew": request.auto_renew,
-        "last_error": request.last_error,
-        "last_renewed": request.last_renewed,
-        "outputs": [o.public() for o in request.output_list()],
-    }
-    state = read_state(request.cert_path)
-    if state.data:
-        try:
-            cert = crypto.load_certificate(state.data)
-        except CertError:
-            return listing
-        sans = crypto.subject_alt_names_of(cert)
-        listing.update(
-            issuer=cert.issuer.rfc4514_string(),
-            subject=cert.subject.rfc4514_string(),
-            expires=cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S UTC"),
-            serial_number="%x" % cert.serial_number,
-            dns=[n.value for n in sans if isinstance(n, x509.DNSName)],
-            ip=[str(n.value) for n in sans if isinstance(n, x509.IPAddress)],
-            key_usage=crypto.key_usage_names(cert),
-            eku=[_EKU_NAMES.get(name, name) for name in crypto.extended_key_usage_names(cert)],
-        )
-    return listing
-
-
-def format_listing(listings: list) -> str:
-    """``getcert list``'s layout."""
-    lines = ["Number of certificates and requests being tracked: %d." % len(listings)]
-    yes_no = {True: "yes", False: "no"}
-    for item in listings:
-        lines += [
-            "Request ID '%s':" % item["request_id"],
-            "\tstatus: %s" % item["status"],
-            "\tstuck: %s" % yes_no[item["stuck"]],
-        ]
-        if item["last_error"]:
-            lines.append("\tca-error: %s" % item["last_error"])
-        lines += [
-            "\tkey pair storage: type=FILE,location='%s'" % item["key_location"],
-            "\tcertificate: type=FILE,location='%s'" % item["cert_location"],
-            "\tCA: %s" % item["ca"],
-            "\tissuer: %s" % item["issuer"],
-            "\tsubject: %s" % item["subject"],
-            "\texpires: %s" % item["expires"],
-            "\tdns: %s" % ",".join(item["dns"]),
-            "\tip: %s" % ",".join(item["ip"]),
-            "\tkey usage: %s" % ",".join(item["key_usage"]),
-            "\teku: %s" % ",".join(item["eku"]),
-            "\tpre-save command: %s" % item["pre_save_command"],
-            "\tpost-save command: %s" % item["post_save_command"],
-        ]
-        lines += ["\toutput: %s (%s)" % (o["path"], o["format"]) for o in item["outputs"]]
-        lines += ["\ttrack: %s" % yes_no[item["track"]], "\tauto-renew: %s" % yes_no[item["auto_renew"]]]
-    return "\n".join(lines) + "\n"

@@ -6,12 +6,15 @@ request / start-tracking, stop-tracking, resubmit, renew, list."""
 
 from __future__ import annotations
 
+from .._ca.registry import issuer_for
 from .._core import crypto
 from .._core.commands import run_command
 from .._core.crypto import CertError
 from .._core.files import Attributes, Change, Plan, apply_plan, read_state
+from .facts import describe_request
 from .renewal import Renewal, renew_all
-from .store import Store, TrackedRequest, describe_request, shown
+from .request import TrackedRequest, shown
+from .store import Store
 
 
 def names_from_certificate(desired: TrackedRequest) -> None:
@@ -31,8 +34,7 @@ def names_from_certificate(desired: TrackedRequest) -> None:
 def track(store: Store, desired: TrackedRequest, check_mode: bool, runner=run_command) -> dict:
     """Start tracking (or update) ``desired``; request its certificate when the file does not exist yet."""
     names_from_certificate(desired)
-    if desired.ca == "local":
-        _check_local_ca(desired)
+    issuer_for(desired).preflight()
     with store.lock(create=not check_mode):
         plan = Plan(store.directory_changes())
         record = store.record_change(desired)
@@ -65,19 +67,6 @@ def track(store: Store, desired: TrackedRequest, check_mode: bool, runner=run_co
             % (desired.cert_path, outcome.status, outcome.message)
         )
     return _result(plan, desired, outcome)
-
-
-def _check_local_ca(desired: TrackedRequest) -> None:
-    """A local CA that exists but could only sign weak or untrusted certificates is a setting to fix,
-    not a request to keep retrying (a CA not made yet is waited for)."""
-    cert_state, key_state = read_state(desired.ca_cert_path), read_state(desired.ca_key_path)
-    if cert_state.data is None or cert_state.error:
-        return
-    try:
-        key = crypto.load_private_key(key_state.data) if key_state.data and not key_state.error else None
-    except CertError:
-        key = None
-    crypto.check_ca(crypto.load_certificate(cert_state.data), key, "ca_cert_path %s" % desired.ca_cert_path)
 
 
 def untrack(store: Store, request_id: str, check_mode: bool) -> dict:

@@ -1,0 +1,237 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The tracked request, defined once: its options as users give them (REQUEST_OPTIONS, which the cert_track
+module's argument spec, the ``certkeeper start-tracking`` options, the role's items and the record take),
+one set of defaults, the record (TrackedRequest) and its checks, and its status names.
+
+A request says where a certificate and its key live, how a renewal is signed (``ca``: a type of
+``_ca/registry.py``, which declares the options it reads), which names to request, which derived files to
+regenerate, what to run before and after saving, and the status of the last attempt, with certmonger's
+status names where the meaning is the same."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+
+from .._ca.registry import CA_TYPES, ca_options, issuer_class
+from .._core import crypto
+from .._core.crypto import CertError
+from .._core.cryptography_import import x509
+from .._core.files import parse_mode, private_file_attributes
+from .._core.outputs import FORMATS, Output
+from .._core.policy import check_days, check_renewal_window
+
+DEFAULT_STORE = "/var/lib/certkeeper"
+
+# certmonger's names, plus PRE_SAVE_FAILED / POST_SAVE_FAILED / NEED_GUIDANCE for what it has no name for.
+MONITORING = "MONITORING"
+NEED_CA = "NEED_CA"  # ca: ansible - due, the next playbook run re-issues it through the CA host
+CA_WORKING = "CA_WORKING"  # the CA helper asked to wait (cookie kept); polled on the next tick
+CA_UNREACHABLE = "CA_UNREACHABLE"
+CA_REJECTED = "CA_REJECTED"
+CA_UNCONFIGURED = "CA_UNCONFIGURED"
+NEED_GUIDANCE = "NEED_GUIDANCE"  # a tracked file is missing or unusable
+PRE_SAVE_FAILED = "PRE_SAVE_FAILED"
+POST_SAVE_FAILED = "POST_SAVE_FAILED"
+STUCK = {CA_REJECTED, CA_UNCONFIGURED, NEED_GUIDANCE, PRE_SAVE_FAILED, POST_SAVE_FAILED}  # a person must act
+
+STATUS_FIELDS = ("status", "last_error", "last_attempt", "last_renewed", "ca_cookie")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+
+# The options of a request, as the cert_track module, the role's items and ``certkeeper start-tracking`` take
+# them: argument-spec entries (``cli``: the command's flags; ``help``: its one line). The CA types add theirs.
+REQUEST_OPTIONS: dict = dict(
+    {
+        "cert_path": {"type": "path", "cli": ("-f", "--cert"), "help": "certificate file (PEM)"},
+        "key_path": {"type": "path", "no_log": False, "cli": ("-k", "--key"), "help": "private key file"},
+        "ca": {
+            "type": "str",
+            "default": "self_sign",
+            "choices": list(CA_TYPES),
+            "cli": ("-c", "--ca"),
+            "help": "how renewals are signed",
+        },
+        "subject": {"type": "str", "cli": ("-N", "--subject"), "help": "subject to request (default: the current one)"},
+        "subject_alt_names": {"type": "list", "elements": "str", "default": []},
+        "profile": {"type": "str", "default": "server", "choices": list(crypto.PROFILE_NAMES), "cli": ("--profile",)},
+        "key_type": {"type": "str", "default": "rsa", "choices": ["rsa", "ecdsa"]},
+        "key_size": {"type": "int"},  # the key type's default: crypto.KeySpec.default_size
+        "rotate_key": {"type": "bool", "default": True},
+        "renew_before": {"type": "int", "default": 30, "cli": ("--renew-before",), "help": "days"},
+        "renew_fraction": {"type": "float", "default": 1 / 3},
+        "valid_days": {"type": "int", "default": 365, "cli": ("--valid-days",), "help": "ca local/self_sign"},
+        "key_owner": {"type": "str", "default": "root", "no_log": False},
+        "key_group": {"type": "str", "default": "root", "no_log": False},
+        "key_mode": {"type": "str", "default": "0600", "no_log": False},
+        "cert_mode": {"type": "str", "default": "0644"},
+        "outputs": {
+            "type": "list",
+            "elements": "dict",
+            "default": [],
+            "options": {
+                "path": {"type": "path", "required": True},
+                "format": {"type": "str", "required": True, "choices": list(FORMATS)},
+                "password": {"type": "str", "default": "", "no_log": True},
+                "friendly_name": {"type": "str", "default": "user"},
+            },
+        },
+        "chain_path": {"type": "path"},
+        "pre_save_command": {"type": "str", "default": "", "cli": ("-B", "--pre-save")},
+        "post_save_command": {"type": "str", "default": "", "cli": ("-C", "--post-save")},
+        "auto_renew": {"type": "bool", "default": True},
+    },
+    **{name: spec for name, spec in ca_options().items()},
+)
+_ARGUMENT_SPEC_KEYS = ("type", "default", "choices", "elements", "options", "no_log", "required")
+
+
+def _default(name: str):
+    return REQUEST_OPTIONS[name]["default"]
+
+
+def argument_spec() -> dict:
+    """The request's options as an Ansible argument spec (the cert_track module's, besides id/state/store)."""
+    return {
+        name: {key: value for key, value in spec.items() if key in _ARGUMENT_SPEC_KEYS}
+        for name, spec in REQUEST_OPTIONS.items()
+    }
+
+
+def request_from_options(request_id: str, options: dict) -> TrackedRequest:
+    """The record of a request given as options (a module's params, a role item): None means the default."""
+    given = {name: options[name] for name in REQUEST_OPTIONS if options.get(name) is not None}
+    given["key_size"] = given.get("key_size") or crypto.KeySpec.default_size(
+        given.get("key_type", _default("key_type"))
+    )
+    given["outputs"] = [dict(o) for o in given.get("outputs", [])]
+    return TrackedRequest(id=request_id, **given)
+
+
+def request_id_for(prefix: str, cert_path: str) -> str:
+    """The id of the request that tracks ``cert_path``: a request is tied to its certificate, as certmonger's
+    are, so two certificates on one machine never share a record. Readable (``prefix-etc-app-client.crt``)
+    and made unique by a digest of the exact path."""
+    readable = re.sub(r"[^A-Za-z0-9_.@]+", "-", cert_path.strip("/"))[-80:].strip("-.")
+    return "%s-%s-%s" % (prefix, readable, hashlib.sha256(cert_path.encode("utf-8")).hexdigest()[:8])
+
+
+def validate_id(request_id) -> str:
+    if not isinstance(request_id, str) or not ID_PATTERN.match(request_id):
+        raise CertError(
+            "id %r must be 1-128 letters, digits, '_', '.', '@' or '-', starting with a letter or digit" % (request_id,)
+        )
+    return request_id
+
+
+@dataclass
+class TrackedRequest:
+    """One tracked certificate. Everything but the status fields is what the user asked for."""
+
+    id: str
+    cert_path: str
+    key_path: str
+    ca: str = _default("ca")
+    ca_cert_path: str = ""
+    ca_key_path: str = ""
+    helper: str = ""
+    subject: str = ""  # RFC 4514; empty: keep the current certificate's subject
+    subject_alt_names: list = field(default_factory=list)
+    profile: str = _default("profile")
+    key_type: str = _default("key_type")
+    key_size: int = crypto.KeySpec.size  # the default key_type's default size
+    rotate_key: bool = _default("rotate_key")
+    renew_before: int = _default("renew_before")
+    renew_fraction: float = _default("renew_fraction")
+    valid_days: int = _default("valid_days")
+    key_owner: str = _default("key_owner")
+    key_group: str = _default("key_group")
+    key_mode: str = _default("key_mode")
+    cert_mode: str = _default("cert_mode")
+    outputs: list = field(default_factory=list)  # dicts of Output fields, passwords included (root-only store)
+    chain_path: str = ""  # CA certificate to put in PKCS#12 outputs
+    pre_save_command: str = ""
+    post_save_command: str = ""
+    auto_renew: bool = _default("auto_renew")
+    # status of the last attempt
+    status: str = MONITORING
+    last_error: str = ""
+    last_attempt: str = ""
+    last_renewed: str = ""
+    ca_cookie: str = ""
+
+    @property
+    def stuck(self) -> bool:
+        return self.status in STUCK
+
+    def output_list(self) -> list:
+        return [Output(**o) for o in self.outputs]
+
+    def settings(self) -> dict:
+        """What the user asked for, without the status fields: equal settings mean nothing to change."""
+        data = asdict(self)
+        for name in STATUS_FIELDS:
+            data.pop(name)
+        return data
+
+    def public(self) -> dict:
+        """The record as listings show it: outputs without passwords."""
+        data = asdict(self)
+        data["outputs"] = [o.public() for o in self.output_list()]
+        data["stuck"] = self.stuck
+        return data
+
+    def validate(self) -> TrackedRequest:
+        validate_id(self.id)
+        issuer_class(self.ca).check(self)
+        if self.profile not in crypto.PROFILE_NAMES:
+            raise CertError("profile must be one of %s, got %r" % (", ".join(crypto.PROFILE_NAMES), self.profile))
+        for option in ("cert_path", "key_path"):
+            if not os.path.isabs(getattr(self, option) or ""):
+                raise CertError("%s must be an absolute path, got %r" % (option, getattr(self, option)))
+        check_days(self.renew_before, "renew_before")
+        check_days(self.valid_days, "valid_days")
+        check_renewal_window(self.renew_before, self.valid_days)
+        if not 0 < self.renew_fraction < 1:
+            raise CertError(
+                "renew_fraction must be between 0 and 1 (one third renews with a third of the "
+                "lifetime left), got %r" % (self.renew_fraction,)
+            )
+        crypto.KeySpec(self.key_type, self.key_size)
+        private_file_attributes(self.key_owner, self.key_group, self.key_mode, "key")
+        if parse_mode(self.cert_mode, "cert_mode") & 0o022:
+            raise CertError(
+                "cert_mode %s lets others rewrite the certificate (and so the names renewed); use 0644" % self.cert_mode
+            )
+        if not self.subject:
+            raise CertError("subject is required (or start tracking an existing certificate, whose names are used)")
+        try:
+            x509.Name.from_rfc4514_string(self.subject)
+        except ValueError:
+            raise CertError(
+                "subject %r is not a distinguished name such as CN=db1.example.com" % self.subject
+            ) from None
+        crypto.parse_subject_alt_names(self.subject_alt_names)
+        self.output_list()  # validates formats
+        return self
+
+
+@dataclass
+class UnreadableRecord:
+    """A record file that could not be read; reported in its request's place."""
+
+    id: str
+    error: str
+
+
+def shown(request: TrackedRequest | None) -> str:
+    """A request's settings for --diff, passwords left out."""
+    if request is None:
+        return "not tracked\n"
+    settings = request.settings()
+    settings["outputs"] = [o.public() for o in request.output_list()]
+    return json.dumps(settings, indent=2, sort_keys=True) + "\n"
