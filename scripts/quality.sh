@@ -52,6 +52,14 @@ venv "$tools" "$(sha256sum <requirements-quality.txt)" -r requirements-quality.t
 for core in "${SANITY_CORES[@]}"; do
   venv "$root/.work/ansible-core-$core" "$core" "ansible-core==$core"
 done
+# The same cores for the unit tests of plugin_utils/ansible_core.py (the one user of ansible-core's private API) and
+# of the action plugin built on it: each with pytest and the collection's other requirements at their pins.
+grep -v '^ansible-core==' requirements.txt | cat - <(grep '^pytest==' requirements-test.txt) \
+  >"$root/.work/pytest-ansible-core-requirements.txt"
+for core in "${SANITY_CORES[@]}"; do
+  venv "$root/.work/pytest-ansible-core-$core" "$core $(sha256sum <"$root/.work/pytest-ansible-core-requirements.txt")" \
+    "ansible-core==$core" -r "$root/.work/pytest-ansible-core-requirements.txt"
+done
 importer=$root/.work/galaxy-importer
 grep -v '^attrs==' requirements-quality.txt >"$root/.work/galaxy-importer-constraints.txt"
 venv "$importer" "$(printf '%s\n' "${GALAXY_IMPORTER[@]}" | cat - requirements-quality.txt | sha256sum)" \
@@ -73,6 +81,12 @@ ruff format --check plugins
 
 step "mypy"
 mypy -p ansible_collections.certkeeper.pki.plugins  # plugins/ under its collection name, each file once
+
+for core in "${SANITY_CORES[@]}"; do
+  step "ansible-core adapter tests (ansible-core $core)"
+  "$root/.work/pytest-ansible-core-$core/bin/python" -m pytest -q \
+    tests/unit/test_ansible_core_adapter.py tests/unit/test_pg_mtls_action.py
+done
 
 step "changelog"
 antsibull-changelog lint

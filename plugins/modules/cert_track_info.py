@@ -51,9 +51,14 @@ EXAMPLES = r"""
 
 RETURN = r"""
 requests:
-  description: One entry per tracked request (request_id, status, stuck, key_location, cert_location, ca, issuer,
-    subject, expires, dns, ip, key_usage, eku, pre_save_command, post_save_command, track, auto_renew, last_error,
-    last_renewed, outputs, serial_number).
+  description:
+    - One entry per tracked request (request_id, status, stuck, key_location, cert_location, ca, issuer,
+      subject, expires, dns, ip, key_usage, eku, pre_save_command, post_save_command, track, auto_renew,
+      last_error, last_renewed, outputs, serial_number), read from the record and the certificate on disk.
+    - C(certificate) holds the certificate's facts in the shape every certkeeper result uses (subject, issuer,
+      serial_number, not_before, not_after, subject_alt_names, key_usage, extended_key_usage,
+      fingerprint_sha256), dates in ISO 8601 UTC; null when there is no certificate to read. C(expires) is its
+      C(not_after).
   returned: always
   type: list
   elements: dict
@@ -63,11 +68,12 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.certkeeper.pki.plugins.module_utils._host.module_shell import run_module
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.modules import run_cert_track_info
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.request import DEFAULT_STORE
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(id=dict(type="str"), store=dict(type="path", default="/var/lib/certkeeper")),
+        argument_spec=dict(id=dict(type="str"), store=dict(type="path", default=DEFAULT_STORE)),
         supports_check_mode=True,
     )
     run_module(module, run_cert_track_info)

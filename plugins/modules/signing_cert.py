@@ -214,6 +214,12 @@ extended_key_usage:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.option_specs import (
+    KEY_OPTIONS,
+    SERVER_VALIDITY_OPTIONS,
+    SUBJECT_ALT_NAMES_OPTION,
+    VALIDITY_OPTIONS,
+)
 from ansible_collections.certkeeper.pki.plugins.module_utils._host.module_shell import run_module
 from ansible_collections.certkeeper.pki.plugins.module_utils._signing_cert.run import run_signing_cert
 
@@ -225,16 +231,10 @@ def main():
             path=dict(type="path", required=True),
             friendly_name=dict(type="str", required=True),
             subject=dict(type="str"),
-            subject_alt_names=dict(type="list", elements="str", default=[]),
             password=dict(type="str", no_log=True),
             allow_empty_password=dict(type="bool", default=False, no_log=False),
             profile=dict(type="str", default="ssl", choices=["ssl", "signing"]),
             allow_no_san=dict(type="bool", default=False),
-            valid_days=dict(type="int", default=365),
-            max_server_valid_days=dict(type="int", default=398),
-            renew_before=dict(type="int", default=30),
-            key_type=dict(type="str", default="rsa", choices=["rsa", "ecdsa"]),
-            key_size=dict(type="int"),
             ca_cert_path=dict(type="path"),
             ca_key_path=dict(type="path", no_log=False),
             owner=dict(type="str", default="root"),
@@ -243,6 +243,10 @@ def main():
             public_formats=dict(type="list", elements="str", default=[], choices=["cer", "crt"]),
             force=dict(type="bool", default=False),
             pfx_content=dict(type="str", no_log=True),
+            **KEY_OPTIONS,
+            **VALIDITY_OPTIONS,
+            **SERVER_VALIDITY_OPTIONS,
+            **SUBJECT_ALT_NAMES_OPTION,
         ),
         required_together=[("ca_cert_path", "ca_key_path")],
         mutually_exclusive=[("pfx_content", "subject"), ("pfx_content", "ca_cert_path")],

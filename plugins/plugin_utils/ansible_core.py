@@ -57,8 +57,8 @@ def clean_module_result(result: dict) -> None:
 
 def add_interpreter_discovery(action: ActionBase, result: dict) -> None:
     """Add to ``result``, in place, what ``_execute_module`` adds after the module ran: the interpreter discovered
-    for it, as the only fact (later tasks on the host use it). 2.16-2.18 also leave discovery's warnings (and
-    2.18 auto_legacy's deprecation) on the action for the result; 2.19+ display them when discovering."""
+    for it, as the only fact (later tasks on the host use it). 2.16-2.18 also leave discovery's warnings and
+    deprecations on the action for the result; 2.19+ display them when discovering."""
     if action._discovered_interpreter_key:
         result["ansible_facts"] = {action._discovered_interpreter_key: action._discovered_interpreter}
     for key, attribute in (("warnings", "_discovery_warnings"), ("deprecations", "_discovery_deprecation_warnings")):

@@ -46,7 +46,7 @@ def test_first_run_costs_two_tasks_per_client_and_four_on_the_ca_host(first_run)
 
 
 def test_first_run_does_every_call_on_the_host_without_a_module_run(first_run):
-    # with pipelining each call is one short program on the host (stamp.py, then the work from the zip sent):
+    # with pipelining each call is one short program on the host (the stamp reader, then the work from the zip sent):
     # db1 the CA, its own files (signed there), the batched signing; app1 and app2 a CSR, then the install
     assert first_run.output.count("pg_mtls_certs: done on the host without a module run") == 7, first_run.output
     assert "pg_mtls_certs.py" not in first_run.output  # never "Using module file .../pg_mtls_certs.py"
@@ -176,7 +176,7 @@ def test_rerun_changes_nothing_with_one_call_per_host_answered_by_the_stamps(lab
     assert run.returncode == 0, run.output
     assert run.changed == {}
     assert run.invocations == {"db1": 2, "app1": 1, "app2": 1}  # db1: the CA, then its own files
-    # every call answered on the host by stamp.py alone: the module was never sent
+    # every call answered on the host by the stamp reader alone: the module was never sent
     assert run.output.count("the stamp shows nothing moved; the module does not run") == 4, run.output
     assert "Using module file" not in run.output
     assert "RUNNING HANDLER" not in run.output

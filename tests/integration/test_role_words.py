@@ -437,6 +437,9 @@ def tracking_cases(ca: dict) -> list:
         Case("id-missing", "cert_track_requests[1]", "id", {"cert_track_requests": [
             good_requests(ca)[0], {k: v for k, v in good_requests(ca)[1].items() if k != "id"}]}, ("t1",),
             ("has no id",), module=False),
+        Case("unknown-key", "cert_track_requests[1]", "cert_pth", {"cert_track_requests": [
+            good_requests(ca)[0], dict(good_requests(ca)[1], cert_pth="/tmp/db.crt")]}, ("t1",),
+            ("'cert_pth', which is not an option of a tracked request",), module=False),
         case("cert-path-relative", "cert_path", "db.crt", expect=("must be an absolute path",)),
         case("cert-path-missing", "cert_path", REMOVE, expect=("missing: cert_track_requests[1].cert_path",)),
         case("key-path-relative", "key_path", "db.key", expect=("must be an absolute path",)),

@@ -120,6 +120,7 @@ def test_discovery_warnings_reach_the_result_where_ansible_core_leaves_them_to_t
 
 
 def test_the_pipelined_command_runs_a_program_from_stdin_isolated_with_the_task_environment(action, task):
+    assert ansible_core.pipelined_command(action, "#!/usr/bin/python3", "-I") == "/usr/bin/python3 -I"
     task.environment = [{"CERTKEEPER_PROBE": "from the task"}]
     command = ansible_core.pipelined_command(action, "#!" + sys.executable, "-I")
     assert command == "CERTKEEPER_PROBE='from the task' %s -I" % sys.executable
@@ -145,7 +146,9 @@ def test_a_module_result_is_cleaned_as_execute_module_cleans_it():
 
 
 def test_the_temporary_directory_a_module_run_left_on_the_host_is_removed(action, tmp_path):
-    action._execute_module(module_name=MODULE, module_args={}, task_vars=host_vars(ansible_python_interpreter=sys.executable))
+    action._execute_module(
+        module_name=MODULE, module_args={}, task_vars=host_vars(ansible_python_interpreter=sys.executable)
+    )
     (left,) = (tmp_path / "remote_tmp").iterdir()  # without pipelining the module went there, and stays
     ansible_core.remove_remote_tmpdir(action)
     assert not left.exists()
@@ -155,7 +158,9 @@ def test_another_action_runs_for_a_copy_of_the_task_over_its_connection(action, 
     source = tmp_path / "certkeeper"
     source.write_bytes(b"#!/usr/bin/python3 -I\n")
     args = {"src": str(source), "dest": str(tmp_path / "installed"), "mode": "0750"}
-    copied = ansible_core.run_action(action, "ansible.legacy.copy", args, host_vars(ansible_python_interpreter=sys.executable))
+    copied = ansible_core.run_action(
+        action, "ansible.legacy.copy", args, host_vars(ansible_python_interpreter=sys.executable)
+    )
     assert copied["changed"] is True and copied["dest"] == args["dest"]
     assert (tmp_path / "installed").read_bytes() == source.read_bytes()
     assert stat.S_IMODE((tmp_path / "installed").stat().st_mode) == 0o750

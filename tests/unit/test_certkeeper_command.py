@@ -36,13 +36,13 @@ def test_it_runs_isolated_so_pythonpath_cannot_choose_its_code(tmp_path):
     command.chmod(0o755)
     assert command.read_bytes().startswith(b"#!" + sys.executable.encode() + b" -I\n")
     hostile = tmp_path / "hostile"
-    (hostile / "certkeeper_pki").mkdir(parents=True)
+    (hostile / "certkeeper_pki" / "_host").mkdir(parents=True)
     marker = tmp_path / "hijacked"
     planted = "import pathlib\npathlib.Path(%r).open('a').write(__name__ + '\\n')\n" % str(marker)
     # sitecustomize runs at start-up; argparse and json are stdlib modules the command imports; certkeeper_pki
     # is its own package
     for name in ("sitecustomize.py", "usercustomize.py", "argparse.py", "json.py", "certkeeper_pki/__init__.py",
-                 "certkeeper_pki/cli.py"):
+                 "certkeeper_pki/_host/cli.py"):
         (hostile / name).write_text(planted + "raise SystemExit(97)\n")
     env = dict(os.environ, PYTHONPATH=str(hostile), PYTHONSTARTUP=str(hostile / "json.py"), PYTHONINSPECT="")
     result = subprocess.run([str(command), "--store", str(tmp_path / "store"), "list"], capture_output=True,

@@ -122,17 +122,21 @@ def test_csr_proves_possession_and_is_checked():
         crypto.load_csr("garbage")
 
 
-def test_describe_certificate_has_only_public_facts(ca):
+def test_certificate_facts_are_public_facts_with_iso_8601_utc_dates(ca):
     _ca_key, cert = ca
-    facts = crypto.describe_certificate(cert)
+    facts = certificate_facts(cert)
     assert facts["subject"] == "CN=Test CA" and len(facts["fingerprint_sha256"]) == 95
+    assert facts["key_usage"] == ["keyCertSign", "crlSign"] and facts["extended_key_usage"] == []
+    for moment in ("not_before", "not_after"):
+        assert datetime.datetime.fromisoformat(facts[moment]).utcoffset() == datetime.timedelta(0)
     assert datetime.datetime.fromisoformat(facts["not_after"]) > datetime.datetime.now(datetime.timezone.utc)
 
 
 # --- hygiene -------------------------------------------------------------------------------
 
 
-from ansible_collections.certkeeper.pki.plugins.module_utils._ca import local
+from ansible_collections.certkeeper.pki.plugins.module_utils._ca import local  # noqa: E402
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.facts import certificate_facts  # noqa: E402
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.policy import server_validity_warning  # noqa: E402
 from tests.support.weak_material import rsa_1024, self_signed_ca, sha1_ca  # noqa: E402
 

@@ -67,6 +67,7 @@ class LocalCA(Issuer):
         "ca_key_path": {
             "cli": ("--ca-key",),
             "type": "path",
+            "no_log": False,  # a path, not a secret
             "description": "The CA's private key (PEM, unencrypted, root-only).",
         },
     }

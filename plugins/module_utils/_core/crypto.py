@@ -552,16 +552,3 @@ def leaf_problem(cert) -> str | None:
 
 def fingerprint_sha256(cert) -> str:
     return cert.fingerprint(hashes.SHA256()).hex(":").upper()
-
-
-def describe_certificate(cert) -> dict:
-    """Public facts about a certificate, safe to return and log."""
-    return {
-        "subject": cert.subject.rfc4514_string(),
-        "issuer": cert.issuer.rfc4514_string(),
-        "serial_number": "%x" % cert.serial_number,
-        "not_before": cert.not_valid_before_utc.isoformat(),
-        "not_after": cert.not_valid_after_utc.isoformat(),
-        "subject_alt_names": [general_name_text(n) for n in subject_alt_names_of(cert)],
-        "fingerprint_sha256": fingerprint_sha256(cert),
-    }

@@ -20,7 +20,7 @@ import json
 import sys
 
 from .._core.crypto import CertError
-from .._tracking.facts import format_listing
+from .._tracking.listing import format_listing
 from .._tracking.request import DEFAULT_STORE, REQUEST_OPTIONS, request_from_options
 from .._tracking.store import Store
 from .._tracking.verbs import listing, renew, resubmit, track, untrack

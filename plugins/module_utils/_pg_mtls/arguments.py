@@ -6,11 +6,16 @@
 
 from __future__ import annotations
 
+from .._core.option_specs import KEY_OPTIONS, SERVER_VALIDITY_OPTIONS, SUBJECT_ALT_NAMES_OPTION, VALIDITY_OPTIONS
+
 ARGUMENT_SPEC = dict(
+    **KEY_OPTIONS,
+    **VALIDITY_OPTIONS,
+    **SERVER_VALIDITY_OPTIONS,
+    **SUBJECT_ALT_NAMES_OPTION,
     role=dict(type="str", required=True, choices=["ca", "server", "client"]),
     path=dict(type="path", required=True),
     common_name=dict(type="str"),
-    subject_alt_names=dict(type="list", elements="str", default=[]),
     ca_certificate=dict(type="str"),
     ca_path=dict(type="path"),
     ca_common_name=dict(type="str", default="certkeeper.pki PostgreSQL CA"),
@@ -29,15 +34,10 @@ ARGUMENT_SPEC = dict(
             csr=dict(type="str", required=True),
             profile=dict(type="str", required=True, choices=["server", "client"]),
             common_name=dict(type="str", required=True),
-            subject_alt_names=dict(type="list", elements="str", default=[]),
+            **SUBJECT_ALT_NAMES_OPTION,
             valid_days=dict(type="int"),
         ),
     ),
-    key_type=dict(type="str", default="rsa", choices=["rsa", "ecdsa"]),
-    key_size=dict(type="int"),
-    valid_days=dict(type="int", default=365),
-    max_server_valid_days=dict(type="int", default=398),
-    renew_before=dict(type="int", default=30),
     rotate_key=dict(type="bool", default=True),
     key_owner=dict(type="str", default="root", no_log=False),
     key_group=dict(type="str", default="root", no_log=False),

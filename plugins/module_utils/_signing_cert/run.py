@@ -23,6 +23,7 @@ from .._ca.self_signed import self_sign
 from .._core import crypto
 from .._core.crypto import CertError, KeySpec
 from .._core.cryptography_import import HAS_CRYPTOGRAPHY, NameOID, hashes, serialization, x509
+from .._core.facts import certificate_facts, certificate_line
 from .._core.files import (
     ROOT_ONLY_FILE,
     Attributes,
@@ -187,15 +188,7 @@ def _certificate_problem(bundle, request: SigningCertRequest, now) -> str | None
 
 
 def _describe(cert, request: SigningCertRequest, attributes: Attributes) -> str:
-    return "PKCS#12 %r: %s, SANs [%s], %s, expires %s, SHA-256 %s, %s\n" % (
-        request.friendly_name,
-        cert.subject.rfc4514_string(),
-        ", ".join(crypto.general_name_text(n) for n in crypto.subject_alt_names_of(cert)),
-        "+".join(crypto.key_usage_names(cert) + crypto.extended_key_usage_names(cert)),
-        cert.not_valid_after_utc.isoformat(),
-        thumbprints(cert)["thumbprint_sha256"],
-        attributes.describe(),
-    )
+    return "PKCS#12 %r: %s" % (request.friendly_name, certificate_line(cert, attributes))
 
 
 def _issue(request: SigningCertRequest, now):
@@ -405,7 +398,7 @@ def _result(plan: Plan, cert, directory: str, friendly_name: str, warnings: list
     result = dict(plan.result(), path=os.path.join(directory, friendly_name + ".pfx"), friendly_name=friendly_name)
     if cert is not None:
         result.update(thumbprints(cert))
-        facts = crypto.describe_certificate(cert)
+        facts = certificate_facts(cert)
         result.update(
             subject=facts["subject"],
             subject_alt_names=facts["subject_alt_names"],

@@ -23,6 +23,7 @@ from .._core import crypto
 from .._core.crypto import CertError
 from .._core.cryptography_import import x509
 from .._core.files import parse_mode, private_file_attributes
+from .._core.option_specs import KEY_OPTIONS, SUBJECT_ALT_NAMES_OPTION, VALIDITY_OPTIONS
 from .._core.outputs import FORMATS, Output
 from .._core.policy import check_days, check_renewal_window
 
@@ -57,14 +58,13 @@ REQUEST_OPTIONS: dict = dict(
             "help": "how renewals are signed",
         },
         "subject": {"type": "str", "cli": ("-N", "--subject"), "help": "subject to request (default: the current one)"},
-        "subject_alt_names": {"type": "list", "elements": "str", "default": []},
+        **SUBJECT_ALT_NAMES_OPTION,
         "profile": {"type": "str", "default": "server", "choices": list(crypto.PROFILE_NAMES), "cli": ("--profile",)},
-        "key_type": {"type": "str", "default": "rsa", "choices": ["rsa", "ecdsa"]},
-        "key_size": {"type": "int"},  # the key type's default: crypto.KeySpec.default_size
+        **KEY_OPTIONS,
         "rotate_key": {"type": "bool", "default": True},
-        "renew_before": {"type": "int", "default": 30, "cli": ("--renew-before",), "help": "days"},
+        "renew_before": dict(VALIDITY_OPTIONS["renew_before"], cli=("--renew-before",), help="days"),
         "renew_fraction": {"type": "float", "default": 1 / 3},
-        "valid_days": {"type": "int", "default": 365, "cli": ("--valid-days",), "help": "ca local/self_sign"},
+        "valid_days": dict(VALIDITY_OPTIONS["valid_days"], cli=("--valid-days",), help="ca local/self_sign"),
         "key_owner": {"type": "str", "default": "root", "no_log": False},
         "key_group": {"type": "str", "default": "root", "no_log": False},
         "key_mode": {"type": "str", "default": "0600", "no_log": False},

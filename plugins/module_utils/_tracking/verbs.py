@@ -11,7 +11,7 @@ from .._core import crypto
 from .._core.commands import run_command
 from .._core.crypto import CertError
 from .._core.files import Attributes, Change, Plan, apply_plan, read_state
-from .facts import describe_request
+from .listing import describe_request
 from .renewal import Renewal, renew_all
 from .request import TrackedRequest, shown
 from .store import Store

@@ -1,14 +1,16 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) certkeeper.pki contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A tracked certificate's facts, in one shape: what ``certkeeper list`` (text and --json), cert_track_info
+"""A tracked request as listings show it: what ``certkeeper list`` (text and --json), cert_track_info
 and the cert_track module's result show, read from the record and the certificate on disk."""
 
 from __future__ import annotations
 
+import datetime
+
 from .._core import crypto
 from .._core.crypto import CertError
-from .._core.cryptography_import import x509
+from .._core.facts import certificate_facts
 from .._core.files import read_state
 from .request import NEED_GUIDANCE, TrackedRequest, UnreadableRecord
 
@@ -23,7 +25,8 @@ _EKU_NAMES = {
 
 
 def describe_request(request) -> dict:
-    """The fields of ``getcert list`` for one request, read from the record and the certificate on disk."""
+    """One request as listings show it: the fields of ``getcert list``, read from the record, and ``certificate``:
+    the facts of the certificate on disk (None when there is none to read)."""
     if isinstance(request, UnreadableRecord):
         request = TrackedRequest(request.id, "", "", status=NEED_GUIDANCE, last_error=request.error)
     listing = {
@@ -48,24 +51,30 @@ def describe_request(request) -> dict:
         "last_renewed": request.last_renewed,
         "outputs": [o.public() for o in request.output_list()],
     }
-    state = read_state(request.cert_path)
-    if state.data:
-        try:
-            cert = crypto.load_certificate(state.data)
-        except CertError:
-            return listing
-        sans = crypto.subject_alt_names_of(cert)
+    listing["certificate"] = facts = _certificate_facts(request.cert_path)
+    if facts:  # getcert's fields, read from the facts
+        sans = facts["subject_alt_names"]
         listing.update(
-            issuer=cert.issuer.rfc4514_string(),
-            subject=cert.subject.rfc4514_string(),
-            expires=cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S UTC"),
-            serial_number="%x" % cert.serial_number,
-            dns=[n.value for n in sans if isinstance(n, x509.DNSName)],
-            ip=[str(n.value) for n in sans if isinstance(n, x509.IPAddress)],
-            key_usage=crypto.key_usage_names(cert),
-            eku=[_EKU_NAMES.get(name, name) for name in crypto.extended_key_usage_names(cert)],
+            issuer=facts["issuer"],
+            subject=facts["subject"],
+            expires=facts["not_after"],
+            serial_number=facts["serial_number"],
+            dns=[name[4:] for name in sans if name.startswith("DNS:")],
+            ip=[name[3:] for name in sans if name.startswith("IP:")],
+            key_usage=facts["key_usage"],
+            eku=[_EKU_NAMES.get(name, name) for name in facts["extended_key_usage"]],
         )
     return listing
+
+
+def _certificate_facts(path: str) -> dict | None:
+    state = read_state(path)
+    if not state.data:
+        return None
+    try:
+        return certificate_facts(crypto.load_certificate(state.data))
+    except CertError:
+        return None
 
 
 def format_listing(listings: list) -> str:
@@ -86,7 +95,7 @@ def format_listing(listings: list) -> str:
             "\tCA: %s" % item["ca"],
             "\tissuer: %s" % item["issuer"],
             "\tsubject: %s" % item["subject"],
-            "\texpires: %s" % item["expires"],
+            "\texpires: %s" % _getcert_time(item["expires"]),
             "\tdns: %s" % ",".join(item["dns"]),
             "\tip: %s" % ",".join(item["ip"]),
             "\tkey usage: %s" % ",".join(item["key_usage"]),
@@ -97,3 +106,8 @@ def format_listing(listings: list) -> str:
         lines += ["\toutput: %s (%s)" % (o["path"], o["format"]) for o in item["outputs"]]
         lines += ["\ttrack: %s" % yes_no[item["track"]], "\tauto-renew: %s" % yes_no[item["auto_renew"]]]
     return "\n".join(lines) + "\n"
+
+
+def _getcert_time(iso: str) -> str:
+    """An ISO 8601 moment as getcert prints it (2027-01-31 12:00:00 UTC)."""
+    return datetime.datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S UTC") if iso else ""

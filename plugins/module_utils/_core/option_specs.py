@@ -1,0 +1,23 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) certkeeper.pki contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Argument-spec entries several modules share, each defined once (their documentation is the doc fragment of
+the same name under plugins/doc_fragments)."""
+
+from __future__ import annotations
+
+from .crypto import DEFAULT_KEY_SIZES
+
+# The private key a module makes (doc fragment private_key).
+KEY_OPTIONS = {
+    "key_type": {"type": "str", "default": "rsa", "choices": list(DEFAULT_KEY_SIZES)},
+    "key_size": {"type": "int"},  # the type's default: crypto.KeySpec.default_size
+}
+# How long a certificate is valid and how early it is renewed.
+VALIDITY_OPTIONS = {
+    "valid_days": {"type": "int", "default": 365},
+    "renew_before": {"type": "int", "default": 30},
+}
+# The cap on a TLS server certificate's lifetime that clients enforce (doc fragment server_validity).
+SERVER_VALIDITY_OPTIONS = {"max_server_valid_days": {"type": "int", "default": 398}}
+SUBJECT_ALT_NAMES_OPTION = {"subject_alt_names": {"type": "list", "elements": "str", "default": []}}
