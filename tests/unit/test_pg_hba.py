@@ -10,7 +10,7 @@ from ansible_collections.certkeeper.pki.plugins.module_utils._core.config_blocks
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.errors import CertError
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.files import read_state
 from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls import pg_hba
-from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.run import _config_changes
+from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.run import _config_plan
 
 HEADER = "# Certificate-authenticated TLS only; these rules match before the rules below this block."
 BEGIN = "# BEGIN certkeeper.pki pg_mtls (managed: edits inside this block are replaced)"
@@ -129,16 +129,16 @@ def test_the_module_refuses_the_block_before_reading_the_file(tmp_path):
     hba.write_text("local all all trust\n")
     params = {"pg_hba_conf": str(hba), "pg_hba_block": block(rule(address="127.0.0.1/32 trust #"))}
     with pytest.raises(CertError, match=r"^pg_hba_block: "):
-        _config_changes(params)
+        _config_plan(params)
     assert hba.read_text() == "local all all trust\n"
     with pytest.raises(CertError, match=r"^pg_hba_block: "):  # even where the file is missing
-        _config_changes(dict(params, pg_hba_conf=str(tmp_path / "none" / "pg_hba.conf")))
+        _config_plan(dict(params, pg_hba_conf=str(tmp_path / "none" / "pg_hba.conf")))
 
 
 def test_postgresql_conf_blocks_are_not_pg_hba_rules(tmp_path):
     conf = tmp_path / "postgresql.conf"
     conf.write_text("port = 5432\n")
-    changes = _config_changes({"postgresql_conf": str(conf), "postgresql_conf_block": "ssl = on\n"})
+    changes = _config_plan({"postgresql_conf": str(conf), "postgresql_conf_block": "ssl = on\n"}).changes
     assert [c.reason for c in changes] == ["add the certkeeper.pki block"]
 
 

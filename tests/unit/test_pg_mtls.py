@@ -9,6 +9,7 @@ import pytest
 
 from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import CertError
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.facts import certificate_facts
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.stamp import STAMP_NAME
 from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.run import run_pg_mtls_certs
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.request import TrackedRequest, request_id_for
@@ -189,7 +190,7 @@ def test_a_missing_or_corrupt_ca_certificate_is_an_error_unless_reissue_is_asked
     result = run(role="ca", path=hosts["ca"], ca_reissue=True)
     problem = "missing" if damage == "missing" else "corrupt (not a certificate)"
     assert reasons(result) == {"root.crt": problem + ": reissue the CA certificate from the existing CA key (ca_reissue)"}
-    fingerprint = crypto.describe_certificate(crypto.load_certificate(result["ca_certificate"]))["fingerprint_sha256"]
+    fingerprint = certificate_facts(crypto.load_certificate(result["ca_certificate"]))["fingerprint_sha256"]
     assert any(fingerprint in w and "certified anew from the same CA key" in w for w in result["warnings"])
     # certificates signed before still chain to the new root.crt (same key, same name)
     client = crypto.load_certificate(open(os.path.join(hosts["cli"], "client.crt"), "rb").read())

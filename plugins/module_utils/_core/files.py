@@ -92,10 +92,23 @@ class Change:
 
 @dataclass
 class Plan:
-    """Everything that must change on one host, each item with its reason."""
+    """Everything that must change on one host, each item with its reason, and what the plan was made from."""
 
     changes: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    # What the stamp of the state this plan leaves covers (stamp_record.record), kept where the planning happens so
+    # that nothing else keeps a list of it: the paths the plan was made from (each state it was given, a record it
+    # loaded; the paths it changes are covered too), and the moments what it verified stops holding (datetimes: a
+    # certificate's renewal moment, a CRL's nextUpdate).
+    read: list = field(default_factory=list)
+    deadlines: list = field(default_factory=list)
+
+    def include(self, part: Plan) -> None:
+        """Take a part planned apart (the CA, the configuration, ...) into this plan, applied with it at once."""
+        self.changes += part.changes
+        self.warnings += part.warnings
+        self.read += part.read
+        self.deadlines += part.deadlines
 
     @property
     def changed(self) -> bool:

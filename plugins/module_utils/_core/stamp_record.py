@@ -14,19 +14,25 @@ from .files import ROOT_ONLY_FILE, Change, Plan, apply_plan, forget_seen, seen_f
 from .stamp import code_in_use, file_facts, read_regular_file, stamp_path, state_digest
 
 
-def record(directory: str, options: dict, secret_path: str, paths: list, valid_until: float, result: dict) -> None:
-    """Record the verified state of ``paths``; a directory that cannot take the stamp only costs speed.
+def record(directory: str, options: dict, secret_path: str, plan: Plan, result: dict) -> None:
+    """Record the verified state the applied ``plan`` leaves; a directory that cannot take the stamp only costs speed.
+
+    The stamp covers what the plan tells: every path it was made from or changed, until the first of its deadlines.
+    Nothing here names a file or a deadline, so a planner that reads one more file or verifies one more deadline is
+    covered as it is. A plan that verified nothing that ends (no deadline) gives no stamp.
 
     The facts recorded are those of the inodes this run read through a descriptor and verified, or wrote
     (files.seen_facts), never what the paths name now: a file another user swapped in after the check is
     not recorded as verified, and the next run verifies it. A path the run did not see (a tracking record)
     is stated now only when its directory is root's alone; else no stamp is written."""
+    if not plan.deadlines:
+        return
     code = code_in_use()
     digest = state_digest(secret_path, options, code)
     if digest is None or None in code.values():
         return
     files = {}
-    for path in sorted(set(paths)):
+    for path in covered_paths(plan):
         seen, facts = seen_facts(path)
         if not seen:
             if not trusted_directory(os.path.dirname(path)):
@@ -39,7 +45,7 @@ def record(directory: str, options: dict, secret_path: str, paths: list, valid_u
         "code": code,
         "digest": digest,
         "result": result,
-        "valid_until": valid_until,
+        "valid_until": min(plan.deadlines).timestamp(),
         "files": files,
     }
     data = json.dumps(stamp, sort_keys=True, default=str).encode("utf-8")
@@ -52,3 +58,8 @@ def record(directory: str, options: dict, secret_path: str, paths: list, valid_u
         apply_plan(Plan([Change(stamp_path(directory), "stamp", ROOT_ONLY_FILE, data)]))
     except CertError:  # a read-only or full directory
         pass
+
+
+def covered_paths(plan: Plan) -> list:
+    """The paths a stamp of ``plan``'s state must find unmoved: those it was made from and those it changed."""
+    return sorted(set(plan.read) | {change.path for change in plan.changes})

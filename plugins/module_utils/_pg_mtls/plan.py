@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Callable
 from .._ca import local
 from .._core import crypto
 from .._core.crypto import CertError, KeySpec
+from .._core.facts import certificate_facts, certificate_line
 from .._core.files import (
     ROOT_ONLY_DIRECTORY,
     ROOT_ONLY_FILE,
@@ -38,7 +39,7 @@ from .._core.files import (
     existing_problem,
 )
 from .._core.outputs import Output, plan_outputs
-from .._core.policy import DEFAULT_FRACTION, due_reason
+from .._core.policy import DEFAULT_FRACTION, due_at, due_reason
 from .._core.stamp import STAMP_NAME
 
 if TYPE_CHECKING:
@@ -114,18 +115,6 @@ def _describe_key(spec: KeySpec, attributes: Attributes) -> str:
     return "private key (%s), %s\n" % (spec, attributes.describe())
 
 
-def _describe_cert(cert, attributes: Attributes) -> str:
-    facts = crypto.describe_certificate(cert)
-    return "certificate %s, issuer %s, SANs [%s], expires %s, SHA-256 %s, %s\n" % (
-        facts["subject"],
-        facts["issuer"],
-        ", ".join(facts["subject_alt_names"]),
-        facts["not_after"],
-        facts["fingerprint_sha256"],
-        attributes.describe(),
-    )
-
-
 # --- CA ------------------------------------------------------------------------------------
 
 
@@ -136,7 +125,10 @@ def plan_ca(request: CARequest, directory: FileState, key_state: FileState, cert
     orphan every certificate the old one signed.
     """
     now = now or now_utc()
-    plan = CAPlan(changes=directory_changes(directory, ROOT_ONLY_DIRECTORY, "CA directory", enforce=True))
+    plan = CAPlan(
+        changes=directory_changes(directory, ROOT_ONLY_DIRECTORY, "CA directory", enforce=True),
+        read=[directory.path, key_state.path, cert_state.path],
+    )
     key_path, cert_path = key_state.path, cert_state.path
     if key_state.error:
         raise CertError("cannot read CA key %s: %s" % (key_path, key_state.error))
@@ -181,13 +173,13 @@ def plan_ca(request: CARequest, directory: FileState, key_state: FileState, cert
             fix = attribute_change(cert_state, request.public_attributes, "CA certificate")
             if fix:
                 plan.changes.append(fix)
-            return plan
+            return _until_ca_renewal(plan, request)
     plan.certificate = crypto.issue_ca_certificate(plan.key, request.common_name, request.valid_days, now)
     if key_state.data is not None:
         plan.warnings.append(
             "CA certificate %s is certified anew from the same CA key (%s); its new SHA-256 fingerprint is %s: "
             "systems outside this inventory that pinned the old one need the new root.crt"
-            % (cert_path, reason, crypto.describe_certificate(plan.certificate)["fingerprint_sha256"])
+            % (cert_path, reason, certificate_facts(plan.certificate)["fingerprint_sha256"])
         )
     plan.changes.append(
         Change(
@@ -196,9 +188,15 @@ def plan_ca(request: CARequest, directory: FileState, key_state: FileState, cert
             request.public_attributes,
             crypto.certificate_pem(plan.certificate),
             before=describe_before(cert_state, "certificate"),
-            after=_describe_cert(plan.certificate, request.public_attributes),
+            after=certificate_line(plan.certificate, request.public_attributes),
         )
     )
+    return _until_ca_renewal(plan, request)
+
+
+def _until_ca_renewal(plan: CAPlan, request: CARequest) -> CAPlan:
+    """The CA certificate in force holds until its renewal moment (days only: a CA lives long)."""
+    plan.deadlines.append(due_at(plan.certificate, request.renew_before_days, fraction=None))
     return plan
 
 
@@ -278,16 +276,18 @@ def sign_request(ca_key, ca_cert, request: SigningRequest, now=None):
 def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable | None = None, now=None) -> LeafPlan:
     """Plan one server's or client's files.
 
-    ``states`` maps each file name (and "directory") to its FileState. ``issued`` is a
-    certificate the CA returned for this host's CSR; ``signer`` (CSR -> certificate) is given
-    when the CA key is on this very host, so issuing happens in the same call.
+    ``states`` maps each file name (and "directory") to its FileState: all of them are what the plan
+    was made from. ``issued`` is a certificate the CA returned for this host's CSR; ``signer``
+    (CSR -> certificate) is given when the CA key is on this very host, so issuing happens in the
+    same call. The certificate in force holds until its renewal moment.
     """
     now = now or now_utc()
     names = LEAF_NAMES[request.role]
     plan = LeafPlan(
         changes=directory_changes(
             states["directory"], request.directory_attributes, "%s directory" % request.role, enforce=False
-        )
+        ),
+        read=[state.path for state in states.values()],
     )
     pending_name = pending_key_name(request.role)
     pending_state = _pending_state(plan, request, states.get(pending_name) or FileState(request.path(pending_name)))
@@ -376,6 +376,7 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
             )
         )
     if plan.certificate is not None:
+        plan.deadlines.append(due_at(plan.certificate, request.renew_before_days, request.renew_fraction))
         _plan_public(
             plan,
             cert_state,
@@ -383,7 +384,7 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
             request.public_attributes,
             "certificate",
             "; ".join(plan.certificate_reasons) or None,
-            lambda: _describe_cert(plan.certificate, request.public_attributes),
+            lambda: certificate_line(plan.certificate, request.public_attributes),
         )
     if key_change is not None:
         plan.changes.append(key_change)
@@ -415,7 +416,7 @@ def _plan_ca_certificate(plan: LeafPlan, request: LeafRequest, states: dict) -> 
         request.public_attributes,
         "CA certificate",
         None,
-        lambda: _describe_cert(request.ca_certificate, request.public_attributes),
+        lambda: certificate_line(request.ca_certificate, request.public_attributes),
     )
 
 

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
+from typing import Callable
 
 from .._ca import local
 from .._core import crypto, stamp_record
 from .._core.config_blocks import plan_block
 from .._core.crypto import CertError, KeySpec
 from .._core.cryptography_import import NameOID, x509
+from .._core.facts import certificate_facts
 from .._core.files import Plan, apply_plan, check_absolute_path, private_file_attributes, read_state
 from .._core.pkcs12 import compatibility_warnings
-from .._core.policy import check_days, check_renewal_window, due_at, server_validity_warnings
+from .._core.policy import check_days, check_renewal_window, server_validity_warnings
 from .._tracking.request import NEED_CA, TrackedRequest, request_id_for, shown
 from .._tracking.store import Store
 from . import pg_hba
@@ -23,7 +25,9 @@ from .plan import (
     CA_CERT,
     CA_KEY,
     LEAF_NAMES,
+    CAPlan,
     CARequest,
+    LeafPlan,
     LeafRequest,
     SigningRequest,
     client_outputs,
@@ -74,7 +78,7 @@ def _ca_request(params: dict, directory: str) -> CARequest:
     )
 
 
-def _plan_ca_in(params: dict, directory: str):
+def _plan_ca_in(params: dict, directory: str) -> CAPlan:
     return plan_ca(
         _ca_request(params, directory),
         read_state(directory),
@@ -113,106 +117,146 @@ def run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
 
 
 def _run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
-    role = params["role"]
+    _check_options(params)
+    if params["role"] == "ca":
+        return _run_ca(params, check_mode)
+    return _run_leaf(params, check_mode)
+
+
+def _check_options(params: dict) -> None:
+    """What every role needs before a file is read: absolute paths, days in range, a CA renewal window that
+    does not reissue on every run (when this call plans the CA)."""
     for option in ("path", "ca_path", "postgresql_conf", "pg_hba_conf"):
         check_absolute_path(params.get(option), option)
     for option in ("valid_days", "renew_before", "ca_valid_days"):
         _positive(params, option)
-    if role == "ca" or params.get("ca_path"):  # a call that plans the CA: its own window
+    if params["role"] == "ca" or params.get("ca_path"):
         check_renewal_window(
             _ca_renew_before(params), params["ca_valid_days"], "ca_valid_days", _ca_renew_option(params)
         )
-    if role == "ca":
-        return _run_ca(params, check_mode)
+
+
+def _run_leaf(params: dict, check_mode: bool) -> dict:
+    """A server's or client's call: the CA part and the leaf planned from the files as they are, applied at once,
+    reported; once the leaf holds its certificate, the state it leaves is stamped for the next run."""
+    _check_leaf_options(params)
+    ca_plan, ca_cert, signer = _leaf_ca(params)
+    request = _leaf_request(params, ca_cert)
+    issued = _certificate_to_install(params)
+    leaf = plan_leaf(request, _read_leaf_states(request), issued=issued, signer=signer)
+    standing_warnings = _standing_warnings(params, request)
+    plan = _leaf_call_plan(params, ca_plan, request, leaf)
+    plan.warnings += standing_warnings + _issuing_warnings(params, ca_plan, leaf)
+    if not check_mode:
+        apply_plan(plan)
+    result = _leaf_result(params, ca_plan, plan, leaf)
+    if not check_mode and not leaf.certificate_needed:
+        unchanged = dict(result, certificate_reasons=[], warnings=standing_warnings, **_UNCHANGED)
+        stamp_record.record(request.directory, params, request.path(LEAF_NAMES[request.role]["key"]), plan, unchanged)
+    return result
+
+
+def _check_leaf_options(params: dict) -> None:
+    """A server's or client's own options: a renewal window that does not reissue on every run, no batch to
+    sign (only the CA signs), a common name a certificate can carry."""
     check_renewal_window(params["renew_before"], params["valid_days"])
     if params.get("sign"):
         raise CertError("sign applies to role=ca only")
     crypto.validate_common_name(params["common_name"], "common_name")
 
-    plan = Plan()
-    signer = None
-    ca_pem = params.get("ca_certificate")
-    result: dict = {}
+
+def _leaf_ca(params: dict) -> tuple:
+    """(CA plan or None, CA certificate, signer or None): the CA the leaf chains to.
+
+    With the CA's files on this host (ca_path) the CA is planned with the leaf and signs its CSR in the same
+    call; with only the CA host's certificate (ca_certificate) the CSR is returned and the certificate comes
+    in a later call."""
     if params.get("ca_path"):
         ca_plan = _plan_ca_in(params, params["ca_path"])
-        plan.changes += ca_plan.changes
-        plan.warnings += ca_plan.warnings
-        ca_cert = ca_plan.certificate
-        result["ca_certificate"] = crypto.certificate_pem(ca_cert).decode()
-        sans, valid_days = list(_leaf_sans(params)), _positive(params, "valid_days")
+        return ca_plan, ca_plan.certificate, _local_signer(params, ca_plan)
+    if params.get("ca_certificate"):
+        return None, _given_ca_certificate(params["ca_certificate"]), None
+    raise CertError("role=%s needs ca_certificate (the CA's PEM) or ca_path (a CA on this host)" % params["role"])
 
-        def signer(csr):
-            subject = crypto.common_name_subject(params["common_name"])
-            return local.sign(ca_plan.key, ca_cert, csr.public_key(), subject, sans, role, valid_days)
-    elif ca_pem:
-        try:
-            ca_cert = crypto.load_certificate(ca_pem)
-        except CertError:
-            raise CertError(
-                "ca_certificate is not a PEM certificate; pass the CA host's ca_certificate result"
-            ) from None
-        crypto.check_ca(ca_cert, None, "ca_certificate")
-    else:
-        raise CertError("role=%s needs ca_certificate (the CA's PEM) or ca_path (a CA on this host)" % role)
 
-    request = _leaf_request(params, ca_cert)
-    issued = None
-    if params.get("certificate"):
-        try:
-            issued = crypto.load_certificate(params["certificate"])
-        except CertError:
-            raise CertError(
-                "certificate is not a PEM certificate; pass the CA host's certificates[host] result"
-            ) from None
-    names = list(LEAF_NAMES[role].values()) + [CA_CERT, pending_key_name(role)]
+def _local_signer(params: dict, ca_plan: CAPlan) -> Callable:
+    """CSR -> certificate, signed by the CA on this host with this call's names and valid_days."""
+    sans, valid_days = list(_leaf_sans(params)), _positive(params, "valid_days")
+
+    def signer(csr):
+        subject = crypto.common_name_subject(params["common_name"])
+        return local.sign(ca_plan.key, ca_plan.certificate, csr.public_key(), subject, sans, params["role"], valid_days)
+
+    return signer
+
+
+def _given_ca_certificate(pem: str):
+    """The CA host's certificate (ca_certificate): it must be a CA's, or no leaf could chain to it."""
+    try:
+        ca_cert = crypto.load_certificate(pem)
+    except CertError:
+        raise CertError("ca_certificate is not a PEM certificate; pass the CA host's ca_certificate result") from None
+    crypto.check_ca(ca_cert, None, "ca_certificate")
+    return ca_cert
+
+
+def _certificate_to_install(params: dict):
+    """The certificate the CA host issued for this host's CSR (option certificate), or None."""
+    if not params.get("certificate"):
+        return None
+    try:
+        return crypto.load_certificate(params["certificate"])
+    except CertError:
+        raise CertError("certificate is not a PEM certificate; pass the CA host's certificates[host] result") from None
+
+
+def _read_leaf_states(request: LeafRequest) -> dict:
+    """The leaf's files as they are (its own, root.crt, a key waiting for its certificate) and its directory."""
+    names = list(LEAF_NAMES[request.role].values()) + [CA_CERT, pending_key_name(request.role)]
     states = {name: read_state(request.path(name)) for name in names}
     states["directory"] = read_state(request.directory)
-    leaf = plan_leaf(request, states, issued=issued, signer=signer)
-    plan.changes += leaf.changes
-    plan.warnings += leaf.warnings
-    if role == "server":
-        plan.changes += _config_changes(params)
-    if params.get("track"):
-        plan.changes += _tracking_changes(params, request, leaf)
-    # Warnings about the files as they stand, repeated by every run (a stamp's recorded result included);
-    # the one about a certificate just issued is not.
-    standing_warnings = compatibility_warnings(request.pfx_password) if role == "client" else []
-    plan.warnings += standing_warnings
-    if role == "server" and signer and leaf.certificate_reasons:  # signed here, with this call's valid_days
-        plan.warnings += server_validity_warnings(params, params["valid_days"])
+    return states
 
-    if not check_mode:
-        apply_plan(plan)
+
+def _leaf_call_plan(params: dict, ca_plan: CAPlan | None, request: LeafRequest, leaf: LeafPlan) -> Plan:
+    """Everything this call changes, in the order it is reported: the CA, the leaf's files, a server's
+    configuration blocks, the tracking record. One plan, applied at once, whose parts say what it covers."""
+    plan = Plan()
+    parts = [ca_plan, leaf]
+    if params["role"] == "server":
+        parts.append(_config_plan(params))
+    if params.get("track"):
+        parts.append(_tracking_plan(params, request, leaf))
+    for part in parts:
+        if part is not None:
+            plan.include(part)
+    return plan
+
+
+def _standing_warnings(params: dict, request: LeafRequest) -> list:
+    """Warnings about the files as they stand, repeated by every run (a stamp's recorded result included)."""
+    return compatibility_warnings(request.pfx_password) if params["role"] == "client" else []
+
+
+def _issuing_warnings(params: dict, ca_plan: CAPlan | None, leaf: LeafPlan) -> list:
+    """Said once, by the run that issues: a server certificate signed here with this call's valid_days."""
+    if params["role"] == "server" and ca_plan is not None and leaf.certificate_reasons:
+        return server_validity_warnings(params, params["valid_days"])
+    return []
+
+
+def _leaf_result(params: dict, ca_plan: CAPlan | None, plan: Plan, leaf: LeafPlan) -> dict:
+    """What the call reports: the CA's certificate when it is on this host, the changes, and the CSR to sign
+    or the certificate in force."""
+    result: dict = {} if ca_plan is None else {"ca_certificate": crypto.certificate_pem(ca_plan.certificate).decode()}
     result.update(plan.result())
     result.update(certificate_needed=leaf.certificate_needed, certificate_reasons=leaf.certificate_reasons)
     if params.get("track"):
         result["tracking_id"] = _tracking_id(params)
     if leaf.certificate_needed:
         result["csr"] = crypto.csr_pem(leaf.csr).decode()
-        return result
-    result["certificate"] = crypto.describe_certificate(leaf.certificate)
-    if not check_mode:
-        paths = [state.path for state in states.values()] + [
-            params.get(option) for option in ("postgresql_conf", "pg_hba_conf") if params.get(option)
-        ]
-        due = [due_at(leaf.certificate, request.renew_before_days, request.renew_fraction)]
-        if params.get("ca_path"):
-            paths += [
-                params["ca_path"],
-                os.path.join(params["ca_path"], CA_KEY),
-                os.path.join(params["ca_path"], CA_CERT),
-            ]
-            due.append(due_at(ca_cert, _ca_renew_before(params), fraction=None))
-        if params.get("track"):
-            paths.append(Store(params["track"]["store"]).path(_tracking_id(params)))
-        stamp_record.record(
-            request.directory,
-            params,
-            request.path(LEAF_NAMES[role]["key"]),
-            paths,
-            min(due).timestamp(),
-            dict(result, certificate_reasons=[], warnings=standing_warnings, **_UNCHANGED),
-        )
+    else:
+        result["certificate"] = certificate_facts(leaf.certificate)
     return result
 
 
@@ -242,18 +286,41 @@ def _tracking_id(params: dict) -> str:
     )
 
 
-def _tracking_changes(params: dict, request: LeafRequest, leaf) -> list:
+def _tracking_plan(params: dict, request: LeafRequest, leaf: LeafPlan) -> Plan:
     """Register this host's certificate for renewal by the certkeeper timer, in the same call.
 
     With the CA on this host (ca_path) the timer renews it itself (ca: local); otherwise it reports
     the certificate as due (NEED_CA) and the next playbook run re-issues it through the CA host. A
     certificate this call installs, or one in force and not due, ends a stale NEED_CA at once."""
-    track, role, names = params["track"], params["role"], LEAF_NAMES[params["role"]]
-    store = Store(track["store"])
-    ca_path = params.get("ca_path")
-    request_id = _tracking_id(params)
-    desired = TrackedRequest(
-        id=request_id,
+    store = Store(params["track"]["store"])
+    desired = _tracked_request(params, request)
+    existing, moved = store.load(desired.id), []
+    # Versions before 0.2 kept one record per role and machine (pg_mtls-client): the record of this very certificate
+    # moves to its own id, status kept (and goes, should a crash have left it behind its copy); a record of another
+    # certificate stays for its owner.
+    earlier_id = None if params["track"].get("id") else "pg_mtls-" + params["role"]
+    earlier = store.load(earlier_id) if earlier_id else None
+    if earlier is not None and earlier.cert_path == desired.cert_path:
+        existing = existing or earlier
+        moved = [
+            store.record_removal(
+                earlier.id,
+                "moved to %s (one record per certificate)" % desired.id,
+                shown(earlier),
+                "not tracked under this id\n",
+            )
+        ]
+    record = store.record_change(desired, _status_reset(leaf, existing), existing)
+    # the records loaded are what this part was made from: one that appears or moves is looked at again
+    read = [store.path(request_id) for request_id in (desired.id, earlier_id) if request_id]
+    return Plan(store.directory_changes() + ([record] if record else []) + moved, read=read)
+
+
+def _tracked_request(params: dict, request: LeafRequest) -> TrackedRequest:
+    """The record the timer renews this certificate from, as this call would: same names, key policy and files."""
+    role, names, ca_path = params["role"], LEAF_NAMES[params["role"]], params.get("ca_path")
+    return TrackedRequest(
+        id=_tracking_id(params),
         cert_path=request.path(names["cert"]),
         key_path=request.path(names["key"]),
         ca="local" if ca_path else "ansible",
@@ -271,104 +338,108 @@ def _tracking_changes(params: dict, request: LeafRequest, leaf) -> list:
         key_mode="%04o" % request.key_attributes.mode,
         outputs=[asdict(o) for o in client_outputs(request)] if role == "client" else [],
         chain_path=request.path(CA_CERT),
-        post_save_command=track.get("post_save_command") or "",
+        post_save_command=params["track"].get("post_save_command") or "",
         rotate_key=request.rotate_key,
     )
-    existing, moved = store.load(request_id), []
-    # Versions before 0.2 kept one record per role and machine (pg_mtls-client): the record of this very certificate
-    # moves to its own id, status kept (and goes, should a crash have left it behind its copy); a record of another
-    # certificate stays for its owner.
-    earlier = None if track.get("id") else store.load("pg_mtls-" + role)
-    if earlier is not None and earlier.cert_path == desired.cert_path:
-        existing = existing or earlier
-        moved = [
-            store.record_removal(
-                earlier.id,
-                "moved to %s (one record per certificate)" % request_id,
-                shown(earlier),
-                "not tracked under this id\n",
-            )
-        ]
+
+
+def _status_reset(leaf: LeafPlan, existing: TrackedRequest | None) -> str:
+    """Why the status the timer recorded no longer holds ("" when it still does)."""
     if leaf.certificate is not None and leaf.certificate_reasons:
-        reset = "certificate installed by this run"
-    elif leaf.certificate is not None and existing is not None and existing.status == NEED_CA:
-        reset = "the certificate in force is not due"
-    else:
-        reset = ""
-    record = store.record_change(desired, reset, existing)
-    return store.directory_changes() + ([record] if record else []) + moved
+        return "certificate installed by this run"
+    if leaf.certificate is not None and existing is not None and existing.status == NEED_CA:
+        return "the certificate in force is not due"
+    return ""
 
 
-def _config_changes(params: dict) -> list:
-    changes = []
+def _config_plan(params: dict) -> Plan:
+    """A server's blocks in postgresql.conf and pg_hba.conf, planned from the files as read."""
+    plan = Plan()
     for path_option, block_option, placement, what, syntax in (
         ("postgresql_conf", "postgresql_conf_block", "last", "postgresql.conf", None),
         ("pg_hba_conf", "pg_hba_block", "first", "pg_hba.conf", pg_hba.SYNTAX),  # hostssl ... cert lines only
     ):
         if params.get(path_option):
-            change = plan_block(
-                read_state(params[path_option]), CONFIG_BLOCK_NAME, params[block_option], placement, what, syntax
-            )
+            state = read_state(params[path_option])
+            plan.read.append(state.path)
+            change = plan_block(state, CONFIG_BLOCK_NAME, params[block_option], placement, what, syntax)
             if change:
-                changes.append(change)
-    return changes
+                plan.changes.append(change)
+    return plan
 
 
 def _run_ca(params: dict, check_mode: bool) -> dict:
+    """The CA's own files, and the CSRs of a batch (sign) signed. Only a call without a batch is stamped: a
+    batch is work to do, never an answer to repeat."""
+    _check_ca_options(params)
+    plan = _plan_ca_in(params, params["path"])
+    certificates, refused, server_days = _sign_batch(params, plan)
+    for days in sorted(server_days):
+        plan.warnings += server_validity_warnings(params, days)
+    if not check_mode:
+        apply_plan(plan)
+    result = _ca_result(params["path"], plan, certificates, refused)
+    if not check_mode and not params.get("sign"):
+        unchanged = dict(result, warnings=[], **_UNCHANGED)  # a reissued root's warning is said once
+        stamp_record.record(params["path"], params, os.path.join(params["path"], CA_KEY), plan, unchanged)
+    return result
+
+
+def _check_ca_options(params: dict) -> None:
+    """The options of a server or client have no meaning for the CA: refused rather than ignored."""
     for option in ("certificate", "ca_certificate", "ca_path", "postgresql_conf", "pg_hba_conf", "track"):
         if params.get(option):
             raise CertError("%s does not apply to role=ca" % option)
-    plan = _plan_ca_in(params, params["path"])
-    # One host's bad request (a CSR that does not verify, a weak key, a bad name) is refused for that host only:
-    # the others of the batch are signed.
+
+
+def _sign_batch(params: dict, ca_plan: CAPlan) -> tuple:
+    """(certificates by name, refusals by name, valid_days of the server certificates signed).
+
+    One host's bad request (a CSR that does not verify, a weak key, a bad name) is refused for that host only:
+    the others of the batch are signed."""
     certificates, refused, server_days = {}, {}, set()
     for entry in params.get("sign") or []:
         try:
-            request = SigningRequest(
-                entry["name"],
-                entry["csr"],
-                entry["profile"],
-                crypto.validate_common_name(entry["common_name"], "sign[%s].common_name" % entry["name"]),
-                _subject_alt_names(
-                    entry["profile"], entry["common_name"], entry["subject_alt_names"], "sign[%s]." % entry["name"]
-                ),
-                check_days(entry.get("valid_days") or params["valid_days"], "sign[%s].valid_days" % entry["name"]),
-            )
+            request = _signing_request(params, entry)
             certificates[request.name] = crypto.certificate_pem(
-                sign_request(plan.key, plan.certificate, request)
+                sign_request(ca_plan.key, ca_plan.certificate, request)
             ).decode()
         except CertError as exc:
             refused[entry["name"]] = str(exc)
             continue
         if request.profile == "server":
             server_days.add(request.valid_days)
-    for days in sorted(server_days):
-        plan.warnings += server_validity_warnings(params, days)
-    if not check_mode:
-        apply_plan(plan)
+    return certificates, refused, server_days
+
+
+def _signing_request(params: dict, entry: dict) -> SigningRequest:
+    """One entry of ``sign``, its names and days checked; valid_days defaults to the call's."""
+    prefix = "sign[%s]." % entry["name"]
+    return SigningRequest(
+        entry["name"],
+        entry["csr"],
+        entry["profile"],
+        crypto.validate_common_name(entry["common_name"], prefix + "common_name"),
+        _subject_alt_names(entry["profile"], entry["common_name"], entry["subject_alt_names"], prefix),
+        check_days(entry.get("valid_days") or params["valid_days"], prefix + "valid_days"),
+    )
+
+
+def _ca_result(directory: str, plan: CAPlan, certificates: dict, refused: dict) -> dict:
+    """What the CA's call reports: its certificate, the batch signed (a change), a warning per request refused."""
     result = plan.result()
     result.update(
         ca_certificate=crypto.certificate_pem(plan.certificate).decode(),
         certificates=certificates,
         refused=refused,
-        certificate=crypto.describe_certificate(plan.certificate),
+        certificate=certificate_facts(plan.certificate),
     )
     result["warnings"] += ["not signed for %s: %s" % item for item in sorted(refused.items())]
-    if not check_mode and not params.get("sign"):
-        key_path = os.path.join(params["path"], CA_KEY)
-        stamp_record.record(
-            params["path"],
-            params,
-            key_path,
-            [params["path"], key_path, os.path.join(params["path"], CA_CERT)],
-            due_at(plan.certificate, _ca_renew_before(params), fraction=None).timestamp(),
-            dict(result, warnings=[], **_UNCHANGED),  # a reissued root's warning is said once
-        )
     if certificates:
         result["changed"] = True
         result["changes"].append(
             {
-                "path": params["path"],
+                "path": directory,
                 "action": "sign",
                 "reason": "issued certificates for %s" % ", ".join(sorted(certificates)),
             }

@@ -194,7 +194,7 @@ def _describe(cert, request: SigningCertRequest, attributes: Attributes) -> str:
 def _issue(request: SigningCertRequest, now):
     """A new key and its certificate: signed by the CA on this host, or by the new key itself."""
     key = request.key_spec.generate()
-    names = (request.subject, request.subject_alt_names, request.profile, request.valid_days, now)
+    names = (request.subject, list(request.subject_alt_names), request.profile, request.valid_days, now)
     if request.issuer:
         ca_key, ca_cert = request.issuer
         return key, sign(ca_key, ca_cert, key.public_key(), *names), (ca_cert,)
