@@ -29,7 +29,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: C({option: role variable}), C(store) being C(cert_track_store).
+  description: "C({option: role variable}), C(store) being C(cert_track_store)."
   type: dict
 """
 

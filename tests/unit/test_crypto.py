@@ -88,8 +88,7 @@ def test_server_and_client_profiles(ca):
     ca_key, ca_cert = ca
     leaf_key = KeySpec("ecdsa", 256).generate()
     sans = crypto.parse_subject_alt_names(["db1.example.com", "IP:10.0.0.5"])
-    server = issue_leaf(ca_key, ca_cert, leaf_key.public_key(), "server", "db1.example.com",
-                                           sans, 365)
+    server = issue_leaf(ca_key, ca_cert, leaf_key.public_key(), "server", "db1.example.com", sans, 365)
     client = issue_leaf(ca_key, ca_cert, leaf_key.public_key(), "client", "app", [], 365)
     assert crypto.extended_key_usages_of(server) == [ExtendedKeyUsageOID.SERVER_AUTH]
     assert crypto.extended_key_usages_of(client) == [ExtendedKeyUsageOID.CLIENT_AUTH]
@@ -144,7 +143,6 @@ from tests.support.weak_material import rsa_1024, self_signed_ca, sha1_ca  # noq
 def issue_leaf(ca_key, ca_cert, public_key, profile, common_name, sans, days):
     """A leaf of ``profile`` signed by the CA, the way every certkeeper CA signs (_ca/local.sign)."""
     return local.sign(ca_key, ca_cert, public_key, crypto.common_name_subject(common_name), sans, profile, days)
-
 
 
 def test_rsa_below_2048_is_neither_made_nor_trusted():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto
+from ansible_collections.certkeeper.pki.plugins.module_utils._core import cryptography_import
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.errors import CertError
 from ansible_collections.certkeeper.pki.plugins.module_utils._host import module_shell
 
@@ -40,7 +40,7 @@ def _run(work, recorded=None, diff=False) -> FakeModule:
 
 
 def test_a_host_without_cryptography_gets_the_library_named_not_a_name_error(monkeypatch):
-    monkeypatch.setattr(crypto, "CRYPTOGRAPHY_IMPORT_ERROR", "Traceback ...\nModuleNotFoundError: cryptography")
+    monkeypatch.setattr(cryptography_import, "CRYPTOGRAPHY_IMPORT_ERROR", "Traceback ...\nModuleNotFoundError: cryptography")
     ran = []
     module = _run(lambda params, check_mode: ran.append(params))
     assert module.exit["failed"] and ran == []

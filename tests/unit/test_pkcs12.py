@@ -15,7 +15,6 @@ def issue_leaf(ca_key, ca_cert, public_key, profile, common_name, sans, days):
     return local.sign(ca_key, ca_cert, public_key, crypto.common_name_subject(common_name), sans, profile, days)
 
 
-
 @pytest.fixture(scope="module", params=[KeySpec("rsa", 2048), KeySpec("ecdsa", 256)], ids=str)
 def material(request):
     ca_key = KeySpec().generate()

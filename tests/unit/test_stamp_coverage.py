@@ -185,8 +185,8 @@ def test_a_plan_that_verified_nothing_that_ends_gives_no_stamp(tmp_path, secret)
 def test_a_plan_takes_in_its_parts_with_what_they_cover():
     whole, part = Plan(read=["/a"], deadlines=[NOW]), Plan(["change"], ["warning"], ["/b"], [NOW])
     whole.include(part)
-    assert (whole.changes, whole.warnings, whole.read, whole.deadlines) == (["change"], ["warning"], ["/a", "/b"],
-                                                                             [NOW, NOW])
+    expected = (["change"], ["warning"], ["/a", "/b"], [NOW, NOW])
+    assert (whole.changes, whole.warnings, whole.read, whole.deadlines) == expected
 
 
 def test_the_ca_plan_was_made_from_its_three_states_and_holds_until_the_ca_is_due(tmp_path):

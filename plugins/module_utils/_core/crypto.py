@@ -10,8 +10,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from .cryptography_import import (  # noqa: F401  (HAS_CRYPTOGRAPHY, CRYPTOGRAPHY_IMPORT_ERROR: for the modules)
-    CRYPTOGRAPHY_IMPORT_ERROR,
+from .cryptography_import import (
     HAS_CRYPTOGRAPHY,
     ExtendedKeyUsageOID,
     InvalidSignature,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import traceback
 
+# pylint: disable=unused-import  # every name is here for the other files to import
 try:
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature

@@ -22,7 +22,7 @@ import locale
 import sys
 import traceback
 
-from .._core.crypto import HAS_CRYPTOGRAPHY
+from .._core.cryptography_import import HAS_CRYPTOGRAPHY
 from .._core.errors import CertError
 from .._pg_mtls import run as pg_mtls_module
 

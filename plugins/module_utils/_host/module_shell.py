@@ -11,7 +11,8 @@ from .._core.errors import CertError
 def run_module(module, work, recorded: dict | None = None) -> None:
     """Report ``recorded`` (a stamp's result: nothing moved) or the result of ``work(params, check_mode=...)``."""
     if recorded is None:
-        from .._core.crypto import CRYPTOGRAPHY_IMPORT_ERROR  # the work's need: a stamp's answer needs no cryptography
+        # the work's need, imported here: a stamp's answer needs no cryptography
+        from .._core.cryptography_import import CRYPTOGRAPHY_IMPORT_ERROR
 
         if CRYPTOGRAPHY_IMPORT_ERROR:
             from ansible.module_utils.basic import missing_required_lib

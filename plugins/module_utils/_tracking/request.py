@@ -85,7 +85,7 @@ REQUEST_OPTIONS: dict = dict(
         "post_save_command": {"type": "str", "default": "", "cli": ("-C", "--post-save")},
         "auto_renew": {"type": "bool", "default": True},
     },
-    **{name: spec for name, spec in ca_options().items()},
+    **ca_options(),
 )
 _ARGUMENT_SPEC_KEYS = ("type", "default", "choices", "elements", "options", "no_log", "required")
 
