@@ -93,4 +93,4 @@ def _ca_true_certificate(ca_key, ca_cert, public_key, common_name):
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH,
                                                   x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(ca_key, crypto._signing_hash(ca_key)))
+            .sign(ca_key, crypto.signing_hash(ca_key)))

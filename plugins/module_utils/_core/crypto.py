@@ -187,7 +187,7 @@ def build_csr(
         builder = builder.add_extension(x509.ExtendedKeyUsage(list(extended_key_usages)), critical=False)
     if subject_alt_names:
         builder = builder.add_extension(x509.SubjectAlternativeName(list(subject_alt_names)), critical=False)
-    return builder.sign(key, _signing_hash(key))
+    return builder.sign(key, signing_hash(key))
 
 
 def csr_pem(csr: x509.CertificateSigningRequest) -> bytes:
@@ -218,7 +218,7 @@ def certificate_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _signing_hash(key):
+def signing_hash(key):
     return (
         hashes.SHA384() if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size > 256 else hashes.SHA256()
     )
@@ -264,7 +264,7 @@ def issue_ca_certificate(key, common_name: str, valid_days: int, now=None) -> x5
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .sign(key, _signing_hash(key))
+        .sign(key, signing_hash(key))
     )
 
 
@@ -347,7 +347,7 @@ def issue_certificate(
         builder = builder.add_extension(x509.ExtendedKeyUsage(extended_key_usages), critical=False)
     if subject_alt_names:
         builder = builder.add_extension(x509.SubjectAlternativeName(subject_alt_names), critical=False)
-    return builder.sign(signer_key, _signing_hash(signer_key))
+    return builder.sign(signer_key, signing_hash(signer_key))
 
 
 # --- inspection ------------------------------------------------------------------------------

@@ -355,53 +355,15 @@ def apply_plan(plan: Plan) -> None:
     """
     fixes: list = []  # (change, descriptor of the inode checked)
     staged: list = []  # (temp, path, descriptor of the temp file) in renaming order
-    kept: list = []
+    kept: list = []  # (hard link to the file a staged one replaces, or None; its path), as staged
     try:
-        try:
-            for change in plan.changes:
-                if _fixes_attributes(change):
-                    fixes.append((change, _open_checked(change)))
-            for change in plan.changes:
-                if change.directory:
-                    _make_directory(change.path, change.attributes)
-                elif change.data is not None:
-                    staged.append(_stage(change))
-            _add_marks(plan.changes, staged)
-            for _temp, path, _fd in staged:
-                kept.append((_keep(path), path))
-        except (OSError, CertError) as exc:
-            for temp, _final, _fd in staged:
-                _unlink_quietly(temp)
-            for old, _final in kept:
-                if old:
-                    _unlink_quietly(old)
-            if isinstance(exc, CertError):
-                raise
-            raise CertError(
-                "cannot write %s: %s; nothing was changed" % (exc.filename or "files", exc.strerror)
-            ) from None
-        for index, (temp, path, _fd) in enumerate(staged):
-            try:
-                os.rename(temp, path)
-            except OSError as exc:
-                _roll_back(staged, kept, index)
-                raise CertError("cannot replace %s: %s; nothing was changed" % (path, exc.strerror)) from None
+        _prepare(plan.changes, fixes, staged, kept)
+        _rename_staged(staged, kept)
         for _temp, path, fd in staged:
             _saw(path, os.fstat(fd))  # the inode written, as it is after its rename
-        for old, _final in kept:
-            if old:
-                _unlink_quietly(old)
-        for change in plan.changes:
-            if change.remove:
-                try:
-                    os.unlink(change.path)
-                except FileNotFoundError:
-                    pass
-                _saw(change.path, None)
-        for change, fd in fixes:
-            os.fchown(fd, change.attributes.uid, change.attributes.gid)
-            os.fchmod(fd, change.attributes.mode)
-            _saw(change.path, os.fstat(fd))
+        _drop_kept(kept)
+        _remove_files(plan.changes)
+        _fix_attributes(fixes)
         for directory in sorted({os.path.dirname(final) for _temp, final, _fd in staged}):
             _fsync_directory(directory)
     finally:
@@ -409,6 +371,65 @@ def apply_plan(plan: Plan) -> None:
             os.close(fd)
         for _temp, _final, fd in staged:
             os.close(fd)
+
+
+def _prepare(changes: list, fixes: list, staged: list, kept: list) -> None:
+    """Everything that can fail, done before the first rename and undone on failure: then nothing was changed."""
+    try:  # the lists fill as it goes: however far this got, the caller closes every descriptor opened
+        for change in changes:
+            if _fixes_attributes(change):
+                fixes.append((change, _open_checked(change)))
+        for change in changes:
+            if change.directory:
+                _make_directory(change.path, change.attributes)
+            elif change.data is not None:
+                staged.append(_stage(change))
+        _add_marks(changes, staged)
+        for _temp, path, _fd in staged:
+            kept.append((_keep(path), path))
+    except (OSError, CertError) as exc:
+        for temp, _final, _fd in staged:
+            _unlink_quietly(temp)
+        _drop_kept(kept)
+        if isinstance(exc, CertError):
+            raise
+        raise CertError("cannot write %s: %s; nothing was changed" % (exc.filename or "files", exc.strerror)) from None
+
+
+def _rename_staged(staged: list, kept: list) -> None:
+    """Each staged file in place, in order; a failed rename puts back the files already replaced."""
+    for index, (temp, path, _fd) in enumerate(staged):
+        try:
+            os.rename(temp, path)
+        except OSError as exc:
+            _roll_back(staged, kept, index)
+            raise CertError("cannot replace %s: %s; nothing was changed" % (path, exc.strerror)) from None
+
+
+def _drop_kept(kept: list) -> None:
+    """The hard links kept for a roll-back go once no rename is left to fail."""
+    for old, _final in kept:
+        if old:
+            _unlink_quietly(old)
+
+
+def _remove_files(changes: list) -> None:
+    """Removals wait until every write is in place: a removal cannot be rolled back."""
+    for change in changes:
+        if change.remove:
+            try:
+                os.unlink(change.path)
+            except FileNotFoundError:
+                pass
+            _saw(change.path, None)
+
+
+def _fix_attributes(fixes: list) -> None:
+    """Owner and mode set through the inode checked, never by a path that may now name another file."""
+    for change, fd in fixes:
+        os.fchown(fd, change.attributes.uid, change.attributes.gid)
+        os.fchmod(fd, change.attributes.mode)
+        _saw(change.path, os.fstat(fd))
 
 
 def _fixes_attributes(change: Change) -> bool:

@@ -129,61 +129,89 @@ def plan_ca(request: CARequest, directory: FileState, key_state: FileState, cert
         changes=directory_changes(directory, ROOT_ONLY_DIRECTORY, "CA directory", enforce=True),
         read=[directory.path, key_state.path, cert_state.path],
     )
-    key_path, cert_path = key_state.path, cert_state.path
     if key_state.error:
-        raise CertError("cannot read CA key %s: %s" % (key_path, key_state.error))
+        raise CertError("cannot read CA key %s: %s" % (key_state.path, key_state.error))
     if key_state.data is None:
-        if cert_state.data is not None:
-            raise CertError(
-                "%s exists but its key %s is missing; restore root.key from a backup, or move "
-                "root.crt away to start a new CA (every certificate will be reissued)" % (cert_path, key_path)
-            )
-        plan.key = request.key_spec.generate()
-        plan.changes.append(
-            Change(
-                key_path,
-                "missing: new CA key",
-                ROOT_ONLY_FILE,
-                crypto.pkcs8_pem(plan.key),
-                before="absent\n",
-                after=_describe_key(request.key_spec, ROOT_ONLY_FILE),
-            )
-        )
-        reason = "missing: new self-signed CA certificate"
+        reason = _plan_new_ca_key(plan, request, key_state, cert_state)
     else:
-        try:
-            plan.key = crypto.load_private_key(key_state.data)
-        except CertError:
-            raise CertError(
-                "CA key %s is not a usable private key; restore it from a backup (certkeeper "
-                "never replaces an existing CA key)" % key_path
-            ) from None
-        weak = crypto.weak_key_problem(plan.key)
-        if weak:
-            raise CertError(
-                "CA key %s %s; certkeeper does not sign with it: move the CA directory away to start a "
-                "new CA (every certificate will be reissued)" % (key_path, weak)
-            )
-        fix = attribute_change(key_state, ROOT_ONLY_FILE, "CA key")
-        if fix:
-            plan.changes.append(fix)
-        reason = _ca_certificate_problem(cert_state, plan.key, request, now)
-        if reason is None:
-            plan.certificate = crypto.load_certificate(cert_state.data)
-            fix = attribute_change(cert_state, request.public_attributes, "CA certificate")
-            if fix:
-                plan.changes.append(fix)
-            return _until_ca_renewal(plan, request)
+        reason = _plan_existing_ca_key(plan, request, key_state, cert_state, now)
+    if reason is None:
+        _keep_ca_certificate(plan, request, cert_state)
+    else:
+        _certify_ca_key(plan, request, cert_state, reason, now, anew=key_state.data is not None)
+    return _until_ca_renewal(plan, request)
+
+
+def _plan_new_ca_key(plan: CAPlan, request: CARequest, key_state: FileState, cert_state: FileState) -> str:
+    """A first CA gets a new key, but never beside a root.crt whose key is lost; returns why root.crt is written."""
+    if cert_state.data is not None:
+        raise CertError(
+            "%s exists but its key %s is missing; restore root.key from a backup, or move "
+            "root.crt away to start a new CA (every certificate will be reissued)" % (cert_state.path, key_state.path)
+        )
+    plan.key = request.key_spec.generate()
+    plan.changes.append(
+        Change(
+            key_state.path,
+            "missing: new CA key",
+            ROOT_ONLY_FILE,
+            crypto.pkcs8_pem(plan.key),
+            before="absent\n",
+            after=_describe_key(request.key_spec, ROOT_ONLY_FILE),
+        )
+    )
+    return "missing: new self-signed CA certificate"
+
+
+def _plan_existing_ca_key(
+    plan: CAPlan, request: CARequest, key_state: FileState, cert_state: FileState, now
+) -> str | None:
+    """The CA key in place signs on (its owner/mode fixed): why root.crt must be certified anew, or None."""
+    plan.key = _usable_ca_key(key_state)
+    fix = attribute_change(key_state, ROOT_ONLY_FILE, "CA key")
+    if fix:
+        plan.changes.append(fix)
+    return _ca_certificate_problem(cert_state, plan.key, request, now)
+
+
+def _usable_ca_key(key_state: FileState):
+    """The CA key as read, or an error: replacing it would orphan every certificate it signed."""
+    try:
+        key = crypto.load_private_key(key_state.data)
+    except CertError:
+        raise CertError(
+            "CA key %s is not a usable private key; restore it from a backup (certkeeper "
+            "never replaces an existing CA key)" % key_state.path
+        ) from None
+    weak = crypto.weak_key_problem(key)
+    if weak:
+        raise CertError(
+            "CA key %s %s; certkeeper does not sign with it: move the CA directory away to start a "
+            "new CA (every certificate will be reissued)" % (key_state.path, weak)
+        )
+    return key
+
+
+def _keep_ca_certificate(plan: CAPlan, request: CARequest, cert_state: FileState) -> None:
+    """A trust anchor others pinned stays byte for byte while it holds: only its owner/mode may be fixed."""
+    plan.certificate = crypto.load_certificate(cert_state.data)
+    fix = attribute_change(cert_state, request.public_attributes, "CA certificate")
+    if fix:
+        plan.changes.append(fix)
+
+
+def _certify_ca_key(plan: CAPlan, request: CARequest, cert_state: FileState, reason: str, now, anew: bool) -> None:
+    """A new self-signed root.crt for the CA key; certified ``anew``, its fingerprint changes: pinners must hear."""
     plan.certificate = crypto.issue_ca_certificate(plan.key, request.common_name, request.valid_days, now)
-    if key_state.data is not None:
+    if anew:
         plan.warnings.append(
             "CA certificate %s is certified anew from the same CA key (%s); its new SHA-256 fingerprint is %s: "
             "systems outside this inventory that pinned the old one need the new root.crt"
-            % (cert_path, reason, certificate_facts(plan.certificate)["fingerprint_sha256"])
+            % (cert_state.path, reason, certificate_facts(plan.certificate)["fingerprint_sha256"])
         )
     plan.changes.append(
         Change(
-            cert_path,
+            cert_state.path,
             reason,
             request.public_attributes,
             crypto.certificate_pem(plan.certificate),
@@ -191,7 +219,6 @@ def plan_ca(request: CARequest, directory: FileState, key_state: FileState, cert
             after=certificate_line(plan.certificate, request.public_attributes),
         )
     )
-    return _until_ca_renewal(plan, request)
 
 
 def _until_ca_renewal(plan: CAPlan, request: CARequest) -> CAPlan:
@@ -273,6 +300,15 @@ def sign_request(ca_key, ca_cert, request: SigningRequest, now=None):
 # --- server and client ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _LeafFiles:
+    """The leaf's key and certificate as read, and its pending key as far as it counts (_pending_state)."""
+
+    key: FileState
+    cert: FileState
+    pending: FileState
+
+
 def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable | None = None, now=None) -> LeafPlan:
     """Plan one server's or client's files.
 
@@ -282,130 +318,170 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
     same call. The certificate in force holds until its renewal moment.
     """
     now = now or now_utc()
-    names = LEAF_NAMES[request.role]
     plan = LeafPlan(
         changes=directory_changes(
             states["directory"], request.directory_attributes, "%s directory" % request.role, enforce=False
         ),
         read=[state.path for state in states.values()],
     )
-    pending_name = pending_key_name(request.role)
-    pending_state = _pending_state(plan, request, states.get(pending_name) or FileState(request.path(pending_name)))
-    key, key_change = _plan_key(plan, request, states[names["key"]], pending_state)
-    cert_state = states[names["cert"]]
-
+    files = _leaf_files(plan, request, states)
+    key, key_change = _plan_key(plan, request, files.key, files.pending)
     if issued is not None:
-        if key_change is None and not crypto.same_public_key(issued.public_key(), key):
-            # rotate_key: the CA certified the new key that waits as the pending key
-            pending_key = _pending_key(pending_state, request.key_spec)
-            if pending_key is not None and crypto.same_public_key(issued.public_key(), pending_key):
-                key = pending_key
-                key_change = _new_key_change(states[names["key"]], request, key, "the issued certificate's new key")
-        problem = _certificate_problem(issued, key, request, now, renewal_window=False)
-        if problem:
-            raise CertError("the certificate returned by the CA cannot be used: %s" % problem)
-        due = due_reason(issued, now, request.renew_before_days, request.renew_fraction)
-        if due:  # better a fresh short certificate than the old one; the next run asks again
-            plan.warnings.append(
-                "the certificate the CA issued %s; lower renew_before or raise the CA's valid_days" % due
-            )
-        plan.certificate = issued
-        plan.certificate_reasons.append("issued by the CA")
+        key, key_change = _accept_issued_certificate(plan, request, files, issued, key, key_change, now)
     else:
-        if key_change is not None and not _matches(cert_state, key):
-            problem = existing_problem(cert_state) or "new private key"
-        else:  # with a new key here, an install was cut short: the certificate already belongs to it
-            problem = _current_certificate_problem(cert_state, key, request, now)
-        if problem and key_change is None:
-            pending_key = _pending_key(pending_state, request.key_spec)
-            if pending_key is not None and _current_certificate_problem(cert_state, pending_key, request, now) is None:
-                # an install was cut short (whatever the key policy): the certificate already belongs to the pending key
-                key, problem = pending_key, None
-                key_change = _new_key_change(
-                    states[names["key"]],
-                    request,
-                    key,
-                    "the pending key of the certificate in force (install completed)",
-                )
-            elif request.rotate_key and _loadable(cert_state):
-                # one key policy for the playbook and the timer (renewal.py): a certificate that is replaced gets a
-                # new key; a missing one is issued for the key in place
-                key = pending_key or request.key_spec.generate()
-                key_change = _new_key_change(
-                    states[names["key"]], request, key, "rotate_key: a new key for the new certificate"
-                )
-        if problem:
-            plan.certificate_reasons.append(problem)
-            plan.csr = crypto.build_csr(key, request.common_name)
-            plan.certificate = signer(plan.csr) if signer else None
-            if plan.certificate is None:
-                plan.changes.append(
-                    Change(
-                        cert_state.path,
-                        "%s: request a certificate from the CA" % problem,
-                        request.public_attributes,
-                        before=describe_before(cert_state, "certificate"),
-                        after="certificate for CN=%s from the CA (CSR returned)\n" % request.common_name,
-                        pending=True,
-                    )
-                )
-        else:
-            plan.certificate = crypto.load_certificate(cert_state.data)
-
+        key, key_change = _keep_or_request_certificate(plan, request, files, key, key_change, signer, now)
     if key_change is not None and plan.certificate is None:
-        # The certificate comes from the CA in a later call: the new key waits beside the old pair,
-        # which stays in force and matching until both are replaced together.
-        if pending_state.data != key_change.data:
-            key_change.path, key_change.mark = pending_state.path, True
-            key_change.reason += " (kept as %s until its certificate arrives)" % os.path.basename(pending_state.path)
-            plan.changes.append(key_change)
+        _plan_key_awaiting_certificate(plan, files.pending, key_change)
         _plan_ca_certificate(plan, request, states)
         return plan
-    if key_change is not None and pending_state.data != key_change.data:
-        # first the pending key, then the certificate, then the key: a crash between the last two
-        # leaves the pending key matching the new certificate, and the next call puts it in place
-        plan.changes.append(
-            Change(
-                pending_state.path,
-                "new key, kept until it is installed",
-                request.key_attributes,
-                key_change.data,
-                before=describe_before(pending_state, "private key"),
-                after=key_change.after,
-                mark=True,
-            )
-        )
-    if plan.certificate is not None:
-        plan.deadlines.append(due_at(plan.certificate, request.renew_before_days, request.renew_fraction))
-        _plan_public(
-            plan,
-            cert_state,
-            crypto.certificate_pem(plan.certificate),
-            request.public_attributes,
-            "certificate",
-            "; ".join(plan.certificate_reasons) or None,
-            lambda: certificate_line(plan.certificate, request.public_attributes),
-        )
-    if key_change is not None:
-        plan.changes.append(key_change)
-    if plan.certificate is not None and (key_change is not None or pending_state.data is not None):
-        # a pending key goes once a certificate is in force: installed, or not the key of that certificate
-        plan.changes.append(
-            Change(
-                pending_state.path,
-                "installed as %s" % names["key"]
-                if key_change is not None
-                else "not the key of the certificate in force",
-                request.key_attributes,
-                before="pending private key\n",
-                after="absent\n",
-                remove=True,
-            )
-        )
+    _plan_installation(plan, request, files, key_change)
     _plan_ca_certificate(plan, request, states)
     if request.role == "client":
         _plan_client_formats(plan, request, states, key)
     return plan
+
+
+def _leaf_files(plan: LeafPlan, request: LeafRequest, states: dict) -> _LeafFiles:
+    """The files the leaf's key and certificate are decided from; a pending key certkeeper did not write is ignored."""
+    names = LEAF_NAMES[request.role]
+    pending_name = pending_key_name(request.role)
+    pending = _pending_state(plan, request, states.get(pending_name) or FileState(request.path(pending_name)))
+    return _LeafFiles(key=states[names["key"]], cert=states[names["cert"]], pending=pending)
+
+
+def _accept_issued_certificate(
+    plan: LeafPlan, request: LeafRequest, files: _LeafFiles, issued, key, key_change: Change | None, now
+) -> tuple:
+    """(key, key Change or None): the CA's certificate goes in force only for this host's key, and usable now."""
+    if key_change is None and not crypto.same_public_key(issued.public_key(), key):
+        # rotate_key: the CA certified the new key that waits as the pending key
+        pending_key = _pending_key(files.pending, request.key_spec)
+        if pending_key is not None and crypto.same_public_key(issued.public_key(), pending_key):
+            key = pending_key
+            key_change = _new_key_change(files.key, request, key, "the issued certificate's new key")
+    problem = _certificate_problem(issued, key, request, now, renewal_window=False)
+    if problem:
+        raise CertError("the certificate returned by the CA cannot be used: %s" % problem)
+    due = due_reason(issued, now, request.renew_before_days, request.renew_fraction)
+    if due:  # better a fresh short certificate than the old one; the next run asks again
+        plan.warnings.append("the certificate the CA issued %s; lower renew_before or raise the CA's valid_days" % due)
+    plan.certificate = issued
+    plan.certificate_reasons.append("issued by the CA")
+    return key, key_change
+
+
+def _keep_or_request_certificate(
+    plan: LeafPlan, request: LeafRequest, files: _LeafFiles, key, key_change: Change | None, signer, now
+) -> tuple:
+    """(key, key Change or None) once the certificate in force is kept, or else a new one is asked for."""
+    if key_change is not None and not _matches(files.cert, key):
+        problem = existing_problem(files.cert) or "new private key"
+    else:  # with a new key here, an install was cut short: the certificate already belongs to it
+        problem = _current_certificate_problem(files.cert, key, request, now)
+    if problem and key_change is None:
+        key, key_change, problem = _key_for_replacement(request, files, key, problem, now)
+    if problem:
+        _request_certificate(plan, request, files.cert, key, problem, signer)
+    else:
+        plan.certificate = crypto.load_certificate(files.cert.data)
+    return key, key_change
+
+
+def _key_for_replacement(request: LeafRequest, files: _LeafFiles, key, problem: str, now) -> tuple:
+    """(key, key Change or None, problem or None) when only the certificate is wrong: the key policy picks its key."""
+    pending_key = _pending_key(files.pending, request.key_spec)
+    if pending_key is not None and _current_certificate_problem(files.cert, pending_key, request, now) is None:
+        # an install was cut short (whatever the key policy): the certificate already belongs to the pending key
+        reason = "the pending key of the certificate in force (install completed)"
+        return pending_key, _new_key_change(files.key, request, pending_key, reason), None
+    if request.rotate_key and _loadable(files.cert):
+        # one key policy for the playbook and the timer (renewal.py): a certificate that is replaced gets a
+        # new key; a missing one is issued for the key in place
+        key = pending_key or request.key_spec.generate()
+        return key, _new_key_change(files.key, request, key, "rotate_key: a new key for the new certificate"), problem
+    return key, None, problem
+
+
+def _request_certificate(
+    plan: LeafPlan, request: LeafRequest, cert_state: FileState, key, problem: str, signer: Callable | None
+) -> None:
+    """A CSR for ``key``: signed at once by the CA on this host, or returned for the CA host (a pending change)."""
+    plan.certificate_reasons.append(problem)
+    plan.csr = crypto.build_csr(key, request.common_name)
+    plan.certificate = signer(plan.csr) if signer else None
+    if plan.certificate is None:
+        plan.changes.append(
+            Change(
+                cert_state.path,
+                "%s: request a certificate from the CA" % problem,
+                request.public_attributes,
+                before=describe_before(cert_state, "certificate"),
+                after="certificate for CN=%s from the CA (CSR returned)\n" % request.common_name,
+                pending=True,
+            )
+        )
+
+
+def _plan_key_awaiting_certificate(plan: LeafPlan, pending_state: FileState, key_change: Change) -> None:
+    """The new key waits beside the old pair, which stays in force until the CA's certificate replaces both."""
+    if pending_state.data != key_change.data:
+        key_change.path, key_change.mark = pending_state.path, True
+        key_change.reason += " (kept as %s until its certificate arrives)" % os.path.basename(pending_state.path)
+        plan.changes.append(key_change)
+
+
+def _plan_installation(plan: LeafPlan, request: LeafRequest, files: _LeafFiles, key_change: Change | None) -> None:
+    """The certificate in force and its key, in an order a crash cannot break; then the pending key goes."""
+    if key_change is not None and files.pending.data != key_change.data:
+        # first the pending key, then the certificate, then the key: a crash between the last two
+        # leaves the pending key matching the new certificate, and the next call puts it in place
+        plan.changes.append(_pending_key_first(request, files.pending, key_change))
+    if plan.certificate is not None:
+        _plan_certificate_file(plan, request, files.cert)
+    if key_change is not None:
+        plan.changes.append(key_change)
+    if plan.certificate is not None and (key_change is not None or files.pending.data is not None):
+        # a pending key goes once a certificate is in force: installed, or not the key of that certificate
+        plan.changes.append(_pending_key_removal(request, files.pending, installed=key_change is not None))
+
+
+def _pending_key_first(request: LeafRequest, pending_state: FileState, key_change: Change) -> Change:
+    """The new key written as the pending key before anything it replaces, so that a crash cannot lose it."""
+    return Change(
+        pending_state.path,
+        "new key, kept until it is installed",
+        request.key_attributes,
+        key_change.data,
+        before=describe_before(pending_state, "private key"),
+        after=key_change.after,
+        mark=True,
+    )
+
+
+def _plan_certificate_file(plan: LeafPlan, request: LeafRequest, cert_state: FileState) -> None:
+    """The certificate in force written (or its owner/mode fixed); what the plan verified holds until it is due."""
+    plan.deadlines.append(due_at(plan.certificate, request.renew_before_days, request.renew_fraction))
+    _plan_public(
+        plan,
+        cert_state,
+        crypto.certificate_pem(plan.certificate),
+        request.public_attributes,
+        "certificate",
+        "; ".join(plan.certificate_reasons) or None,
+        lambda: certificate_line(plan.certificate, request.public_attributes),
+    )
+
+
+def _pending_key_removal(request: LeafRequest, pending_state: FileState, installed: bool) -> Change:
+    """The pending key goes once a certificate is in force: no stale key may be installed by a later call."""
+    return Change(
+        pending_state.path,
+        "installed as %s" % LEAF_NAMES[request.role]["key"] if installed else "not the key of the certificate in force",
+        request.key_attributes,
+        before="pending private key\n",
+        after="absent\n",
+        remove=True,
+    )
 
 
 def _plan_ca_certificate(plan: LeafPlan, request: LeafRequest, states: dict) -> None:

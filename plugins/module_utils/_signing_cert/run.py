@@ -206,43 +206,71 @@ def plan_signing_cert(
 ) -> SigningCertPlan:
     """Plan ``<friendly_name>.pfx`` (and its public forms). ``content`` is the group's PFX to install."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    directory = states["directory"]
     plan = SigningCertPlan()
-    plan.changes += directory_changes(directory, Attributes(0o755, 0, 0), "path", enforce=False)
-
+    plan.changes += directory_changes(states["directory"], Attributes(0o755, 0, 0), "path", enforce=False)
     pfx_state = states["pfx"]
     existing = _open_existing(pfx_state, request)
-    before = describe_before(pfx_state, "PKCS#12 file")
     if content is not None:
-        incoming = _load_content(content, request)
-        plan.certificate = incoming.cert.certificate
-        if (
-            existing is not None
-            and existing.cert
-            and existing.cert.certificate == plan.certificate
-            and existing.key is not None
-            and crypto.same_public_key(existing.key, incoming.key)
-        ):
-            reason = None
-        elif existing is None:
-            reason = "missing" if pfx_state.data is None else "replaced on request (force)"
-        else:
-            reason = "holds a different certificate (SHA-256 %s): drift from the group's certificate" % (
-                thumbprints(existing.cert.certificate)["thumbprint_sha256"] if existing.cert else "none"
-            )
-        data = content
+        reason, data = _plan_installed(plan, request, pfx_state, existing, content)
     else:
-        reason = "force: true" if request.force and pfx_state.data is not None else None
-        if existing is None:
-            reason = reason or "missing"
-        elif not reason:
-            reason = _certificate_problem(existing, request, now)
-        if reason:
-            key, cert, chain = _issue(request, now)
-            plan.certificate = cert
-            data = serialize_pkcs12(key, cert, request.password, request.friendly_name, chain)
-        else:
-            plan.certificate = existing.cert.certificate
+        reason, data = _plan_generated(plan, request, pfx_state, existing, now)
+    _plan_pfx(plan, request, pfx_state, reason, data)
+    for extension in request.public_formats:
+        _plan_public_format(plan, request, states[extension], extension)
+    return plan
+
+
+def _plan_installed(
+    plan: SigningCertPlan, request: SigningCertRequest, pfx_state: FileState, existing, content: bytes
+) -> tuple:
+    """(reason or None, PFX bytes): every host of the group holds the same bytes, so the group's PFX is in force."""
+    incoming = _load_content(content, request)
+    plan.certificate = incoming.cert.certificate
+    return _drift_reason(pfx_state, existing, incoming), content
+
+
+def _drift_reason(pfx_state: FileState, existing, incoming) -> str | None:
+    """Why the PFX here is not the group's, or None: same certificate and key, whatever the encoding's bytes."""
+    if (
+        existing is not None
+        and existing.cert
+        and existing.cert.certificate == incoming.cert.certificate
+        and existing.key is not None
+        and crypto.same_public_key(existing.key, incoming.key)
+    ):
+        return None
+    if existing is None:
+        return "missing" if pfx_state.data is None else "replaced on request (force)"
+    return "holds a different certificate (SHA-256 %s): drift from the group's certificate" % (
+        thumbprints(existing.cert.certificate)["thumbprint_sha256"] if existing.cert else "none"
+    )
+
+
+def _plan_generated(plan: SigningCertPlan, request: SigningCertRequest, pfx_state: FileState, existing, now) -> tuple:
+    """(reason or None, PFX bytes or None): a new key and certificate only when the existing one cannot stay."""
+    reason = _regeneration_reason(request, pfx_state, existing, now)
+    if not reason:
+        plan.certificate = existing.cert.certificate
+        return None, None
+    key, cert, chain = _issue(request, now)
+    plan.certificate = cert
+    return reason, serialize_pkcs12(key, cert, request.password, request.friendly_name, chain)
+
+
+def _regeneration_reason(request: SigningCertRequest, pfx_state: FileState, existing, now) -> str | None:
+    """Why the PFX is made anew (force, missing, not the certificate asked for), or None: it stays."""
+    reason = "force: true" if request.force and pfx_state.data is not None else None
+    if existing is None:
+        return reason or "missing"
+    if not reason:
+        return _certificate_problem(existing, request, now)
+    return reason
+
+
+def _plan_pfx(
+    plan: SigningCertPlan, request: SigningCertRequest, pfx_state: FileState, reason: str | None, data: bytes | None
+) -> None:
+    """Write the PFX when there is a reason; otherwise only fix its owner/mode: the file holds the private key."""
     if reason:
         plan.changes.append(
             Change(
@@ -250,35 +278,35 @@ def plan_signing_cert(
                 reason,
                 request.attributes,
                 data,
-                before=before,
+                before=describe_before(pfx_state, "PKCS#12 file"),
                 after=_describe(plan.certificate, request, request.attributes),
             )
         )
-    else:
-        fix = attribute_change(pfx_state, request.attributes, "PKCS#12 file")
+        return
+    fix = attribute_change(pfx_state, request.attributes, "PKCS#12 file")
+    if fix:
+        plan.changes.append(fix)
+
+
+def _plan_public_format(plan: SigningCertPlan, request: SigningCertRequest, state: FileState, extension: str) -> None:
+    """A .cer or .crt for consumers that take only the certificate: always the PFX's own."""
+    wanted = plan.certificate.public_bytes(PUBLIC_FORMATS[extension])
+    if state.data == wanted and not state.error:
+        fix = attribute_change(state, request.public_attributes, "public certificate")
         if fix:
             plan.changes.append(fix)
-
-    for extension in request.public_formats:
-        state = states[extension]
-        wanted = plan.certificate.public_bytes(PUBLIC_FORMATS[extension])
-        if state.data == wanted and not state.error:
-            fix = attribute_change(state, request.public_attributes, "public certificate")
-            if fix:
-                plan.changes.append(fix)
-            continue
-        plan.changes.append(
-            Change(
-                state.path,
-                "missing" if state.data is None else "differs from the PFX's certificate",
-                request.public_attributes,
-                wanted,
-                before=describe_before(state, "certificate"),
-                after="public certificate (%s) of %r, %s\n"
-                % (extension, request.friendly_name, request.public_attributes.describe()),
-            )
+        return
+    plan.changes.append(
+        Change(
+            state.path,
+            "missing" if state.data is None else "differs from the PFX's certificate",
+            request.public_attributes,
+            wanted,
+            before=describe_before(state, "certificate"),
+            after="public certificate (%s) of %r, %s\n"
+            % (extension, request.friendly_name, request.public_attributes.describe()),
         )
-    return plan
+    )
 
 
 def _load_content(content: bytes, request: SigningCertRequest):
@@ -318,79 +346,111 @@ def _issuer(params: dict):
 
 
 def run_signing_cert(params: dict, check_mode: bool) -> dict:
+    """The module's call: the PFX and its public forms planned from the files as they are, applied, reported."""
     friendly_name = validate_friendly_name(params["friendly_name"])
     for option in ("path", "ca_cert_path", "ca_key_path"):
         check_absolute_path(params.get(option), option)
     directory = params["path"]
-    password = params.get("password") or ""
     attributes = private_file_attributes(
         params["owner"], params["group"], params["mode"], "", "the PFX (it holds the private key)"
     )
-    names = {"pfx": "pfx", "cer": "cer", "crt": "crt"}
-    states = {name: read_state(os.path.join(directory, "%s.%s" % (friendly_name, ext))) for name, ext in names.items()}
-    states["directory"] = read_state(directory)
-    warnings: list[str] = []
-
+    states = _read_states(directory, friendly_name)
     if params["state"] == "absent":
-        plan = plan_removal(SigningCertRequest(directory, friendly_name, password), states)
-        if not check_mode:
-            apply_plan(plan)
-        return _result(plan, None, directory, friendly_name, warnings)
+        plan = plan_removal(SigningCertRequest(directory, friendly_name, params.get("password") or ""), states)
+        certificate, warnings = None, []
+    else:
+        request, content, warnings = _present_request(params, friendly_name, attributes)
+        plan = plan_signing_cert(request, states, content)
+        certificate = plan.certificate
+    if not check_mode:
+        apply_plan(plan)
+    return _result(plan, certificate, directory, friendly_name, warnings)
 
-    if password == "" and not params["allow_empty_password"]:
-        raise CertError(
-            "password is empty; set a password (keep it in Ansible Vault), or allow_empty_password: "
-            "true for consumers that need an unprotected PFX"
-        )
-    warnings += (password_warnings(password) if password else []) + compatibility_warnings(password)
-    content = None
+
+def _read_states(directory: str, friendly_name: str) -> dict:
+    """The PFX, its public forms and their directory as they are: what the plan is made from."""
+    states = {
+        extension: read_state(os.path.join(directory, "%s.%s" % (friendly_name, extension)))
+        for extension in ("pfx", "cer", "crt")
+    }
+    states["directory"] = read_state(directory)
+    return states
+
+
+def _present_request(params: dict, friendly_name: str, attributes: Attributes) -> tuple:
+    """(request, the group's PFX to install or None, warnings) for state=present: install one, or generate."""
+    password = params.get("password") or ""
+    warnings = _check_password(params, password)
     if params.get("pfx_content"):
-        try:
-            content = base64.b64decode(params["pfx_content"], validate=True)
-        except (binascii.Error, ValueError):
-            raise CertError("pfx_content must be the PFX file's bytes in base64") from None
+        content = _decode_pfx_content(params["pfx_content"])
         request = SigningCertRequest(
-            directory,
+            params["path"],
             friendly_name,
             password,
             attributes=attributes,
             public_formats=tuple(params["public_formats"]),
             force=params["force"],
         )
-    else:
-        if not params.get("subject"):
-            raise CertError("subject is required to generate a certificate (or give pfx_content to install one)")
-        sans = tuple(crypto.parse_subject_alt_names(params["subject_alt_names"]))
-        if params["profile"] == "ssl" and not sans and not params["allow_no_san"]:
-            raise CertError(
-                "an ssl certificate needs subject_alt_names with every name and address clients use "
-                "(or they abort the connection); set allow_no_san: true to accept one without"
-            )
-        for option in ("valid_days", "renew_before"):
-            check_days(params[option], option)
-        check_renewal_window(params["renew_before"], params["valid_days"])
-        if params["profile"] == "ssl":
-            warnings += server_validity_warnings(params, params["valid_days"])
-        key_size = params.get("key_size") or KeySpec.default_size(params["key_type"])
-        request = SigningCertRequest(
-            directory,
-            friendly_name,
-            password,
-            parse_subject(params["subject"]),
-            sans,
-            params["profile"],
-            KeySpec(params["key_type"], key_size),
-            params["valid_days"],
-            params["renew_before"],
-            attributes,
-            public_formats=tuple(params["public_formats"]),
-            force=params["force"],
-            issuer=_issuer(params),
+        return request, content, warnings
+    request, validity_warnings = _generation_request(params, friendly_name, password, attributes)
+    return request, None, warnings + validity_warnings
+
+
+def _check_password(params: dict, password: str) -> list:
+    """The PFX holds the private key: an empty password only on request, a weak one said out loud."""
+    if password == "" and not params["allow_empty_password"]:
+        raise CertError(
+            "password is empty; set a password (keep it in Ansible Vault), or allow_empty_password: "
+            "true for consumers that need an unprotected PFX"
         )
-    plan = plan_signing_cert(request, states, content)
-    if not check_mode:
-        apply_plan(plan)
-    return _result(plan, plan.certificate, directory, friendly_name, warnings)
+    return (password_warnings(password) if password else []) + compatibility_warnings(password)
+
+
+def _decode_pfx_content(pfx_content: str) -> bytes:
+    """The group's PFX travels in the options as base64, decoded strictly: a mangled value is refused, never written."""
+    try:
+        return base64.b64decode(pfx_content, validate=True)
+    except (binascii.Error, ValueError):
+        raise CertError("pfx_content must be the PFX file's bytes in base64") from None
+
+
+def _generation_request(params: dict, friendly_name: str, password: str, attributes: Attributes) -> tuple:
+    """(request, warnings) for a certificate made here, its names and days checked before any key is made."""
+    if not params.get("subject"):
+        raise CertError("subject is required to generate a certificate (or give pfx_content to install one)")
+    sans = _subject_alt_names(params)
+    for option in ("valid_days", "renew_before"):
+        check_days(params[option], option)
+    check_renewal_window(params["renew_before"], params["valid_days"])
+    warnings = server_validity_warnings(params, params["valid_days"]) if params["profile"] == "ssl" else []
+    key_size = params.get("key_size") or KeySpec.default_size(params["key_type"])
+    request = SigningCertRequest(
+        params["path"],
+        friendly_name,
+        password,
+        parse_subject(params["subject"]),
+        sans,
+        params["profile"],
+        KeySpec(params["key_type"], key_size),
+        params["valid_days"],
+        params["renew_before"],
+        attributes,
+        public_formats=tuple(params["public_formats"]),
+        force=params["force"],
+        issuer=_issuer(params),
+    )
+    return request, warnings
+
+
+def _subject_alt_names(params: dict) -> tuple:
+    """The SANs to certify; an ssl certificate needs them, or clients abort the connection."""
+    sans = tuple(crypto.parse_subject_alt_names(params["subject_alt_names"]))
+    if params["profile"] == "ssl" and not sans and not params["allow_no_san"]:
+        raise CertError(
+            "an ssl certificate needs subject_alt_names with every name and address clients use "
+            "(or they abort the connection); set allow_no_san: true to accept one without"
+        )
+    return sans
 
 
 def _result(plan: Plan, cert, directory: str, friendly_name: str, warnings: list) -> dict:

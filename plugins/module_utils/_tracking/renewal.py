@@ -73,6 +73,7 @@ class Renewal:
             return self._finish("failed", NEED_GUIDANCE, str(exc))
 
     def _run(self, force: bool, first_issue: bool) -> Outcome:
+        """Cheap checks first: a request that is not due, with nothing pending, never has its key read."""
         r = self.request
         if force and r.ca_cookie:  # resubmit starts over, with the names as they are now
             r.ca_cookie = ""
@@ -80,13 +81,7 @@ class Renewal:
         current_cert, problem = self._current_certificate(first_issue)
         if problem:
             return self._finish("failed", NEED_GUIDANCE, problem)
-        reason = (
-            "requested"
-            if current_cert is None
-            else "resubmit"
-            if force
-            else due_reason(current_cert, self.now, r.renew_before, r.renew_fraction)
-        )
+        reason = self._renewal_reason(current_cert, force)
         waiting = bool(r.ca_cookie)  # the CA is working on an earlier request
         if reason is None and not waiting and not os.path.exists(self.pending_key_path):
             # the common case, kept cheap: not due, nothing pending; the key is only looked at when due
@@ -100,34 +95,62 @@ class Renewal:
             return self._not_due()
         if not (r.auto_renew or force or first_issue):
             return Outcome(r.id, "skipped", r.status, "due (%s) but auto-renew is off" % reason)
+        return self._renew(current_cert, current_key, reason)
+
+    def _renewal_reason(self, current_cert, force: bool) -> str | None:
+        """Why a certificate is asked for now, or None: the one in force is kept while it is not due."""
+        if current_cert is None:
+            return "requested"
+        if force:
+            return "resubmit"
+        return due_reason(current_cert, self.now, self.request.renew_before, self.request.renew_fraction)
+
+    def _renew(self, current_cert, current_key, reason: str | None) -> Outcome:
+        """One attempt through the request's CA; only a certificate that is fit to be saved replaces the files."""
+        r = self.request
         r.last_attempt = self.now.isoformat()
         issuer = issuer_for(r, self.runner)
         if issuer.defers:  # no key is made here: the CA host's run makes the next one
             return self._finish("waiting", NEED_CA, issuer.deferral(reason or "the CA is working on it"))
         key = self._key(current_key, current_cert is None)
-        answer = issuer.issue(
-            base.IssueRequest(
-                private_key=key,
-                subject=x509.Name.from_rfc4514_string(r.subject),
-                subject_alt_names=crypto.parse_subject_alt_names(r.subject_alt_names),  # as tracked, never from disk
-                profile=r.profile,
-                valid_days=r.valid_days,
-                now=self.now,
-                current_certificate=current_cert,
-                cookie=r.ca_cookie,
-            )
+        answer = issuer.issue(self._issue_request(key, current_cert))
+        if answer.outcome != base.ISSUED:
+            return self._not_issued(answer, key)
+        refusal = self._refusal(answer.certificate, key)
+        if refusal is not None:
+            return refusal
+        return self._save(key, answer.certificate, current_key, reason or "the CA issued it")
+
+    def _issue_request(self, key, current_cert) -> base.IssueRequest:
+        """The CA's question: this key, the names as tracked, and the cookie of a request it is still working on."""
+        r = self.request
+        return base.IssueRequest(
+            private_key=key,
+            subject=x509.Name.from_rfc4514_string(r.subject),
+            subject_alt_names=crypto.parse_subject_alt_names(r.subject_alt_names),  # as tracked, never from disk
+            profile=r.profile,
+            valid_days=r.valid_days,
+            now=self.now,
+            current_certificate=current_cert,
+            cookie=r.ca_cookie,
         )
+
+    def _not_issued(self, answer: base.Answer, key) -> Outcome:
+        """No certificate: a request the CA still holds is kept for the next tick; one it ended is dropped."""
+        r = self.request
         if answer.outcome == base.PENDING:  # the CA works on this key's request: keep both for the next poll
             r.ca_cookie = answer.cookie
             self._keep_pending(key)
             return self._finish("waiting", CA_WORKING, answer.message)
         if answer.outcome == base.UNREACHABLE:  # an outstanding request (cookie, pending key) is kept
             return self._finish("failed", CA_UNREACHABLE, answer.message)
-        if answer.outcome != base.ISSUED:  # the request is over: the next one starts afresh
-            self._drop_pending()
-            r.ca_cookie = ""
-            return self._finish("failed", answer.outcome, answer.message)
-        cert = answer.certificate
+        self._drop_pending()  # the request is over: the next one starts afresh
+        r.ca_cookie = ""
+        return self._finish("failed", answer.outcome, answer.message)
+
+    def _refusal(self, cert, key) -> Outcome | None:
+        """Why the certificate the CA issued must not be saved (the old files serve on), or None."""
+        r = self.request
         if not crypto.same_public_key(cert.public_key(), key):
             return self._finish("failed", CA_REJECTED, "the CA returned a certificate for another key")
         if crypto.leaf_problem(cert):
@@ -146,7 +169,7 @@ class Renewal:
                 "the CA issued a certificate that is due at once (%s); "
                 "renew the CA certificate or lower renew_before" % still_due,
             )
-        return self._save(key, cert, current_key, reason or "the CA issued it")
+        return None
 
     def _not_due(self) -> Outcome:
         r = self.request
