@@ -22,13 +22,13 @@ from .cryptography_import import (
     x509,
 )
 from .errors import CertError
+from .option_specs import DEFAULT_KEY_SIZES
 
 # --- keys ------------------------------------------------------------------------------------
 
 _CURVES = {256: ec.SECP256R1, 384: ec.SECP384R1} if HAS_CRYPTOGRAPHY else {}
 RSA_SIZES = (2048, 3072, 4096)
 ECDSA_SIZES = tuple(_CURVES)
-DEFAULT_KEY_SIZES = {"rsa": 2048, "ecdsa": 256}  # when a key type is given without a size
 
 
 @dataclass(frozen=True)

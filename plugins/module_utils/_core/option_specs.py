@@ -2,11 +2,14 @@
 # Copyright (c) certkeeper.pki contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Argument-spec entries several modules share, each defined once (their documentation is the doc fragment of
-the same name under plugins/doc_fragments)."""
+the same name under plugins/doc_fragments).
+
+Standard library only: the action plugins validate arguments on the controller with these, in every
+forked worker, where importing ``cryptography`` would cost each task tens of milliseconds."""
 
 from __future__ import annotations
 
-from .crypto import DEFAULT_KEY_SIZES
+DEFAULT_KEY_SIZES = {"rsa": 2048, "ecdsa": 256}  # the size a key type gets when none is asked for
 
 # The private key a module makes (doc fragment private_key).
 KEY_OPTIONS = {
