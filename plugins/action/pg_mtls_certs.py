@@ -25,6 +25,7 @@ import base64
 import functools
 import hashlib
 import json
+import os
 
 from ansible import constants as C
 from ansible.module_utils.basic import heuristic_log_sanitize
@@ -60,9 +61,31 @@ def _host_program() -> tuple:
     those that verified, and counts only while each is the same here)."""
     sources = module_utils_sources()
     digests = {name: hashlib.sha256(data).hexdigest() for name, data in sources.items()}
-    payload = base64.b64encode(package_archive(sources)).decode("ascii")
     program = sources["_core/stamp.py"] + b"\n" + sources["_host/program.py"]
-    return program.decode("utf-8"), payload, digests
+    return program.decode("utf-8"), _payload(sources, digests), digests
+
+
+def _payload(sources: dict, digests: dict) -> str:
+    """The module_utils zip, base64, made once per playbook run: every task of every host runs in a worker
+    forked anew, and deflating the sources costs a worker more than the rest of a rerun's call. The first
+    worker leaves it in the run's private temporary directory (named by the sources' digests), the others
+    read it."""
+    key = hashlib.sha256(json.dumps(digests, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+    path = os.path.join(C.DEFAULT_LOCAL_TMP, "certkeeper-module-utils-%s.b64" % key)
+    try:
+        with open(path, encoding="ascii") as handle:
+            return handle.read()
+    except OSError:
+        pass
+    payload = base64.b64encode(package_archive(sources)).decode("ascii")
+    staged = "%s.%d" % (path, os.getpid())
+    try:
+        with open(staged, "w", encoding="ascii") as handle:
+            handle.write(payload)
+        os.replace(staged, path)  # whole or not at all for the worker that reads it next
+    except OSError:  # no cache: each worker makes its own
+        pass
+    return payload
 
 
 def _path_options(spec: dict, args: dict):

@@ -11,13 +11,15 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.modules import cert_track_argument_spec
-
 _ROLE_OWN = ("store",)  # cert_track_store, for every item
 
 
 def request_options() -> list:
     """What an item of cert_track_requests may carry: the cert_track module's options but the store."""
+    # Imported here: Ansible loads every filter file of the collection in each forked worker that templates
+    # any of its filters (the pg_mtls role's too), and the schema brings cryptography along.
+    from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.modules import cert_track_argument_spec
+
     return [name for name in cert_track_argument_spec() if name not in _ROLE_OWN]
 
 

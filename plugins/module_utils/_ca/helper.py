@@ -15,7 +15,6 @@ import os
 from typing import ClassVar
 
 from .._core import crypto
-from .._core.commands import run_command
 from .._core.cryptography_import import x509
 from .._core.errors import CertError
 from .._core.files import read_state
@@ -62,7 +61,11 @@ class HelperCA(Issuer):
         )
         if request.current_certificate is not None:
             env["CERTMONGER_CERTIFICATE"] = crypto.certificate_pem(request.current_certificate).decode()
-        result = (self.runner or run_command)(self.settings.helper, env=env)
+        if self.runner is None:  # imported here: only a helper's run needs the subprocess machinery
+            from .._core.commands import run_command
+
+            self.runner = run_command
+        result = self.runner(self.settings.helper, env=env)
         code, out, err = result
         said = (out.strip() or err.strip())[:500]
         if getattr(result, "stopped", "") == "output":  # a CA answers with a certificate, not megabytes

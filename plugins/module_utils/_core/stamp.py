@@ -76,15 +76,25 @@ def _module_utils() -> str:
 
 @functools.cache  # the same code all process long: read each file once
 def installed_digest(name: str) -> str | None:
-    """SHA-256 of one of these module_utils files (``_core/crypto.py``), as shipped with the code that runs."""
-    import importlib.resources  # only where there is a package: never in the program that reads a stamp
+    """SHA-256 of one of these module_utils files (``_core/crypto.py``), as shipped with the code that runs:
+    read through its package's loader (a zip's loader reads from the index it holds; a new reader of the zip
+    for each file would cost a run more than its own work)."""
+    import importlib  # only where there is a package: never in the program that reads a stamp
 
     folder, _sep, base = name.rpartition("/")
     package = ".".join(filter(None, [_module_utils()] + folder.split("/")))
     try:
-        return hashlib.sha256(importlib.resources.files(package).joinpath(base).read_bytes()).hexdigest()
-    except (OSError, ModuleNotFoundError):
+        module = sys.modules.get(package) or importlib.import_module(package)
+        path = os.path.join(next(iter(module.__path__)), base)
+        loader = getattr(module.__spec__, "loader", None)
+        if hasattr(loader, "get_data"):
+            data = loader.get_data(path)
+        else:  # a namespace package: plain directories
+            with open(path, "rb") as handle:
+                data = handle.read()
+    except (OSError, ImportError):
         return None
+    return hashlib.sha256(data).hexdigest()
 
 
 def code_in_use() -> dict:
