@@ -34,6 +34,7 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.stamp import WORK_OPTIONS
 from ansible_collections.certkeeper.pki.plugins.module_utils._host.module_shell import reported
 from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.arguments import ARGUMENT_RULES, ARGUMENT_SPEC
 from ansible_collections.certkeeper.pki.plugins.plugin_utils import ansible_core
@@ -55,29 +56,29 @@ display = Display()
 
 
 @functools.cache
-def _host_program() -> tuple:
+def _host_program(compiled: bool) -> tuple:
     """The program (the stamp reader, then the program that asks it), this collection's module_utils as its
-    base64 zip, and the SHA-256 of each of those files (the module ships those it imports; a stamp names
-    those that verified, and counts only while each is the same here)."""
+    base64 zip (``compiled``: with their .pyc), and the SHA-256 of each of those files (the module ships
+    those it imports; a stamp names those that verified, and counts only while each is the same here)."""
     sources = module_utils_sources()
     digests = {name: hashlib.sha256(data).hexdigest() for name, data in sources.items()}
     program = sources["_core/stamp.py"] + b"\n" + sources["_host/program.py"]
-    return program.decode("utf-8"), _payload(sources, digests), digests
+    return program.decode("utf-8"), _payload(sources, digests, compiled), digests
 
 
-def _payload(sources: dict, digests: dict) -> str:
+def _payload(sources: dict, digests: dict, compiled: bool) -> str:
     """The module_utils zip, base64, made once per playbook run: every task of every host runs in a worker
     forked anew, and deflating the sources costs a worker more than the rest of a rerun's call. The first
     worker leaves it in the run's private temporary directory (named by the sources' digests), the others
     read it."""
-    key = hashlib.sha256(json.dumps(digests, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([digests, compiled], sort_keys=True).encode("utf-8")).hexdigest()[:16]
     path = os.path.join(C.DEFAULT_LOCAL_TMP, "certkeeper-module-utils-%s.b64" % key)
     try:
         with open(path, encoding="ascii") as handle:
             return handle.read()
     except OSError:
         pass
-    payload = base64.b64encode(package_archive(sources)).decode("ascii")
+    payload = base64.b64encode(package_archive(sources, compiled)).decode("ascii")
     staged = "%s.%d" % (path, os.getpid())
     try:
         with open(staged, "w", encoding="ascii") as handle:
@@ -197,7 +198,10 @@ class ActionModule(ActionBase):
         """Run the program's ``answer`` on the host as a pipelined module would run: same become, interpreter and
         environment; the request and the code on its stdin (the zip goes along even when the stamp answers:
         80 kB on the same connection costs less than a second round trip)."""
-        program, payload, digests = _host_program()
+        # A call handed work (a certificate to install, CSRs to sign) never has its answer in a stamp: its zip
+        # carries the compiled code too, which spares the host most of its start; any other call may be answered
+        # without the zip, and a rerun sends the smaller one.
+        program, payload, digests = _host_program(any(params.get(name) for name in WORK_OPTIONS))
         logged = not self._task.no_log and not C.config.get_config_value(
             "DEFAULT_NO_TARGET_SYSLOG", variables=task_vars
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ from ansible_collections.certkeeper.pki.plugins.action.pg_mtls_certs import _hos
 from ansible_collections.certkeeper.pki.plugins.module_utils._core import stamp
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.stamp import STAMP_NAME, recorded_result
 from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.run import run_pg_mtls_certs
+from ansible_collections.certkeeper.pki.plugins.plugin_utils import module_utils_files
 
 from .test_pg_mtls import DEFAULTS
 
@@ -102,9 +104,9 @@ def test_the_stamp_names_the_code_that_verified_and_counts_only_with_that_code(c
     assert recorded_result(client["path"], client, digest_of=code.get) is not None
 
 
-def _probe(request: dict) -> list:
+def _probe(request: dict, compiled: bool = False) -> list:
     """The program the action plugin sends, on a bare Python's stdin (no package around it): its answers."""
-    program, payload, digests = _host_program()
+    program, payload, digests = _host_program(compiled)
     request = dict({"digests": digests, "check_mode": False, "log": None}, **request)
     answer = subprocess.run([sys.executable, "-I", "-"], input="%s\nanswer(%r, %r, recorded_result)\n" % (
         program, json.dumps(request), payload), capture_output=True, text=True, check=False, timeout=60)
@@ -198,3 +200,31 @@ def test_a_stamp_with_another_name_is_ignored(client, tmp_path):
     assert recorded_result(client["path"], client) is None and stamp.written_marks(client["path"]) == {}
     os.unlink(tmp_path / "other-name.json")
     assert recorded_result(client["path"], client) is not None
+
+
+@pytest.mark.parametrize("magic", ["this Python's", "another Python's"])
+def test_a_zip_with_compiled_code_loads_it_and_names_the_sources_it_was_made_from(tmp_path, monkeypatch, magic):
+    """The zip of a call handed work carries each file's .pyc: this Python loads it (no compile), another
+    Python's magic number makes it compile the .py beside it; either way the stamp names the sources."""
+    if magic == "another Python's":
+        monkeypatch.setattr(module_utils_files.importlib.util, "MAGIC_NUMBER", b"\x00\x00\r\n")
+    sources = module_utils_files.module_utils_sources()
+    archive = tmp_path / "module_utils.zip"
+    archive.write_bytes(module_utils_files.package_archive(sources, compiled=True))
+    code = (
+        "import json, sys; sys.path.insert(0, %r)\n"
+        "from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls import run\n"
+        "from ansible_collections.certkeeper.pki.plugins.module_utils._core import stamp\n"
+        "print(json.dumps([run.__spec__.origin, stamp.code_in_use()]))" % str(archive)
+    )
+    origin, code_in_use = json.loads(subprocess.check_output([sys.executable, "-I", "-c", code], text=True))
+    assert origin.endswith("_pg_mtls/run.pyc" if magic == "this Python's" else "_pg_mtls/run.py")
+    assert "_pg_mtls/run.py" in code_in_use
+    assert code_in_use == {name: hashlib.sha256(sources[name]).hexdigest() for name in code_in_use}
+
+
+def test_a_call_handed_work_gets_the_compiled_code_and_answers_as_the_plain_one(client):
+    os.chmod(os.path.join(client["path"], "client.pfx"), 0o644)
+    answers = _probe({"path": client["path"], "options": client}, compiled=True)
+    assert answers[0] == {"working": True} and answers[1]["result"]["changed"]
+    assert _probe({"path": client["path"], "options": client})[0]["recorded"]["changed"] is False
