@@ -14,6 +14,11 @@ description:
     instead of the vendor procedure's reuse of C(server.key).
   - O(role=ca) keeps C(root.key) and the self-signed C(root.crt) in a root-only directory and signs
     certificate signing requests in one batch (O(sign)).
+  - The CA keeps the index of every certificate it issued and revoked (C(index.json), root-only, beside C(root.key))
+    and publishes its certificate revocation list (C(root.crl), V(0644)) in the same directory. It revokes by identity
+    (O(revoke), O(rekey)) and re-signs the CRL when it changes or when less than a third of its validity
+    (O(crl_valid_days)) is left, so that a CRL that is checked regularly never lapses. A server or client given the CRL
+    (O(crl)) keeps it as C(root.crl) and replaces a certificate it lists, with a new key.
   - O(role=server) keeps C(server.key), C(server.crt) (EKU serverAuth, CN and SANs) and C(root.crt), and
     optionally the SSL settings block of C(postgresql.conf) and the C(hostssl) block of C(pg_hba.conf).
   - O(role=client) keeps C(client.key), C(client.crt) (EKU clientAuth, CN = database user), C(root.crt),
@@ -66,7 +71,7 @@ options:
   path:
     description:
       - Directory of the files. For O(role=ca) the CA directory (made root-only, 0700); otherwise the
-        directory of C(server.*) or C(client.*) and C(root.crt). Created when missing.
+        directory of C(server.*) or C(client.*), C(root.crt) and C(root.crl). Created when missing.
     type: path
     required: true
   common_name:
@@ -92,6 +97,8 @@ options:
     description:
       - CA directory on this same host. The CA is created there when missing and this host's
         certificate is signed in the same call, so no CSR travels.
+      - The certificate signed here is recorded in the CA index under O(common_name) (this call knows no inventory
+        name), and the CA's CRL is re-signed when it is due, as by an O(role=ca) call.
     type: path
   ca_common_name:
     description: CN of the self-signed CA certificate.
@@ -159,6 +166,70 @@ options:
       valid_days:
         description: Validity of this certificate in days; defaults to O(valid_days).
         type: int
+  revoke:
+    description:
+      - For O(role=ca), identities whose current certificates (not expired, not revoked yet) the CA revokes in this
+        call, and for which it signs nothing while they are listed here (their O(sign) entries are refused, in
+        RV(refused)). Taking a name off the list does not un-revoke anything; it lets the CA sign for it again.
+      - Each name is an inventory host the CA signed for (the O(sign) entry's O(sign[].name)) or a database user or
+        server name (the certificate's CN). A name the CA never issued a certificate to, or the CA's own CN, fails the
+        call, and nothing is written.
+      - Listing the same names again changes nothing.
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.2.0
+    suboptions:
+      name:
+        description: The identity, an inventory host or a CN.
+        type: str
+        required: true
+      reason:
+        description: The RFC 5280 reason the CRL gives.
+        type: str
+        default: unspecified
+        choices: [unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn]
+  rekey:
+    description:
+      - For O(role=ca), identities that must get a new key and certificate after an incident. The first call that
+        sees a name with a new O(rekey[].token) revokes its current certificates with the reason V(keyCompromise)
+        and notes the token in the CA index; the same token again does nothing. Unlike O(revoke), the identity's
+        O(sign) entries are signed (its new key's CSR), and a name the CA has no certificate of yet only has its token
+        noted.
+      - The host itself gets its new key when it is given the CRL (O(crl)), which lists its old certificate. The CA
+        never certifies the key of a revoked certificate again.
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.2.0
+    suboptions:
+      name:
+        description: The identity, as for O(revoke[].name).
+        type: str
+        required: true
+      token:
+        description: A word that names the incident (its date, a ticket).
+        type: str
+        required: true
+  crl_valid_days:
+    description:
+      - Validity of the CRL the CA signs, in days. The CRL is signed anew once less than a third of it is left, so a
+        check more often than that keeps the CRL that servers and clients hold current.
+      - Used by O(role=ca) and by a call with O(ca_path).
+    type: int
+    default: 30
+    version_added: 0.2.0
+  crl:
+    description:
+      - For O(role=server) and O(role=client), the PEM CRL the CA call returned (RV(crl)), kept as C(root.crl) in
+        O(path) with the owner and mode of C(root.crt) and rewritten only when it differs. PostgreSQL reads it through
+        C(ssl_crl_file), libpq through C(sslcrl).
+      - It must be signed by the CA of O(ca_certificate) (or of O(ca_path)), or the call fails and changes nothing.
+      - When it lists this host's certificate, the certificate is due (RV(certificate_reasons) says it is revoked, and
+        why) and a new key is made whatever O(rotate_key) says; the CSR (or, with O(ca_path), the certificate) follows
+        as for any due certificate.
+    type: str
+    version_added: 0.2.0
   valid_days:
     description: Validity of issued server and client certificates, in days (capped at the CA's own expiry).
     type: int
@@ -252,7 +323,9 @@ options:
         default: ""
 notes:
   - Requires the C(cryptography) Python library (42 or newer) on the managed host.
-  - The CA key is never replaced once it exists; a corrupt CA key is an error to resolve by hand.
+  - The CA key is never replaced once it exists; a corrupt CA key is an error to resolve by hand. Neither is the CA
+    index, which is restored from a backup when it cannot be read (a new empty one would take every revocation out of
+    the CRL).
 seealso:
   - name: Vendor procedure (seed 002) and how the role maps it
     description: docs/pg_mtls.md in this collection.
@@ -302,6 +375,27 @@ EXAMPLES = r"""
     ca_certificate: "{{ hostvars['db1'].server_tls.ca_certificate }}"
     certificate: "{{ signed.certificates[inventory_hostname] }}"
   when: inventory_hostname in groups['pg_clients'] and client_tls.certificate_needed
+
+- name: Revoke app1's certificate (its key leaked) and publish the CRL
+  certkeeper.pki.pg_mtls_certs:
+    role: ca
+    path: /root/certkeeper-ca
+    revoke:
+      - name: app1
+        reason: keyCompromise
+    crl_valid_days: 30
+  delegate_to: db1
+  run_once: true
+  register: ca_crl
+
+- name: Give the client the CRL; the host whose certificate it lists makes a new key and returns its CSR
+  certkeeper.pki.pg_mtls_certs:
+    role: client
+    path: /etc/certkeeper/postgresql
+    common_name: app
+    ca_certificate: "{{ hostvars['db1'].server_tls.ca_certificate }}"
+    crl: "{{ ca_crl.crl }}"
+  when: inventory_hostname in groups['pg_clients']
 """
 
 RETURN = r"""
@@ -349,6 +443,26 @@ certificates:
   description: For O(role=ca), the issued PEM certificates keyed by request name.
   returned: when O(role=ca)
   type: dict
+crl:
+  description: PEM of the CA's CRL as this call leaves it; hand it to servers and clients as O(crl).
+  returned: when O(role=ca)
+  type: str
+  version_added: 0.2.0
+crl_next_update:
+  description: When the CRL stops being valid (its nextUpdate), ISO 8601 UTC. It is re-signed well before.
+  returned: when O(role=ca)
+  type: str
+  sample: "2027-04-01T12:00:00+00:00"
+  version_added: 0.2.0
+revoked:
+  description:
+    - The certificates this call revoked (through O(revoke) or O(rekey)), each with the identity it was issued to
+      (C(name)), its serial number in hex (C(serial)) and the RFC 5280 reason (C(reason)). Empty on a rerun.
+  returned: when O(role=ca)
+  type: list
+  elements: dict
+  sample: [{"name": "app2", "serial": "3b1f0c9e5d", "reason": "keyCompromise"}]
+  version_added: 0.2.0
 """
 
 from ansible.module_utils.basic import AnsibleModule

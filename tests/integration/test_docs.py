@@ -29,6 +29,8 @@ def ansible_doc(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("kind, name", [("module", "certkeeper.pki.pg_mtls_certs"), ("role", "certkeeper.pki.pg_mtls"),
                                         ("filter", "certkeeper.pki.pg_mtls_signing_requests"),
+                                        ("filter", "certkeeper.pki.pg_mtls_revocation_args"),
+                                        ("filter", "certkeeper.pki.cert_track_request"),
                                         ("module", "certkeeper.pki.signing_cert"), ("role", "certkeeper.pki.signing_cert"),
                                         ("module", "certkeeper.pki.cert_track"),
                                         ("module", "certkeeper.pki.cert_track_info"), ("role", "certkeeper.pki.cert_track"),

@@ -64,7 +64,7 @@ def _comparable(value, directory: str):
     if isinstance(value, list):
         return [_comparable(v, directory) for v in value]
     if isinstance(value, str):
-        value = re.sub(r"-----BEGIN ([A-Z ]+)-----.*?-----END \1-----\n?", r"<\1>", value.replace(directory, "DIR"),
+        value = re.sub(r"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----\n?", r"<\1>", value.replace(directory, "DIR"),
                        flags=re.S)
         value = re.sub(r"\b[0-9A-F]{2}(:[0-9A-F]{2}){15,}\b", "<fingerprint>", value)
         return re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", "<time>", value)

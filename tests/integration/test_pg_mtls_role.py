@@ -13,7 +13,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 CLIENT_FILES = [".certkeeper-stamp.json", "client.crt", "client.key", "client.pem.pk8", "client.pfx", "client.pk8",
-                "root.crt"]
+                "root.crl", "root.crt"]
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,8 @@ def test_files_have_the_seed_names_owners_and_modes(lab, first_run):
     postgres = pwd.getpwnam("postgres")
     st = os.stat(os.path.join(lab.ssl_dir, "server.key"))
     assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o600, postgres.pw_uid)
-    assert sorted(os.listdir(lab.ssl_dir)) == [".certkeeper-stamp.json", "root.crt", "server.crt", "server.key"]
+    assert sorted(os.listdir(lab.ssl_dir)) == [".certkeeper-stamp.json", "root.crl", "root.crt", "server.crt",
+                                               "server.key"]
     for directory in (lab.ssl_dir, lab.client_dir("app1"), lab.ca_dir):  # the stamps of the verified state
         st = os.stat(os.path.join(directory, ".certkeeper-stamp.json"))
         assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o600, 0)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import subprocess
 
 import pytest
@@ -106,3 +107,33 @@ def test_an_unknown_reason_is_refused():
 
 _key = KeySpec().generate()
 CA_RSA = (_key, crypto.issue_ca_certificate(_key, "Test CA", 3650, now=NOW - datetime.timedelta(days=1)))
+
+
+def test_an_index_of_an_earlier_version_is_read_and_a_revoked_key_is_known_again(ca):
+    index, certs = indexed(ca, "app1")
+    raw = json.loads(index.serialize())
+    del raw["rekeyed"]
+    del raw["certificates"][0]["key_sha256"]
+    older = CAIndex.parse(json.dumps(raw).encode(), "/ca/index.json")
+    assert older.rekeyed == {} and older.certificates[0].key_sha256 == ""
+    index.revoke(index.current("app1", NOW), "keyCompromise", NOW)
+    assert index.revoked_key(certs["app1"].public_key()).serial == "%x" % certs["app1"].serial_number
+    assert older.revoked_key(certs["app1"].public_key()) is None  # revoked or not, no digest: not known
+
+
+def test_a_crl_says_which_serials_it_lists_and_why(ca):
+    index, certs = indexed(ca, "app1", "app2", "app3")
+    index.revoke(index.current("app1", NOW), "superseded", NOW)
+    index.revoke(index.current("app2", NOW), "unspecified", NOW)
+    crl = revocation.sign_crl(ca[0], ca[1], index.revoked(NOW), 1, NOW)
+    assert [revocation.listed_reason(crl, certs[name].serial_number) for name in ("app1", "app2", "app3")] == [
+        "superseded", "unspecified", None]
+
+
+def test_crl_of_takes_only_a_crl_the_ca_key_signed(ca):
+    crl = revocation.crl_pem(revocation.sign_crl(ca[0], ca[1], [], 1, NOW))
+    assert revocation.crl_of(crl, ca[1]) is not None
+    assert revocation.crl_of(b"-----BEGIN X509 CRL-----\n", ca[1]) is None
+    other_key = KeySpec().generate()
+    other = crypto.issue_ca_certificate(other_key, "Test CA", 30, now=NOW)  # same name, another key
+    assert revocation.crl_of(crl, other) is None

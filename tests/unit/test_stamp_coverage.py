@@ -1,6 +1,6 @@
 """What a stamp covers comes from the plan that was applied: the files it was made from or changed, until the first
-of its deadlines. A planner that reads one more file (a CRL) or verifies one more deadline (a CRL's nextUpdate) is
-covered without a word in the stamp's code; nothing keeps a list of them by hand."""
+of its deadlines. A planner that reads one more file (the CRL) or verifies one more deadline (the CRL's renewal
+window) is covered without a word in the stamp's code; nothing keeps a list of them by hand."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+from ansible_collections.certkeeper.pki.plugins.module_utils._ca import revocation
 from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto, stamp_record
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.files import (
     ROOT_ONLY_FILE,
@@ -22,7 +23,7 @@ from ansible_collections.certkeeper.pki.plugins.module_utils._core.files import 
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.policy import due_at
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.stamp import STAMP_NAME, recorded_result
 from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls import run as pg_mtls_run
-from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.plan import CARequest, plan_ca
+from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.plan import CARequest, plan_ca, plan_ca_records
 from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.run import run_pg_mtls_certs
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.request import TrackedRequest
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store
@@ -47,37 +48,77 @@ def touch(path) -> None:
 
 
 @pytest.fixture
-def crl(tmp_path):
-    """A file beside the server's own that no planner reads today (say the CA's CRL)."""
+def stray(tmp_path):
+    """A file beside the server's own that no planner reads (say a backup someone left there)."""
     (tmp_path / "srv").mkdir()
-    path = tmp_path / "srv" / "root.crl"
-    path.write_bytes(b"-----BEGIN X509 CRL-----\n")
+    path = tmp_path / "srv" / "server.crt.bak"
+    path.write_bytes(b"-----BEGIN CERTIFICATE-----\n")
     return str(path)
 
 
-def test_a_file_no_plan_read_is_not_covered(tmp_path, crl):
+def test_a_file_no_plan_read_is_not_covered(tmp_path, stray):
     options = server_options(tmp_path)
     run_pg_mtls_certs(options, False)
-    assert crl not in stamp_of(tmp_path / "srv")["files"]
-    touch(crl)
+    assert stray not in stamp_of(tmp_path / "srv")["files"]
+    touch(stray)
     assert recorded_result(options["path"], options) is not None
 
 
 def test_a_file_one_more_planner_reads_is_covered_and_its_change_sends_the_next_run_down_the_full_path(
-        monkeypatch, tmp_path, crl):
+        monkeypatch, tmp_path, stray):
     read_leaf_states = pg_mtls_run._read_leaf_states
 
-    def reads_the_crl_too(request):  # as a planner that checks the CRL would be given it
-        return dict(read_leaf_states(request), **{"root.crl": read_state(crl)})
+    def reads_the_backup_too(request):  # as a planner that checks it would be given it
+        return dict(read_leaf_states(request), **{"server.crt.bak": read_state(stray)})
 
-    monkeypatch.setattr(pg_mtls_run, "_read_leaf_states", reads_the_crl_too)
+    monkeypatch.setattr(pg_mtls_run, "_read_leaf_states", reads_the_backup_too)
     options = server_options(tmp_path)
     run_pg_mtls_certs(options, False)
     monkeypatch.undo()
-    assert crl in stamp_of(tmp_path / "srv")["files"]
+    assert stray in stamp_of(tmp_path / "srv")["files"]
     assert recorded_result(options["path"], options) is not None
-    touch(crl)
+    touch(stray)
     assert recorded_result(options["path"], options) is None
+
+
+def test_the_leaf_reads_root_crl_whether_or_not_a_crl_is_handed_in(tmp_path):
+    options = server_options(tmp_path)
+    run_pg_mtls_certs(options, False)
+    crl = os.path.join(options["path"], "root.crl")
+    assert crl in stamp_of(options["path"])["files"]  # missing, and covered as missing
+    with open(crl, "wb") as handle:
+        handle.write(b"-----BEGIN X509 CRL-----\n")
+    assert recorded_result(options["path"], options) is None
+
+
+def test_a_batch_the_ca_signs_leaves_the_stamps_of_the_ca_and_of_the_ca_hosts_own_call_standing(tmp_path):
+    """The batch writes the CA index: the CA call's stamp records the plain call's answer, the CA host's own call
+    does not cover the index (it only appends what it signs); a revocation changes root.crl, which both cover."""
+    server = server_options(tmp_path)
+    ca = dict(DEFAULTS, role="ca", path=server["ca_path"])
+    run_pg_mtls_certs(server, False)  # the CA host's own call: the CA made, its certificate signed and indexed
+    run_pg_mtls_certs(ca, False)
+    client = dict(DEFAULTS, role="client", path=str(tmp_path / "cli"), common_name="app",
+                  ca_certificate=run_pg_mtls_certs(ca, False)["ca_certificate"])
+    csr = run_pg_mtls_certs(client, False)["csr"]
+    run_pg_mtls_certs(dict(ca, sign=[dict(name="cli", csr=csr, profile="client", common_name="app",
+                                          subject_alt_names=[])]), False)
+    assert recorded_result(server["path"], server) is not None and recorded_result(ca["path"], ca) is not None
+    run_pg_mtls_certs(dict(ca, revoke=[dict(name="cli", reason="superseded")]), False)
+    assert recorded_result(server["path"], server) is None
+
+
+def test_the_ca_call_is_covered_until_its_crl_enters_its_renewal_window(tmp_path):
+    ca = str(tmp_path / "ca")
+    options = dict(DEFAULTS, role="ca", path=ca, crl_valid_days=9)
+    result = run_pg_mtls_certs(options, False)
+    stamp = stamp_of(ca)
+    assert {os.path.join(ca, "index.json"), os.path.join(ca, "root.crl")} <= set(stamp["files"])
+    next_update = datetime.datetime.fromisoformat(result["crl_next_update"])
+    assert stamp["valid_until"] == (next_update - datetime.timedelta(days=3)).timestamp()
+    assert recorded_result(ca, options) is not None
+    touch(os.path.join(ca, "index.json"))
+    assert recorded_result(ca, options) is None
 
 
 def test_a_part_that_read_one_more_record_is_covered(monkeypatch, tmp_path):
@@ -126,9 +167,9 @@ def test_the_stamp_covers_the_files_the_ca_and_the_leaf_were_planned_from(tmp_pa
     assert run_pg_mtls_certs(options, False)["changed"]  # a run that changes one file and reads the others
     assert set(stamp_of(srv)["files"]) == {
         srv, os.path.join(srv, "server.key"), os.path.join(srv, "server.crt"), os.path.join(srv, "root.crt"),
-        os.path.join(srv, "server.key.pending"),
-        ca, os.path.join(ca, "root.key"), os.path.join(ca, "root.crt"),
-    }
+        os.path.join(srv, "server.key.pending"), os.path.join(srv, "root.crl"),
+        ca, os.path.join(ca, "root.key"), os.path.join(ca, "root.crt"), os.path.join(ca, "root.crl"),
+    }  # not the CA index: the CA call's stamp covers it (a batch the CA signs leaves this stamp standing)
     os.chmod(os.path.join(ca, "root.crt"), 0o600)  # the CA part of the plan moved
     assert recorded_result(srv, options) is None
 
@@ -189,12 +230,17 @@ def test_a_plan_takes_in_its_parts_with_what_they_cover():
     assert (whole.changes, whole.warnings, whole.read, whole.deadlines) == expected
 
 
-def test_the_ca_plan_was_made_from_its_three_states_and_holds_until_the_ca_is_due(tmp_path):
+def test_the_ca_plan_was_made_from_its_states_and_holds_until_the_ca_is_due_or_the_crl_must_be_signed(tmp_path):
     directory = str(tmp_path / "ca")
-    states = [FileState(directory), FileState(os.path.join(directory, "root.key")),
-              FileState(os.path.join(directory, "root.crt"))]
+    states = [FileState(directory)] + [FileState(os.path.join(directory, name))
+                                       for name in ("root.key", "root.crt", "index.json")]
     request = CARequest(directory, renew_before_days=40)
-    plan = plan_ca(request, *states)
+    plan = plan_ca(request, *states, now=NOW)
     assert plan.read == [state.path for state in states]
     assert plan.deadlines == [due_at(plan.certificate, 40, fraction=None)]
     assert crypto.is_ca_certificate(plan.certificate)
+    crl_state = FileState(os.path.join(directory, "root.crl"))
+    plan_ca_records(plan, crl_state, 30, NOW)
+    assert plan.read[-1] == crl_state.path
+    assert plan.deadlines[-1] == plan.crl.next_update_utc - datetime.timedelta(days=10)
+    assert revocation.crl_problem(plan.crl, plan.certificate, [], NOW) is None

@@ -4,9 +4,10 @@
 """What a CA issued and revoked, and the CRL that says so.
 
 The index (``index.json``, root-only beside the CA key) lists every certificate the CA issued: serial,
-subject, the identity it was issued to (an inventory host), profile, validity, and its revocation (time
-and RFC 5280 reason). It is the source of truth for the CRL and for reports, so an index that cannot be
-read is an error: a new empty one would un-revoke every certificate it lists.
+subject, the identity it was issued to (an inventory host), profile, validity, its key's digest, and its
+revocation (time and RFC 5280 reason); and the token of each identity's last rekey. It is the source of truth
+for the CRL and for reports, so an index that cannot be read is an error: a new empty one would un-revoke every
+certificate it lists.
 
 The CRL (v2: CRL number, authority key identifier) lists the revoked certificates that have not expired
 yet. It is re-signed only when its revoked serials differ from the index, when it is not the CA's, or when
@@ -16,15 +17,26 @@ than that, and one that did not change is not rewritten."""
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
 from .._core import crypto
 from .._core.cryptography_import import serialization, x509
 from .._core.errors import CertError
+from .._core.files import (
+    ROOT_ONLY_FILE,
+    Attributes,
+    Change,
+    FileState,
+    attribute_change,
+    describe_before,
+    existing_problem,
+)
 
 INDEX_NAME = "index.json"
 CRL_NAME = "root.crl"
+CRL_ATTRIBUTES = Attributes(0o644, 0, 0)  # public, as the CA certificate
 DEFAULT_CRL_VALID_DAYS = 30
 # RFC 5280 reasons a leaf may be revoked for (certificateHold is not final; removeFromCRL is for deltas).
 REASONS = (
@@ -49,6 +61,7 @@ class IssuedCertificate:
     status: str = VALID
     revoked_at: str = ""
     reason: str = ""
+    key_sha256: str = ""  # of its public key: a revoked key is never certified again ("" in entries before 0.2)
 
     def expired(self, now) -> bool:
         return datetime.datetime.fromisoformat(self.not_after) <= now
@@ -58,6 +71,7 @@ class IssuedCertificate:
 class CAIndex:
     certificates: list = field(default_factory=list)  # IssuedCertificate, in the order issued
     crl_number: int = 0  # of the last CRL signed
+    rekeyed: dict = field(default_factory=dict)  # identity: the token of its last rekey (done once per token)
 
     @classmethod
     def parse(cls, data: bytes | None, path: str) -> CAIndex:
@@ -66,18 +80,23 @@ class CAIndex:
             return cls()
         try:
             raw = json.loads(data)
+            rekeyed = raw.get("rekeyed", {})  # absent in an index written before rekeys existed
+            if not all(isinstance(value, str) for value in rekeyed.values()):
+                raise ValueError("rekeyed holds a token that is not a string")
             return cls(
                 certificates=[IssuedCertificate(**entry) for entry in raw["certificates"]],
                 crl_number=int(raw["crl_number"]),
+                rekeyed=dict(rekeyed),
             )
-        except (ValueError, TypeError, KeyError) as exc:
-            raise CertError(
-                "the CA index %s cannot be read (%s); restore it from a backup. It is not started anew: an "
-                "empty index would take every revocation out of the CRL" % (path, exc)
-            ) from None
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise CertError(_unreadable(path, exc)) from None
 
     def serialize(self) -> bytes:
-        data = {"certificates": [asdict(entry) for entry in self.certificates], "crl_number": self.crl_number}
+        data = {
+            "certificates": [asdict(entry) for entry in self.certificates],
+            "crl_number": self.crl_number,
+            "rekeyed": self.rekeyed,
+        }
         return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode("utf-8")
 
     def record(self, cert, name: str, profile: str) -> None:
@@ -90,19 +109,18 @@ class CAIndex:
                 profile=profile,
                 not_before=cert.not_valid_before_utc.isoformat(),
                 not_after=cert.not_valid_after_utc.isoformat(),
+                key_sha256=key_digest(cert.public_key()),
             )
         )
 
+    def issued_to(self, identity: str) -> list:
+        """Every certificate of an identity (revoked or expired since, or not): issued to that host, or with that CN."""
+        subject = _subject_text(identity)
+        return [entry for entry in self.certificates if entry.name == identity or entry.subject == subject]
+
     def current(self, identity: str, now) -> list:
-        """The unexpired, unrevoked certificates of an identity: issued to that host, or with that CN."""
-        common_name = "CN=" + identity
-        return [
-            entry
-            for entry in self.certificates
-            if entry.status == VALID
-            and not entry.expired(now)
-            and (entry.name == identity or entry.subject == common_name)
-        ]
+        """The unexpired, unrevoked certificates of an identity."""
+        return [entry for entry in self.issued_to(identity) if entry.status == VALID and not entry.expired(now)]
 
     def revoke(self, entries: list, reason: str, now) -> None:
         check_reason(reason)
@@ -113,11 +131,163 @@ class CAIndex:
         """What the CRL lists: revoked certificates not expired yet (an expired one is refused anyway)."""
         return [entry for entry in self.certificates if entry.status == REVOKED and not entry.expired(now)]
 
+    def revoked_key(self, public_key) -> IssuedCertificate | None:
+        """The revoked certificate of ``public_key``, if there is one."""
+        digest = key_digest(public_key)
+        return next((e for e in self.certificates if e.status == REVOKED and e.key_sha256 == digest), None)
 
-def check_reason(reason: str) -> str:
+
+def _unreadable(path: str, why) -> str:
+    """One message for an index that cannot be read, whatever is wrong with it."""
+    return (
+        "the CA index %s cannot be read (%s); restore it from a backup. It is not started anew: an "
+        "empty index would take every revocation out of the CRL" % (path, why)
+    )
+
+
+def _subject_text(identity: str) -> str | None:
+    """The subject of a certificate whose CN is ``identity``, as the index writes it (None: no CN can be that)."""
+    try:
+        return crypto.common_name_subject(identity).rfc4514_string()
+    except ValueError:
+        return None
+
+
+def key_digest(public_key) -> str:
+    """SHA-256 of a public key's SubjectPublicKeyInfo: how the index knows a key again, whatever certifies it."""
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+def check_reason(reason: str, option: str = "reason") -> str:
+    """``reason`` when it is one of REASONS; else an error naming ``option``."""
     if reason not in REASONS:
-        raise CertError("reason must be one of %s, got %r" % (", ".join(REASONS), reason))
+        raise CertError("%s must be one of %s, got %r" % (option, ", ".join(REASONS), reason))
     return reason
+
+
+@dataclass
+class CARecords:
+    """The CA index as one call found it and what the call does to it: the reasons index.json changes for, in the
+    order they happened, and the certificates it revoked ({name, serial, reason})."""
+
+    state: FileState
+    index: CAIndex
+    as_read: bytes  # the index as read, serialized: index.json is written only when this changes
+    reasons: list = field(default_factory=list)
+    revoked: list = field(default_factory=list)
+
+    @classmethod
+    def read(cls, state: FileState) -> CARecords:
+        """The index in ``state``; one that is unreadable or corrupt is an error, never a new empty index."""
+        if state.error or state.is_directory:
+            raise CertError(_unreadable(state.path, state.error or "a directory"))
+        index = CAIndex.parse(state.data, state.path)
+        return cls(state, index, index.serialize())
+
+    def record(self, cert, name: str, profile: str) -> None:
+        """Note a certificate this call issued to ``name``."""
+        self.index.record(cert, name, profile)
+        self.reasons.append("record the %s certificate issued to %s" % (profile, name))
+
+    def revoke(self, identity: str, reason: str, now, what: str) -> list:
+        """Revoke the current certificates of ``identity``; ``what`` starts the reason ("revoke app2")."""
+        entries = self.index.current(identity, now)
+        self.index.revoke(entries, reason, now)
+        self.revoked += [{"name": entry.name, "serial": entry.serial, "reason": reason} for entry in entries]
+        if entries:
+            self.reasons.append(
+                "%s: %s (%s)" % (what, ", ".join("serial " + entry.serial for entry in entries), reason)
+            )
+        return entries
+
+    def rekey(self, identity: str, token: str, now) -> None:
+        """Once per token: revoke the identity's current certificates as compromised, and note the token."""
+        what = "rekey %s (token %r)" % (identity, token)
+        self.index.rekeyed[identity] = token
+        if not self.revoke(identity, "keyCompromise", now, what):
+            self.reasons.append("%s: no current certificate to revoke" % what)
+
+    def index_change(self) -> Change | None:
+        """index.json written when what it records changed (or it is missing), else only its owner/mode fixed."""
+        data = self.index.serialize()
+        if self.state.data is not None and data == self.as_read:
+            return attribute_change(self.state, ROOT_ONLY_FILE, "CA index")
+        missing = [] if self.state.data is not None else ["missing: new CA index"]
+        return Change(
+            self.state.path,
+            "; ".join(missing + self.reasons),
+            ROOT_ONLY_FILE,
+            data,
+            before=describe_before(self.state, "CA index"),
+            after=_index_line(self.index),
+        )
+
+    def plan_crl(self, ca_key, ca_cert, state: FileState, now, valid_days: int) -> tuple:
+        """(the CRL in force after this call, its Change or None): the CRL in ``state`` kept while crl_problem finds
+        nothing, else the next CRL number signed (the index keeps the number)."""
+        crl, problem = _stored_crl(state, ca_cert, self.index.revoked(now), now, valid_days)
+        if problem is None:
+            return crl, attribute_change(state, CRL_ATTRIBUTES, "CRL")
+        self.index.crl_number += 1
+        self.reasons.append("CRL number %d signed" % self.index.crl_number)
+        crl = sign_crl(ca_key, ca_cert, self.index.revoked(now), self.index.crl_number, now, valid_days)
+        change = Change(
+            state.path,
+            "%s: sign CRL number %d" % (problem, self.index.crl_number),
+            CRL_ATTRIBUTES,
+            crl_pem(crl),
+            before=describe_before(state, "CRL"),
+            after=crl_line(crl, CRL_ATTRIBUTES),
+        )
+        return crl, change
+
+
+def _stored_crl(state: FileState, ca_cert, revoked: list, now, valid_days: int) -> tuple:
+    """(the CRL read, why it must be signed anew or None)."""
+    problem = existing_problem(state)
+    if problem:
+        return None, problem
+    try:
+        crl = load_crl(state.data)
+    except CertError:
+        return None, "corrupt (not a CRL)"
+    return crl, crl_problem(crl, ca_cert, revoked, now, valid_days)
+
+
+def _index_line(index: CAIndex) -> str:
+    """What --diff shows of the index: counts, never the list."""
+    revoked = sum(1 for entry in index.certificates if entry.status == REVOKED)
+    return "CA index: %d certificates issued, %d revoked, last CRL number %d, %s\n" % (
+        len(index.certificates),
+        revoked,
+        index.crl_number,
+        ROOT_ONLY_FILE.describe(),
+    )
+
+
+def crl_line(crl, attributes: Attributes) -> str:
+    """What --diff shows of a CRL: its number, issuer, how many it lists and until when, then owner and mode."""
+    number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    return "CRL number %d of %s, %d revoked, next update %s, %s\n" % (
+        number,
+        crl.issuer.rfc4514_string(),
+        len(crl),
+        crl_next_update(crl),
+        attributes.describe(),
+    )
+
+
+def crl_next_update(crl) -> str:
+    """The CRL's nextUpdate, ISO 8601 UTC ("" when it has none)."""
+    return crl.next_update_utc.isoformat() if crl.next_update_utc else ""
+
+
+def crl_due_at(crl, revoked: list, valid_days: int) -> datetime.datetime:
+    """The moment crl_problem starts to name a reason for ``crl``: it enters its renewal window, or a certificate
+    it lists expires (and leaves the CRL)."""
+    moments = [crl.next_update_utc - datetime.timedelta(days=valid_days) / 3]
+    return min(moments + [datetime.datetime.fromisoformat(entry.not_after) for entry in revoked])
 
 
 def sign_crl(ca_key, ca_cert, revoked: list, number: int, now, valid_days: int = DEFAULT_CRL_VALID_DAYS):
@@ -140,21 +310,9 @@ def sign_crl(ca_key, ca_cert, revoked: list, number: int, now, valid_days: int =
             .revocation_date(datetime.datetime.fromisoformat(entry.revoked_at))
         )
         if entry.reason != "unspecified":  # RFC 5280: the reason code unspecified SHOULD be absent
-            revoked_cert = revoked_cert.add_extension(
-                x509.CRLReason(getattr(x509.ReasonFlags, _FLAG_NAMES[entry.reason])), critical=False
-            )
+            revoked_cert = revoked_cert.add_extension(x509.CRLReason(x509.ReasonFlags(entry.reason)), critical=False)
         builder = builder.add_revoked_certificate(revoked_cert.build())
     return builder.sign(ca_key, crypto.signing_hash(ca_key))
-
-
-_FLAG_NAMES = {
-    "unspecified": "unspecified",
-    "keyCompromise": "key_compromise",
-    "affiliationChanged": "affiliation_changed",
-    "superseded": "superseded",
-    "cessationOfOperation": "cessation_of_operation",
-    "privilegeWithdrawn": "privilege_withdrawn",
-}
 
 
 def load_crl(data) -> x509.CertificateRevocationList:
@@ -166,6 +324,27 @@ def load_crl(data) -> x509.CertificateRevocationList:
 
 def crl_pem(crl) -> bytes:
     return crl.public_bytes(serialization.Encoding.PEM)
+
+
+def crl_of(data, ca_cert) -> x509.CertificateRevocationList | None:
+    """The CRL in ``data`` when it is one ``ca_cert``'s key signed, else None (corrupt, or another CA's)."""
+    try:
+        crl = load_crl(data)
+    except CertError:
+        return None
+    return crl if crl.issuer == ca_cert.subject and crl.is_signature_valid(ca_cert.public_key()) else None
+
+
+def listed_reason(crl, serial_number: int) -> str | None:
+    """The RFC 5280 reason ``crl`` gives for revoking ``serial_number`` (unspecified when it gives none), or None
+    when it does not list it."""
+    entry = crl.get_revoked_certificate_by_serial_number(serial_number)
+    if entry is None:
+        return None
+    try:
+        return entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.value
+    except x509.ExtensionNotFound:
+        return "unspecified"
 
 
 def crl_problem(crl, ca_cert, revoked: list, now, valid_days: int = DEFAULT_CRL_VALID_DAYS) -> str | None:

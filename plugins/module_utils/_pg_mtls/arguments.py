@@ -8,6 +8,18 @@ from __future__ import annotations
 
 from .._core.option_specs import KEY_OPTIONS, SERVER_VALIDITY_OPTIONS, SUBJECT_ALT_NAMES_OPTION, VALIDITY_OPTIONS
 
+# _ca/revocation.py's REASONS and DEFAULT_CRL_VALID_DAYS, spelled out: the spec is read before cryptography is
+# imported (the module answers from its stamp without it), and revocation.py imports it (a unit test keeps them equal).
+CRL_REASONS = [
+    "unspecified",
+    "keyCompromise",
+    "affiliationChanged",
+    "superseded",
+    "cessationOfOperation",
+    "privilegeWithdrawn",
+]
+DEFAULT_CRL_VALID_DAYS = 30
+
 ARGUMENT_SPEC = dict(
     **KEY_OPTIONS,
     **VALIDITY_OPTIONS,
@@ -38,6 +50,24 @@ ARGUMENT_SPEC = dict(
             valid_days=dict(type="int"),
         ),
     ),
+    revoke=dict(
+        type="list",
+        elements="dict",
+        default=[],
+        options=dict(
+            name=dict(type="str", required=True),
+            reason=dict(type="str", default="unspecified", choices=CRL_REASONS),
+        ),
+    ),
+    rekey=dict(
+        type="list",
+        elements="dict",
+        default=[],
+        no_log=False,  # identities and incident words, no secret
+        options=dict(name=dict(type="str", required=True), token=dict(type="str", required=True, no_log=False)),
+    ),
+    crl_valid_days=dict(type="int", default=DEFAULT_CRL_VALID_DAYS),
+    crl=dict(type="str"),
     rotate_key=dict(type="bool", default=True),
     key_owner=dict(type="str", default="root", no_log=False),
     key_group=dict(type="str", default="root", no_log=False),

@@ -5,11 +5,13 @@
 
 Three roles, as in the vendor procedure (seed 002) but with a dedicated CA key:
 
-* ``ca``: ``root.key`` + self-signed ``root.crt`` in a root-only directory; signs CSRs in batches.
+* ``ca``: ``root.key`` + self-signed ``root.crt`` in a root-only directory, with the index of what it issued
+  and revoked (``index.json``) and its CRL (``root.crl``); signs CSRs in batches, revokes by identity.
 * ``server``: ``server.key``, ``server.crt`` (EKU serverAuth, CN + SANs), ``root.crt``.
 * ``client``: ``client.key``, ``client.crt`` (EKU clientAuth, CN = database user), ``root.crt``
   and the derived forms ``client.pk8`` (PKCS#8 DER), ``client.pem.pk8`` (PKCS#8 PEM) and
   ``client.pfx`` (PKCS#12, alias ``user``).
+* a server or client given the CA's CRL keeps it as ``root.crl``; a certificate it lists is replaced, with a new key.
 
 Every function here is pure apart from key generation: it takes file states read by the caller
 and returns a Plan of Changes, each with a reason a person can read in check mode and --diff.
@@ -22,7 +24,8 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from .._ca import local
+from .._ca import local, revocation
+from .._ca.revocation import CARecords
 from .._core import crypto
 from .._core.crypto import CertError, KeySpec
 from .._core.facts import certificate_facts, certificate_line
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
     from cryptography import x509
 
 CA_KEY, CA_CERT = "root.key", "root.crt"
+CA_INDEX, CRL = revocation.INDEX_NAME, revocation.CRL_NAME
 LEAF_NAMES = {
     "server": {"key": "server.key", "cert": "server.crt"},
     "client": {
@@ -89,6 +93,7 @@ class LeafRequest:
     pfx_password: str = ""
     pfx_friendly_name: str = "user"
     rotate_key: bool = True  # a certificate that is replaced gets a new key (the timer's renewals do the same)
+    crl: x509.CertificateRevocationList | None = None  # the CA's CRL, verified: kept as root.crl, its serials replaced
 
     def path(self, name: str) -> str:
         return os.path.join(self.directory, name)
@@ -98,6 +103,8 @@ class LeafRequest:
 class CAPlan(Plan):
     key: object = None
     certificate: x509.Certificate = None
+    records: CARecords = None  # the CA index as read, and what this call changes in it
+    crl: x509.CertificateRevocationList = None  # the CRL in force after applying (plan_ca_records)
 
 
 @dataclass
@@ -118,8 +125,16 @@ def _describe_key(spec: KeySpec, attributes: Attributes) -> str:
 # --- CA ------------------------------------------------------------------------------------
 
 
-def plan_ca(request: CARequest, directory: FileState, key_state: FileState, cert_state: FileState, now=None) -> CAPlan:
-    """Create the CA on first use; afterwards only reissue root.crt (same key) when it is due.
+def plan_ca(
+    request: CARequest,
+    directory: FileState,
+    key_state: FileState,
+    cert_state: FileState,
+    index_state: FileState,
+    now=None,
+) -> CAPlan:
+    """Create the CA on first use; afterwards only reissue root.crt (same key) when it is due. The CA index is read
+    (plan.records) for the call to record, revoke and publish with (plan_ca_records).
 
     A CA key that exists but cannot be used is an error, never replaced: a new CA key would
     orphan every certificate the old one signed.
@@ -127,28 +142,34 @@ def plan_ca(request: CARequest, directory: FileState, key_state: FileState, cert
     now = now or now_utc()
     plan = CAPlan(
         changes=directory_changes(directory, ROOT_ONLY_DIRECTORY, "CA directory", enforce=True),
-        read=[directory.path, key_state.path, cert_state.path],
+        read=[directory.path, key_state.path, cert_state.path, index_state.path],
     )
     if key_state.error:
         raise CertError("cannot read CA key %s: %s" % (key_state.path, key_state.error))
     if key_state.data is None:
-        reason = _plan_new_ca_key(plan, request, key_state, cert_state)
+        reason = _plan_new_ca_key(plan, request, key_state, cert_state, index_state)
     else:
         reason = _plan_existing_ca_key(plan, request, key_state, cert_state, now)
     if reason is None:
         _keep_ca_certificate(plan, request, cert_state)
     else:
         _certify_ca_key(plan, request, cert_state, reason, now, anew=key_state.data is not None)
+    plan.records = CARecords.read(index_state)
     return _until_ca_renewal(plan, request)
 
 
-def _plan_new_ca_key(plan: CAPlan, request: CARequest, key_state: FileState, cert_state: FileState) -> str:
-    """A first CA gets a new key, but never beside a root.crt whose key is lost; returns why root.crt is written."""
-    if cert_state.data is not None:
-        raise CertError(
-            "%s exists but its key %s is missing; restore root.key from a backup, or move "
-            "root.crt away to start a new CA (every certificate will be reissued)" % (cert_state.path, key_state.path)
-        )
+def _plan_new_ca_key(
+    plan: CAPlan, request: CARequest, key_state: FileState, cert_state: FileState, index_state: FileState
+) -> str:
+    """A first CA gets a new key, but never beside a root.crt or an index whose key is lost; returns why root.crt
+    is written."""
+    for state in (cert_state, index_state):
+        if state.data is not None:
+            raise CertError(
+                "%s exists but its key %s is missing; restore root.key from a backup, or move root.crt, %s and "
+                "%s away to start a new CA (every certificate will be reissued)"
+                % (state.path, key_state.path, CA_INDEX, CRL)
+            )
     plan.key = request.key_spec.generate()
     plan.changes.append(
         Change(
@@ -275,7 +296,7 @@ class SigningRequest:
     valid_days: int = 365
 
 
-def sign_request(ca_key, ca_cert, request: SigningRequest, now=None):
+def sign_request(ca_key, ca_cert, request: SigningRequest, index: revocation.CAIndex, now=None):
     if request.profile not in ("server", "client"):
         raise CertError("request %r: profile must be 'server' or 'client', got %r" % (request.name, request.profile))
     try:
@@ -285,6 +306,7 @@ def sign_request(ca_key, ca_cert, request: SigningRequest, now=None):
     weak = crypto.weak_key_problem(csr.public_key())
     if weak:
         raise CertError("request %r: the CSR's key %s; the CA does not certify it" % (request.name, weak))
+    check_key_not_revoked(index, csr.public_key(), "request %r: the CSR's key" % request.name)
     return local.sign(
         ca_key,
         ca_cert,
@@ -295,6 +317,57 @@ def sign_request(ca_key, ca_cert, request: SigningRequest, now=None):
         request.valid_days,
         now,
     )
+
+
+def check_key_not_revoked(index: revocation.CAIndex, public_key, what: str) -> None:
+    """A key whose certificate was revoked is never certified again: whoever holds a copy could use it."""
+    revoked = index.revoked_key(public_key)
+    if revoked is not None:
+        raise CertError(
+            "%s is that of certificate %s, revoked (%s); the CA does not certify it again: make a new key"
+            % (what, revoked.serial, revoked.reason)
+        )
+
+
+def plan_revocations(plan: CAPlan, revoke: list, rekey: list, now) -> None:
+    """Revoke the current certificates of each ``revoke`` identity (name, reason), and once per token those of each
+    ``rekey`` identity (name, token) as compromised. An identity the CA never issued to, or the CA itself, is an
+    error: a typo must not pass for a revocation."""
+    for name, reason in revoke:
+        _check_identity(plan, name, "revoke", unknown_is_error=True)
+        plan.records.revoke(name, reason, now, "revoke %s" % name)
+    for name, token in rekey:
+        if plan.records.index.rekeyed.get(name) != token:
+            # a host without a certificate on record yet (a new one) has nothing to revoke: its token is noted
+            _check_identity(plan, name, "rekey", unknown_is_error=False)
+            plan.records.rekey(name, token, now)
+
+
+def _check_identity(plan: CAPlan, name: str, option: str, unknown_is_error: bool) -> None:
+    """A revocation never names the CA itself; a name the index never saw is refused when ``unknown_is_error``."""
+    if name == crypto.common_name_of(plan.certificate):
+        raise CertError(
+            "%s: %r is the CA itself; a CA is not revoked: move its directory away to start a new CA (every "
+            "certificate will be reissued)" % (option, name)
+        )
+    if unknown_is_error and not plan.records.index.issued_to(name):
+        raise CertError(
+            "%s: %r is no identity the CA issued a certificate to (an inventory host or a database user)"
+            % (option, name)
+        )
+
+
+def plan_ca_records(plan: CAPlan, crl_state: FileState, crl_valid_days: int, now) -> CAPlan:
+    """index.json and root.crl as the call leaves them, once it revoked and signed what it had to: the index written
+    when what it records changed, the CRL (valid ``crl_valid_days``) signed anew only when crl_problem says so. The
+    plan holds until the CRL enters its renewal window."""
+    plan.read.append(crl_state.path)
+    plan.crl, crl_change = plan.records.plan_crl(plan.key, plan.certificate, crl_state, now, crl_valid_days)
+    for change in (plan.records.index_change(), crl_change):  # the index first: it is the source of truth
+        if change is not None:
+            plan.changes.append(change)
+    plan.deadlines.append(revocation.crl_due_at(plan.crl, plan.records.index.revoked(now), crl_valid_days))
+    return plan
 
 
 # --- server and client ---------------------------------------------------------------------
@@ -332,10 +405,10 @@ def plan_leaf(request: LeafRequest, states: dict, issued=None, signer: Callable 
         key, key_change = _keep_or_request_certificate(plan, request, files, key, key_change, signer, now)
     if key_change is not None and plan.certificate is None:
         _plan_key_awaiting_certificate(plan, files.pending, key_change)
-        _plan_ca_certificate(plan, request, states)
+        _plan_trust(plan, request, states, now)
         return plan
     _plan_installation(plan, request, files, key_change)
-    _plan_ca_certificate(plan, request, states)
+    _plan_trust(plan, request, states, now)
     if request.role == "client":
         _plan_client_formats(plan, request, states, key)
     return plan
@@ -378,7 +451,11 @@ def _keep_or_request_certificate(
         problem = existing_problem(files.cert) or "new private key"
     else:  # with a new key here, an install was cut short: the certificate already belongs to it
         problem = _current_certificate_problem(files.cert, key, request, now)
-    if problem and key_change is None:
+    if problem and _revoked(request, files.cert) and _matches(files.cert, key):
+        # the key of a revoked certificate is never certified again, whatever rotate_key says
+        key = request.key_spec.generate()
+        key_change = _new_key_change(files.key, request, key, "%s: a new key" % problem)
+    elif problem and key_change is None:
         key, key_change, problem = _key_for_replacement(request, files, key, problem, now)
     if problem:
         _request_certificate(plan, request, files.cert, key, problem, signer)
@@ -481,6 +558,41 @@ def _pending_key_removal(request: LeafRequest, pending_state: FileState, install
         before="pending private key\n",
         after="absent\n",
         remove=True,
+    )
+
+
+def _plan_trust(plan: LeafPlan, request: LeafRequest, states: dict, now) -> None:
+    """root.crt, and root.crl when the call hands in the CA's CRL."""
+    _plan_ca_certificate(plan, request, states)
+    if request.crl is not None:
+        _plan_crl_file(plan, request, request.crl, states.get(CRL) or FileState(request.path(CRL)), now)
+
+
+def _plan_crl_file(plan: LeafPlan, request: LeafRequest, crl, state: FileState, now) -> None:
+    """root.crl as the CA published it, rewritten only when its bytes differ; what it says holds until its nextUpdate
+    (after which PostgreSQL refuses every certificate of the CA)."""
+    if crl.next_update_utc is not None:
+        plan.deadlines.append(crl.next_update_utc)
+        if crl.next_update_utc <= now:
+            plan.warnings.append(
+                "crl expired on %s: PostgreSQL refuses every certificate of this CA until a current CRL is installed; "
+                "the CA call (role=ca) signs a new one" % revocation.crl_next_update(crl)
+            )
+    wanted = revocation.crl_pem(crl)
+    if state.data == wanted and not state.error:
+        fix = attribute_change(state, request.public_attributes, "CRL")
+        if fix:
+            plan.changes.append(fix)
+        return
+    plan.changes.append(
+        Change(
+            state.path,
+            existing_problem(state) or "differs from the CA's current CRL",
+            request.public_attributes,
+            wanted,
+            before=describe_before(state, "CRL"),
+            after=revocation.crl_line(crl, request.public_attributes),
+        )
     )
 
 
@@ -598,6 +710,9 @@ def _certificate_problem(cert, key, request: LeafRequest, now, renewal_window: b
         return hygiene
     if not crypto.issued_by(cert, request.ca_certificate):
         return "not issued by the CA in root.crt"
+    revoked = _revocation_problem(request, cert)
+    if revoked:
+        return revoked
     cn = crypto.common_name_of(cert)
     if cn != request.common_name:
         return "CN is %r, %r requested" % (cn, request.common_name)
@@ -610,6 +725,19 @@ def _certificate_problem(cert, key, request: LeafRequest, now, renewal_window: b
     if renewal_window:
         return due_reason(cert, now, request.renew_before_days, request.renew_fraction)
     return due_reason(cert, now, 0, None)
+
+
+def _revocation_problem(request: LeafRequest, cert) -> str | None:
+    """Why the CA's CRL (option crl) rules ``cert`` out, or None."""
+    if request.crl is None or not crypto.issued_by(cert, request.ca_certificate):
+        return None
+    reason = revocation.listed_reason(request.crl, cert.serial_number)
+    return None if reason is None else "revoked (%s) by the CA" % reason
+
+
+def _revoked(request: LeafRequest, cert_state: FileState) -> bool:
+    """Whether the CA's CRL lists the certificate in force."""
+    return _loadable(cert_state) and _revocation_problem(request, crypto.load_certificate(cert_state.data)) is not None
 
 
 def _current_certificate_problem(state: FileState, key, request: LeafRequest, now) -> str | None:

@@ -9,7 +9,7 @@ import os
 from dataclasses import asdict
 from typing import Callable
 
-from .._ca import local
+from .._ca import local, revocation
 from .._core import crypto, stamp_record
 from .._core.config_blocks import plan_block
 from .._core.crypto import CertError, KeySpec
@@ -23,17 +23,23 @@ from .._tracking.store import Store
 from . import pg_hba
 from .plan import (
     CA_CERT,
+    CA_INDEX,
     CA_KEY,
+    CRL,
     LEAF_NAMES,
     CAPlan,
     CARequest,
     LeafPlan,
     LeafRequest,
     SigningRequest,
+    check_key_not_revoked,
     client_outputs,
+    now_utc,
     pending_key_name,
     plan_ca,
+    plan_ca_records,
     plan_leaf,
+    plan_revocations,
     sign_request,
 )
 
@@ -78,13 +84,28 @@ def _ca_request(params: dict, directory: str) -> CARequest:
     )
 
 
-def _plan_ca_in(params: dict, directory: str) -> CAPlan:
+def _ca_directory(params: dict) -> str:
+    """Where this call's CA lives: the CA call's path, or a leaf's ca_path (the CA host's own call)."""
+    return params["path"] if params["role"] == "ca" else params["ca_path"]
+
+
+def _plan_ca_in(params: dict, now) -> CAPlan:
+    """The CA with its index read; _finish_ca_plan completes it once the call revoked and signed what it had to."""
+    directory = _ca_directory(params)
     return plan_ca(
         _ca_request(params, directory),
         read_state(directory),
         read_state(os.path.join(directory, CA_KEY)),
         read_state(os.path.join(directory, CA_CERT)),
+        read_state(os.path.join(directory, CA_INDEX)),
+        now,
     )
+
+
+def _finish_ca_plan(params: dict, plan: CAPlan, now) -> CAPlan:
+    """The CA's index and CRL as this call leaves them (after its revocations and signatures)."""
+    crl_state = read_state(os.path.join(_ca_directory(params), CRL))
+    return plan_ca_records(plan, crl_state, _positive(params, "crl_valid_days"), now)
 
 
 def _subject_alt_names(profile: str, common_name: str, entries, prefix: str = "") -> tuple:
@@ -128,7 +149,7 @@ def _check_options(params: dict) -> None:
     does not reissue on every run (when this call plans the CA)."""
     for option in ("path", "ca_path", "postgresql_conf", "pg_hba_conf"):
         check_absolute_path(params.get(option), option)
-    for option in ("valid_days", "renew_before", "ca_valid_days"):
+    for option in ("valid_days", "renew_before", "ca_valid_days", "crl_valid_days"):
         _positive(params, option)
     if params["role"] == "ca" or params.get("ca_path"):
         check_renewal_window(
@@ -140,10 +161,13 @@ def _run_leaf(params: dict, check_mode: bool) -> dict:
     """A server's or client's call: the CA part and the leaf planned from the files as they are, applied at once,
     reported; once the leaf holds its certificate, the state it leaves is stamped for the next run."""
     _check_leaf_options(params)
-    ca_plan, ca_cert, signer = _leaf_ca(params)
+    now = now_utc()
+    ca_plan, ca_cert, signer = _leaf_ca(params, now)
     request = _leaf_request(params, ca_cert)
     issued = _certificate_to_install(params)
-    leaf = plan_leaf(request, _read_leaf_states(request), issued=issued, signer=signer)
+    leaf = plan_leaf(request, _read_leaf_states(request), issued=issued, signer=signer, now=now)
+    if ca_plan is not None:
+        _finish_ca_plan(params, ca_plan, now)
     standing_warnings = _standing_warnings(params, request)
     plan = _leaf_call_plan(params, ca_plan, request, leaf)
     plan.warnings += standing_warnings + _issuing_warnings(params, ca_plan, leaf)
@@ -152,27 +176,41 @@ def _run_leaf(params: dict, check_mode: bool) -> dict:
     result = _leaf_result(params, ca_plan, plan, leaf)
     if not check_mode and not leaf.certificate_needed:
         unchanged = dict(result, certificate_reasons=[], warnings=standing_warnings, **_UNCHANGED)
-        stamp_record.record(request.directory, params, request.path(LEAF_NAMES[request.role]["key"]), plan, unchanged)
+        key_path = request.path(LEAF_NAMES[request.role]["key"])
+        stamp_record.record(request.directory, params, key_path, _without_ca_index(params, plan), unchanged)
     return result
+
+
+def _without_ca_index(params: dict, plan: Plan) -> Plan:
+    """What a leaf's stamp covers: everything its plan read or changed but the CA index. Its CA part only appends
+    what it signs there and re-signs the CRL from it (root.crl, covered, changes with every revocation); the CA
+    call's stamp covers the index. Else every batch the CA signs would send the CA host's own call down the full
+    path on the next run."""
+    if not params.get("ca_path"):
+        return plan
+    index = os.path.join(params["ca_path"], CA_INDEX)
+    changes = [change for change in plan.changes if change.path != index]
+    return Plan(changes, read=[path for path in plan.read if path != index], deadlines=plan.deadlines)
 
 
 def _check_leaf_options(params: dict) -> None:
     """A server's or client's own options: a renewal window that does not reissue on every run, no batch to
-    sign (only the CA signs), a common name a certificate can carry."""
+    sign and nothing to revoke (only the CA does), a common name a certificate can carry."""
     check_renewal_window(params["renew_before"], params["valid_days"])
-    if params.get("sign"):
-        raise CertError("sign applies to role=ca only")
+    for option in ("sign", "revoke", "rekey"):
+        if params.get(option):
+            raise CertError("%s applies to role=ca only" % option)
     crypto.validate_common_name(params["common_name"], "common_name")
 
 
-def _leaf_ca(params: dict) -> tuple:
+def _leaf_ca(params: dict, now) -> tuple:
     """(CA plan or None, CA certificate, signer or None): the CA the leaf chains to.
 
     With the CA's files on this host (ca_path) the CA is planned with the leaf and signs its CSR in the same
     call; with only the CA host's certificate (ca_certificate) the CSR is returned and the certificate comes
     in a later call."""
     if params.get("ca_path"):
-        ca_plan = _plan_ca_in(params, params["ca_path"])
+        ca_plan = _plan_ca_in(params, now)
         return ca_plan, ca_plan.certificate, _local_signer(params, ca_plan)
     if params.get("ca_certificate"):
         return None, _given_ca_certificate(params["ca_certificate"]), None
@@ -180,12 +218,16 @@ def _leaf_ca(params: dict) -> tuple:
 
 
 def _local_signer(params: dict, ca_plan: CAPlan) -> Callable:
-    """CSR -> certificate, signed by the CA on this host with this call's names and valid_days."""
+    """CSR -> certificate, signed by the CA on this host with this call's names and valid_days, and recorded in the
+    CA index under the common name (the CA host's own call knows no inventory name)."""
     sans, valid_days = list(_leaf_sans(params)), _positive(params, "valid_days")
 
     def signer(csr):
+        check_key_not_revoked(ca_plan.records.index, csr.public_key(), "the key of %s" % params["common_name"])
         subject = crypto.common_name_subject(params["common_name"])
-        return local.sign(ca_plan.key, ca_plan.certificate, csr.public_key(), subject, sans, params["role"], valid_days)
+        cert = local.sign(ca_plan.key, ca_plan.certificate, csr.public_key(), subject, sans, params["role"], valid_days)
+        ca_plan.records.record(cert, params["common_name"], params["role"])
+        return cert
 
     return signer
 
@@ -211,8 +253,9 @@ def _certificate_to_install(params: dict):
 
 
 def _read_leaf_states(request: LeafRequest) -> dict:
-    """The leaf's files as they are (its own, root.crt, a key waiting for its certificate) and its directory."""
-    names = list(LEAF_NAMES[request.role].values()) + [CA_CERT, pending_key_name(request.role)]
+    """The leaf's files as they are (its own, root.crt, root.crl, a key waiting for its certificate) and its
+    directory."""
+    names = list(LEAF_NAMES[request.role].values()) + [CA_CERT, CRL, pending_key_name(request.role)]
     states = {name: read_state(request.path(name)) for name in names}
     states["directory"] = read_state(request.directory)
     return states
@@ -276,7 +319,21 @@ def _leaf_request(params: dict, ca_cert) -> LeafRequest:
         pfx_password=params["pfx_password"] or "",
         pfx_friendly_name=crypto.validate_common_name(params["pfx_friendly_name"], "pfx_friendly_name"),
         rotate_key=params["rotate_key"],
+        crl=_leaf_crl(params, ca_cert),
     )
+
+
+def _leaf_crl(params: dict, ca_cert):
+    """The CA's CRL handed in (option crl), or None; one the CA of this call did not sign is refused."""
+    if not params.get("crl"):
+        return None
+    crl = revocation.crl_of(params["crl"], ca_cert)
+    if crl is None:
+        raise CertError(
+            "crl is not a CRL of the CA in %s (corrupt or foreign); nothing was changed"
+            % ("ca_path" if params.get("ca_path") else "ca_certificate")
+        )
+    return crl
 
 
 def _tracking_id(params: dict) -> str:
@@ -369,47 +426,76 @@ def _config_plan(params: dict) -> Plan:
 
 
 def _run_ca(params: dict, check_mode: bool) -> dict:
-    """The CA's own files, and the CSRs of a batch (sign) signed. Only a call without a batch is stamped: a
-    batch is work to do, never an answer to repeat."""
+    """The CA's own files, its revocations, the CSRs of a batch (sign) signed, and the index and CRL that record
+    them, all planned before anything is written. The stamp records the answer a call without the batch would give
+    (sign is work, left out of the stamp's digest; a batch is never an answer to repeat): a batch that records its
+    certificates in the index leaves the CA's next plain call answered by the stamp."""
     _check_ca_options(params)
-    plan = _plan_ca_in(params, params["path"])
-    certificates, refused, server_days = _sign_batch(params, plan)
+    now = now_utc()
+    revoke = _revocations(params)
+    plan = _plan_ca_in(params, now)
+    plan_revocations(plan, revoke, _rekeys(params), now)
+    certificates, refused, server_days = _sign_batch(params, plan, {name for name, _reason in revoke})
+    _finish_ca_plan(params, plan, now)
     for days in sorted(server_days):
         plan.warnings += server_validity_warnings(params, days)
     if not check_mode:
         apply_plan(plan)
     result = _ca_result(params["path"], plan, certificates, refused)
-    if not check_mode and not params.get("sign"):
-        unchanged = dict(result, warnings=[], **_UNCHANGED)  # a reissued root's warning is said once
+    if not check_mode:
+        # a reissued root's warning is said once; so is what this call revoked
+        unchanged = dict(result, certificates={}, refused={}, warnings=[], revoked=[], **_UNCHANGED)
         stamp_record.record(params["path"], params, os.path.join(params["path"], CA_KEY), plan, unchanged)
     return result
 
 
 def _check_ca_options(params: dict) -> None:
     """The options of a server or client have no meaning for the CA: refused rather than ignored."""
-    for option in ("certificate", "ca_certificate", "ca_path", "postgresql_conf", "pg_hba_conf", "track"):
+    for option in ("certificate", "ca_certificate", "ca_path", "crl", "postgresql_conf", "pg_hba_conf", "track"):
         if params.get(option):
             raise CertError("%s does not apply to role=ca" % option)
 
 
-def _sign_batch(params: dict, ca_plan: CAPlan) -> tuple:
-    """(certificates by name, refusals by name, valid_days of the server certificates signed).
+def _revocations(params: dict) -> list:
+    """(name, reason) of each revoke entry, its reason checked."""
+    return [
+        (entry["name"], revocation.check_reason(entry["reason"], "revoke[%s].reason" % entry["name"]))
+        for entry in params.get("revoke") or []
+    ]
 
-    One host's bad request (a CSR that does not verify, a weak key, a bad name) is refused for that host only:
-    the others of the batch are signed."""
+
+def _rekeys(params: dict) -> list:
+    """(name, token) of each rekey entry."""
+    return [(entry["name"], entry["token"]) for entry in params.get("rekey") or []]
+
+
+def _sign_batch(params: dict, ca_plan: CAPlan, revoked_names: set) -> tuple:
+    """(certificates by name, refusals by name, valid_days of the server certificates signed), each certificate
+    recorded in the CA index.
+
+    One host's bad request (a CSR that does not verify, a weak key or a revoked one, a bad name, an identity listed
+    in revoke) is refused for that host only: the others of the batch are signed."""
     certificates, refused, server_days = {}, {}, set()
     for entry in params.get("sign") or []:
         try:
+            _refuse_revoked_identity(entry, revoked_names)
             request = _signing_request(params, entry)
-            certificates[request.name] = crypto.certificate_pem(
-                sign_request(ca_plan.key, ca_plan.certificate, request)
-            ).decode()
+            cert = sign_request(ca_plan.key, ca_plan.certificate, request, ca_plan.records.index)
         except CertError as exc:
             refused[entry["name"]] = str(exc)
             continue
+        ca_plan.records.record(cert, request.name, request.profile)
+        certificates[request.name] = crypto.certificate_pem(cert).decode()
         if request.profile == "server":
             server_days.add(request.valid_days)
     return certificates, refused, server_days
+
+
+def _refuse_revoked_identity(entry: dict, revoked_names: set) -> None:
+    """A sign entry whose name or CN is listed in revoke gets nothing: revoking it would otherwise be undone at once."""
+    for name in (entry["name"], entry["common_name"]):
+        if name in revoked_names:
+            raise CertError("%s is listed in revoke: no new certificate while it stays listed" % name)
 
 
 def _signing_request(params: dict, entry: dict) -> SigningRequest:
@@ -426,13 +512,17 @@ def _signing_request(params: dict, entry: dict) -> SigningRequest:
 
 
 def _ca_result(directory: str, plan: CAPlan, certificates: dict, refused: dict) -> dict:
-    """What the CA's call reports: its certificate, the batch signed (a change), a warning per request refused."""
+    """What the CA's call reports: its certificate and CRL, what it revoked, the batch signed (a change), a warning
+    per request refused."""
     result = plan.result()
     result.update(
         ca_certificate=crypto.certificate_pem(plan.certificate).decode(),
         certificates=certificates,
         refused=refused,
         certificate=certificate_facts(plan.certificate),
+        crl=revocation.crl_pem(plan.crl).decode(),
+        crl_next_update=revocation.crl_next_update(plan.crl),
+        revoked=plan.records.revoked,
     )
     result["warnings"] += ["not signed for %s: %s" % item for item in sorted(refused.items())]
     if certificates:
