@@ -127,8 +127,10 @@ def test_a_bad_revocation_fails_and_writes_nothing(pki, options, message):
     assert snapshot(pki["ca"]) == before
 
 
-@pytest.mark.parametrize("damage", [b'{"certificates": [{"serial": 1}]', b"", b'{"certificates": [], "crl_number": 1, '
-                                                                            b'"rekeyed": {"app1": 5}}'])
+CORRUPT_INDEXES = [b'{"certificates": [{"serial": 1}]', b"", b'{"certificates": [], "crl_number": 1, "rekeyed": {"app1": 5}}']
+
+
+@pytest.mark.parametrize("damage", CORRUPT_INDEXES)
 def test_a_corrupt_index_is_an_error_never_a_new_empty_one(pki, damage):
     with open(os.path.join(pki["ca"], "index.json"), "wb") as handle:
         handle.write(damage)
