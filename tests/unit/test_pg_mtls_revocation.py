@@ -294,12 +294,10 @@ def test_revocation_options_in_the_wrong_place_fail(tmp_path, options, message):
     assert not os.path.exists(tmp_path / "x")
 
 
-def test_the_argument_spec_spells_the_reasons_and_the_default_validity_of_the_ca():
-    assert tuple(arguments.CRL_REASONS) == revocation.REASONS
-    assert arguments.DEFAULT_CRL_VALID_DAYS == revocation.DEFAULT_CRL_VALID_DAYS
+def test_the_argument_spec_offers_the_reasons_and_the_default_validity_of_the_ca():
     spec = arguments.ARGUMENT_SPEC
-    assert spec["revoke"]["options"]["reason"]["choices"] == arguments.CRL_REASONS
-    assert spec["crl_valid_days"]["default"] == revocation.DEFAULT_CRL_VALID_DAYS
+    assert spec["revoke"]["options"]["reason"]["choices"] == list(revocation.REASONS)
+    assert spec["crl_valid_days"]["default"] == revocation.DEFAULT_CRL_VALID_DAYS == 30
 
 
 def test_an_index_written_before_rekeys_existed_is_read(pki):

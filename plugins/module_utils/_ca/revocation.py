@@ -33,20 +33,12 @@ from .._core.files import (
     describe_before,
     existing_problem,
 )
+from .._core.option_specs import DEFAULT_CRL_VALID_DAYS, REVOCATION_REASONS
 
 INDEX_NAME = "index.json"
 CRL_NAME = "root.crl"
 CRL_ATTRIBUTES = Attributes(0o644, 0, 0)  # public, as the CA certificate
-DEFAULT_CRL_VALID_DAYS = 30
-# RFC 5280 reasons a leaf may be revoked for (certificateHold is not final; removeFromCRL is for deltas).
-REASONS = (
-    "unspecified",
-    "keyCompromise",
-    "affiliationChanged",
-    "superseded",
-    "cessationOfOperation",
-    "privilegeWithdrawn",
-)
+REASONS = REVOCATION_REASONS
 VALID, REVOKED = "valid", "revoked"
 
 

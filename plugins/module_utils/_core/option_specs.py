@@ -23,4 +23,15 @@ VALIDITY_OPTIONS = {
 }
 # The cap on a TLS server certificate's lifetime that clients enforce (doc fragment server_validity).
 SERVER_VALIDITY_OPTIONS = {"max_server_valid_days": {"type": "int", "default": 398}}
+# RFC 5280 reasons a leaf may be revoked for (certificateHold is not final; removeFromCRL is for deltas), and how
+# long a CRL is valid (_ca/revocation.py); here because an argument spec offers them.
+REVOCATION_REASONS = (
+    "unspecified",
+    "keyCompromise",
+    "affiliationChanged",
+    "superseded",
+    "cessationOfOperation",
+    "privilegeWithdrawn",
+)
+DEFAULT_CRL_VALID_DAYS = 30
 SUBJECT_ALT_NAMES_OPTION = {"subject_alt_names": {"type": "list", "elements": "str", "default": []}}

@@ -6,19 +6,14 @@
 
 from __future__ import annotations
 
-from .._core.option_specs import KEY_OPTIONS, SERVER_VALIDITY_OPTIONS, SUBJECT_ALT_NAMES_OPTION, VALIDITY_OPTIONS
-
-# _ca/revocation.py's REASONS and DEFAULT_CRL_VALID_DAYS, spelled out: the spec is read before cryptography is
-# imported (the module answers from its stamp without it), and revocation.py imports it (a unit test keeps them equal).
-CRL_REASONS = [
-    "unspecified",
-    "keyCompromise",
-    "affiliationChanged",
-    "superseded",
-    "cessationOfOperation",
-    "privilegeWithdrawn",
-]
-DEFAULT_CRL_VALID_DAYS = 30
+from .._core.option_specs import (
+    DEFAULT_CRL_VALID_DAYS,
+    KEY_OPTIONS,
+    REVOCATION_REASONS,
+    SERVER_VALIDITY_OPTIONS,
+    SUBJECT_ALT_NAMES_OPTION,
+    VALIDITY_OPTIONS,
+)
 
 ARGUMENT_SPEC = dict(
     **KEY_OPTIONS,
@@ -56,7 +51,7 @@ ARGUMENT_SPEC = dict(
         default=[],
         options=dict(
             name=dict(type="str", required=True),
-            reason=dict(type="str", default="unspecified", choices=CRL_REASONS),
+            reason=dict(type="str", default="unspecified", choices=list(REVOCATION_REASONS)),
         ),
     ),
     rekey=dict(
