@@ -578,21 +578,16 @@ def _plan_crl_file(plan: LeafPlan, request: LeafRequest, crl, state: FileState, 
                 "crl expired on %s: PostgreSQL refuses every certificate of this CA until a current CRL is installed; "
                 "the CA call (role=ca) signs a new one" % revocation.crl_next_update(crl)
             )
-    wanted = revocation.crl_pem(crl)
-    if state.data == wanted and not state.error:
-        fix = attribute_change(state, request.public_attributes, "CRL")
-        if fix:
-            plan.changes.append(fix)
-        return
-    plan.changes.append(
-        Change(
-            state.path,
-            existing_problem(state) or "differs from the CA's current CRL",
-            request.public_attributes,
-            wanted,
-            before=describe_before(state, "CRL"),
-            after=revocation.crl_line(crl, request.public_attributes),
-        )
+    _plan_public(
+        plan,
+        state,
+        revocation.crl_pem(crl),
+        request.public_attributes,
+        "CRL",
+        None,
+        lambda: revocation.crl_line(crl, request.public_attributes),
+        same=bytes.__eq__,
+        differs="differs from the CA's current CRL",
     )
 
 
@@ -751,6 +746,13 @@ def _current_certificate_problem(state: FileState, key, request: LeafRequest, no
     return _certificate_problem(cert, key, request, now)
 
 
+def _same_certificate(data: bytes, wanted_pem: bytes) -> bool:
+    try:
+        return crypto.load_certificate(data) == crypto.load_certificate(wanted_pem)
+    except CertError:
+        return False
+
+
 def _plan_public(
     plan: Plan,
     state: FileState,
@@ -759,24 +761,20 @@ def _plan_public(
     kind: str,
     reason: str | None,
     describe: Callable,
+    same: Callable = _same_certificate,
+    differs: str = "differs from the CA's current certificate",
 ) -> None:
-    """Write a public PEM file when its content differs; otherwise only fix owner/mode."""
-    if state.data is not None and not state.error and _same_certificate(state.data, wanted):
+    """Write a public PEM file when its content differs (``same``: by default, the same certificate, whatever its
+    encoding); otherwise only fix owner/mode."""
+    if state.data is not None and not state.error and same(state.data, wanted):
         fix = attribute_change(state, attributes, kind)
         if fix:
             plan.changes.append(fix)
         return
-    reason = reason or existing_problem(state) or "differs from the CA's current certificate"
+    reason = reason or existing_problem(state) or differs
     plan.changes.append(
         Change(state.path, reason, attributes, wanted, before=describe_before(state, kind), after=describe())
     )
-
-
-def _same_certificate(data: bytes, wanted_pem: bytes) -> bool:
-    try:
-        return crypto.load_certificate(data) == crypto.load_certificate(wanted_pem)
-    except CertError:
-        return False
 
 
 def client_outputs(request: LeafRequest) -> list:
