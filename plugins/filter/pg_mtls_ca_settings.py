@@ -46,6 +46,15 @@ options:
       - When given, a dict of module options and the variable each takes (the map the role's messages use too); the
         result is then those options with their settings, as a module's arguments.
     type: dict
+  host_settings:
+    description:
+      - Names among O(_input) that are the CA host's own settings as a host rather than the CA's, such as
+        C(pg_mtls_track_store) (where the CA's CRL is tracked). Each is taken from the CA host's inventory, else from
+        the value every host shares; other hosts may set their own. A value only the asking host's inventory sets fails, naming the
+        variable and both hosts, since the value the CA host has then cannot be known here.
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -63,7 +72,7 @@ _value:
 """
 
 
-def pg_mtls_ca_settings(here, hostvars, ca_host, host, options=None):
+def pg_mtls_ca_settings(here, hostvars, ca_host, host, options=None, host_settings=()):
     ca_inventory, own = hostvars[ca_host], hostvars[host]
     for asked, variables in ((host, own), (ca_host, ca_inventory)):  # neither may choose the CA or its names by facts
         problem = injection_problem(hostvars, asked, variables)
@@ -71,6 +80,9 @@ def pg_mtls_ca_settings(here, hostvars, ca_host, host, options=None):
             raise AnsibleFilterError(problem)
     settings = {}
     for name, value in here.items():
+        if name in host_settings:
+            settings[name] = _host_setting(name, value, ca_inventory, own, ca_host, host)
+            continue
         if name in ca_inventory:
             wanted = ca_inventory[name]
         elif host != ca_host and name in own:
@@ -98,6 +110,19 @@ def pg_mtls_ca_settings(here, hostvars, ca_host, host, options=None):
     if options:
         return {option: settings[name] for option, name in options.items()}
     return settings
+
+
+def _host_setting(name, value, ca_inventory, own, ca_host, host):
+    """The CA host's own value of ``name``: its inventory's, else the shared one (``value`` unless only ``host``'s
+    inventory gives it one)."""
+    if name in ca_inventory:
+        return ca_inventory[name]
+    if host != ca_host and name in own:
+        raise AnsibleFilterError(
+            "%s is set for %s but not for the CA host %s, whose own value this run needs (the CA's CRL is tracked in its "
+            "store): set %s for %s too (or for every host)" % (name, host, ca_host, name, ca_host)
+        )
+    return value
 
 
 class FilterModule:

@@ -14,8 +14,8 @@ description:
   - Used by the C(pg_mtls) role on the arguments of its CA call, after C(certkeeper.pki.pg_mtls_ca_settings) has read
     C(revoke) from the CA host's C(pg_mtls_revoked).
   - C(pg_mtls_revoked) lists identities, each an inventory host name or a database user (the certificate's CN), as a
-    string or a dict C({name, reason}); a string is revoked with the reason V(unspecified). Any other entry fails,
-    naming C(pg_mtls_revoked).
+    string or a dict C({name, reason}); a string is revoked with the reason V(unspecified). A dict may add C(serial)
+    (a certificate issued before the CA kept an index). Any other entry fails, naming C(pg_mtls_revoked).
   - A listed host that is still in the server or client group, or a listed database user that a client of the play
     still logs in as (C(pg_mtls_db_user)), fails naming both, since a revoked identity gets no new certificate; it
     must leave the inventory's groups.
@@ -58,7 +58,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: The arguments with C(revoke) as a list of C({name, reason}) and C(rekey) as a list of C({name, token}).
+  description:
+    - The arguments with C(revoke) as a list of C({name, reason}) (and C(serial) where the entry gives one) and C(rekey)
+      as a list of C({name, token}).
   type: dict
 """
 
@@ -72,20 +74,24 @@ def _entry(item, index: int) -> dict:
         return {"name": item.strip(), "reason": "unspecified"}
     if (
         isinstance(item, dict)
-        and set(item) <= {"name", "reason"}
+        and set(item) <= {"name", "reason", "serial"}
         and isinstance(item.get("name"), str)
         and item["name"].strip()
         and isinstance(item.get("reason", "unspecified"), str)
+        and isinstance(item.get("serial", ""), (str, int))
     ):
-        return {"name": item["name"].strip(), "reason": item.get("reason") or "unspecified"}
+        entry = {"name": item["name"].strip(), "reason": item.get("reason") or "unspecified"}
+        if item.get("serial") not in (None, ""):
+            entry["serial"] = str(item["serial"]).strip()  # YAML reads a hex serial of digits only as a number
+        return entry
     raise AnsibleFilterError(
-        "%s[%d] is %r: each entry is an inventory host or a database user, as a string or as {name: ..., reason: ...}"
-        % (VARIABLE, index, item)
+        "%s[%d] is %r: each entry is an inventory host or a database user, as a string or as {name: ..., reason: ...} "
+        "(with serial: ... for a certificate issued before the CA kept an index)" % (VARIABLE, index, item)
     )
 
 
 def revocations(revoked) -> list:
-    """``pg_mtls_revoked`` as the module's ``revoke`` list; a name listed twice must give the same reason."""
+    """``pg_mtls_revoked`` as the module's ``revoke`` list; an entry listed twice must give the same reason."""
     if revoked is None or revoked == "":
         return []
     if isinstance(revoked, (str, dict)) or not isinstance(revoked, (list, tuple)):
@@ -94,14 +100,15 @@ def revocations(revoked) -> list:
     reasons: dict = {}
     for index, item in enumerate(revoked):
         entry = _entry(item, index)
-        seen = reasons.get(entry["name"])
+        key = (entry["name"], entry.get("serial"))
+        seen = reasons.get(key)
         if seen is None:
-            reasons[entry["name"]] = entry["reason"]
+            reasons[key] = entry["reason"]
             result.append(entry)
         elif seen != entry["reason"]:
             raise AnsibleFilterError(
                 "%s lists %s twice, with the reasons %s and %s: keep one"
-                % (VARIABLE, entry["name"], seen, entry["reason"])
+                % (VARIABLE, entry["name"] + (" (serial %s)" % key[1] if key[1] else ""), seen, entry["reason"])
             )
     return result
 

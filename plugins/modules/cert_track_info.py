@@ -58,10 +58,22 @@ requests:
     - C(certificate) holds the certificate's facts in the shape every certkeeper result uses (subject, issuer,
       serial_number, not_before, not_after, subject_alt_names, key_usage, extended_key_usage,
       fingerprint_sha256), dates in ISO 8601 UTC; null when there is no certificate to read. C(expires) is its
-      C(not_after).
+      C(not_after). C(kind) is C(certificate).
   returned: always
   type: list
   elements: dict
+crls:
+  description:
+    - One entry per tracked CRL (C(kind) C(crl)), such as the C(root.crl) the pg_mtls_certs module installs with
+      O(ignore:track) set. Its fields are request_id, status (C(MONITORING), or C(NEED_CA) once it enters its
+      renewal window on a host without the CA key, or expired), stuck, crl_location, ca_certificate, ca (C(local)
+      where the CA key is on the host and the certkeeper timer re-signs it, C(ansible) where playbook runs install
+      it), post_save_command, last_error, last_renewed, and from the CRL on disk issuer, crl_number, revoked (how
+      many it lists), last_update and next_update (ISO 8601 UTC, empty when it cannot be read).
+  returned: always
+  type: list
+  elements: dict
+  version_added: 0.3.0
 """
 
 from ansible.module_utils.basic import AnsibleModule

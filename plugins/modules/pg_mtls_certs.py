@@ -97,9 +97,16 @@ options:
     description:
       - CA directory on this same host. The CA is created there when missing and this host's
         certificate is signed in the same call, so no CSR travels.
-      - The certificate signed here is recorded in the CA index under O(common_name) (this call knows no inventory
-        name), and the CA's CRL is re-signed when it is due, as by an O(role=ca) call.
+      - The certificate signed here is recorded in the CA index under O(identity), and the CA's CRL is re-signed
+        when it is due, as by an O(role=ca) call.
     type: path
+  identity:
+    description:
+      - With O(ca_path), the identity the CA index records this host's certificates under, as O(sign[].name) does for
+        the others (the inventory host), so that O(revoke) and O(rekey) find them by that name. Defaults to
+        O(common_name).
+    type: str
+    version_added: 0.3.0
   ca_common_name:
     description: CN of the self-signed CA certificate.
     type: str
@@ -189,6 +196,15 @@ options:
         type: str
         default: unspecified
         choices: [unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn]
+      serial:
+        description:
+          - The serial number (hex, as C(openssl x509 -noout -serial) prints it; colons allowed) of one certificate of
+            O(revoke[].name) to revoke, in place of its current ones. For a certificate the CA issued before it kept
+            an index (version 0.1). The index then records it as issued to O(revoke[].name) and revoked, listed by
+            the CRL until the CA certificate expires (its own expiry is not known). A serial the index holds for
+            another identity fails the call.
+        type: str
+        version_added: 0.3.0
   rekey:
     description:
       - For O(role=ca), identities that must get a new key and certificate after an incident. The first call that

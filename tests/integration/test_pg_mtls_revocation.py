@@ -149,6 +149,8 @@ def test_revoking_app2_refuses_it_in_the_same_run_and_app1_still_logs_in(lab, fi
     assert psql(lab, "app2").returncode == 0
     run = lab.run(inventory=revoke)
     assert run.returncode == 0, run.output
+    # the revocation is the CA call's (one call whatever the length of pg_mtls_revoked), then one call per host
+    assert run.invocations == {"db1": 2, "app1": 1}, run.output
     assert "RUNNING HANDLER [certkeeper.pki.pg_mtls : Reload PostgreSQL with the reload command]" in run.output
     for path in crl_files(lab, "app1"):
         assert reasons(path) == {app2_serial: None}, path  # unspecified: no reason code (RFC 5280)
@@ -233,8 +235,12 @@ def test_a_longer_crl_validity_re_signs_the_crl_everywhere_and_a_shorter_one_wai
         assert reasons(path) == listed, path
     assert "RUNNING HANDLER" in run.output
     assert lab.run(inventory=longer).changed == {}
+    published = [open(path, "rb").read() for path in crl_files(lab, "app1")]
     back = lab.run(inventory=rekey)  # 30 days again: the 90-day CRL has far more than 10 days left
-    assert back.returncode == 0 and back.changed == {}, back.output
+    # only the CA host's tracking records take the new validity (its certkeeper timer signs with it)
+    assert back.returncode == 0 and set(back.changed) == {"db1"}, back.output
+    assert [open(path, "rb").read() for path in crl_files(lab, "app1")] == published
+    assert lab.run(inventory=rekey).changed == {}
     assert psql(lab, "app1").returncode == 0
 
 
@@ -334,3 +340,19 @@ def test_an_expired_crl_makes_postgresql_refuse_every_client_until_the_next_run(
             with open(server_crl, "wb") as handle:
                 handle.write(published)
             subprocess.run(lab.cluster.reload_command.split(), check=False, capture_output=True)
+
+
+def test_rekey_of_the_ca_host_replaces_its_server_certificate_by_inventory_name(lab, first_run):
+    """The CA host's own certificate (CN localhost here) is in the CA index under its inventory name, db1."""
+    server_crt = os.path.join(lab.ssl_dir, "server.crt")
+    old_serial = serial(server_crt)
+    rekey = inventory(lab, "rekey-db1.yml", clients=("app1",), app1={"pg_mtls_rekey": "incident-1"},
+                      db1={"pg_mtls_rekey": "db1-incident"})
+    run = lab.run(inventory=rekey)
+    assert run.returncode == 0, run.output
+    assert serial(server_crt) != old_serial
+    for path in crl_files(lab, "app1"):
+        assert reasons(path).get(old_serial) == "key_compromise", path
+    assert until(lambda: psql(lab, "app1").returncode == 0)  # verify-full: the new server certificate is accepted
+    rerun = lab.run(inventory=rekey)
+    assert rerun.returncode == 0 and rerun.changed == {}, rerun.output

@@ -52,8 +52,9 @@ class ThrowawayPostgres:
         return subprocess.run(["runuser", "-u", self.run_as, "--", *args], check=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
-    def pg_ctl(self, *args: str) -> subprocess.CompletedProcess:
-        return self._as_postgres(os.path.join(_pg_bin(), "pg_ctl"), "-D", self.data, *args)
+    def pg_ctl(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        """pg_ctl as the cluster's user; ``env``: its environment (libfaketime's: the server inherits the clock)."""
+        return self._as_postgres(os.path.join(_pg_bin(), "pg_ctl"), "-D", self.data, *args, env=env)
 
     @property
     def reload_command(self) -> str:

@@ -101,6 +101,45 @@ def test_a_database_user_is_revoked_by_its_common_name(pki):
     assert [(r["name"], r["reason"]) for r in result["revoked"]] == [("app1", "unspecified")]
 
 
+def test_a_certificate_issued_before_the_index_is_revoked_by_its_serial(pki):
+    """A CA of version 0.1 kept no index: its first call of 0.2 starts one that knows nothing of app2's certificate."""
+    os.unlink(os.path.join(pki["ca"], "index.json"))
+    before = snapshot(pki["ca"])
+    with pytest.raises(CertError, match=r"'app2' is no identity .* give its serial too: \{name: app2, serial: "):
+        run(role="ca", path=pki["ca"], revoke=[dict(name="app2", reason="unspecified")])
+    assert snapshot(pki["ca"]) == before
+    printed = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", os.path.join(pki["clients"]["app2"]["path"],
+                                                                                         "client.crt")],
+                             capture_output=True, text=True, check=True).stdout.strip().split("=", 1)[1]
+    assert printed.upper() == printed  # as users copy it
+    result = run(role="ca", path=pki["ca"], revoke=[dict(name="app2", reason="cessationOfOperation", serial=printed)])
+    serial = serial_of(pki["clients"]["app2"]["path"])
+    assert result["revoked"] == [dict(name="app2", serial=serial, reason="cessationOfOperation")]
+    assert "revoke app2: serial %s, issued before the CA kept an index (cessationOfOperation)" % serial in (
+        reasons(result)["index.json"])
+    crl = revocation.load_crl(read(os.path.join(pki["ca"], "root.crl")))
+    assert revocation.listed_reason(crl, int(serial, 16)) == "cessationOfOperation"
+    ca_not_after = crypto.load_certificate(read(os.path.join(pki["ca"], "root.crt"))).not_valid_after_utc
+    (entry,) = [e for e in index_of(pki["ca"]).certificates if e.serial == serial]
+    assert (entry.name, entry.status, entry.not_after) == ("app2", "revoked", ca_not_after.isoformat())
+    assert not run(role="ca", path=pki["ca"], revoke=[dict(name="app2", reason="cessationOfOperation",
+                                                           serial=printed)])["changed"]
+    # the leaf finds itself in the CRL and asks for a new key and certificate, which the CA refuses while listed
+    leaf = run(crl=result["crl"], **pki["clients"]["app2"])
+    assert leaf["certificate_needed"] and leaf["certificate_reasons"] == ["revoked (cessationOfOperation) by the CA"]
+
+
+def test_a_serial_the_index_holds_for_another_identity_is_refused(pki):
+    app1 = serial_of(pki["clients"]["app1"]["path"])
+    before = snapshot(pki["ca"])
+    with pytest.raises(CertError, match=r"revoke\[app2\]\.serial: %s was issued to app1, not app2" % app1):
+        run(role="ca", path=pki["ca"], revoke=[dict(name="app2", reason="unspecified", serial=app1)])
+    assert snapshot(pki["ca"]) == before
+    # and given for its own identity, a known serial revokes just that certificate
+    result = run(role="ca", path=pki["ca"], revoke=[dict(name="app1", reason="superseded", serial=app1.upper())])
+    assert [r["serial"] for r in result["revoked"]] == [app1]
+
+
 def test_check_mode_reports_the_revocation_and_writes_nothing(pki):
     before = snapshot(pki["ca"])
     result = run(check_mode=True, role="ca", path=pki["ca"], revoke=[dict(name="app1", reason="superseded")])
@@ -119,6 +158,9 @@ def test_check_mode_reports_the_revocation_and_writes_nothing(pki):
     (dict(revoke=[dict(name="certkeeper.pki PostgreSQL CA", reason="unspecified")]),
      r"revoke: 'certkeeper.pki PostgreSQL CA' is the CA itself"),
     (dict(rekey=[dict(name="certkeeper.pki PostgreSQL CA", token="t")]), r"rekey: .* is the CA itself"),
+    (dict(revoke=[dict(name="app2", reason="unspecified", serial="12:zz")]),
+     r"revoke\[app2\]\.serial must be a certificate's serial number in hex \(openssl x509 -noout -serial\), got '12:zz'"),
+    (dict(revoke=[dict(name="app2", reason="unspecified", serial="0")]), r"revoke\[app2\]\.serial must be"),
 ])
 def test_a_bad_revocation_fails_and_writes_nothing(pki, options, message):
     before = snapshot(pki["ca"])
@@ -279,6 +321,21 @@ def test_the_ca_hosts_own_call_records_what_it_signs_and_keeps_the_crl(tmp_path)
     assert reasons(renewed)["root.crl"] == "missing"
     assert [e.status for e in index_of(ca).certificates] == ["revoked", "valid"]
     assert not run(crl=revoked["crl"], **server)["changed"]
+
+
+def test_the_ca_hosts_own_certificate_is_recorded_under_its_identity_where_rekey_finds_it(tmp_path):
+    ca = str(tmp_path / "ca")
+    server = dict(role="server", path=str(tmp_path / "srv"), ca_path=ca, common_name="db1.example.com", identity="db1")
+    old = run(**server)["certificate"]["serial_number"]
+    assert [(e.name, e.subject) for e in index_of(ca).certificates] == [("db1", "CN=db1.example.com")]
+    rekeyed = run(role="ca", path=ca, rekey=[dict(name="db1", token="incident-7")])
+    assert [(r["name"], r["reason"]) for r in rekeyed["revoked"]] == [("db1", "keyCompromise")]
+    assert rekeyed["revoked"][0]["serial"] == old.replace(":", "").lower().lstrip("0")
+    renewed = run(crl=rekeyed["crl"], **server)
+    assert renewed["certificate_reasons"] == ["revoked (keyCompromise) by the CA"] and not renewed["certificate_needed"]
+    with pytest.raises(CertError, match=r"identity applies with ca_path only"):
+        run(role="client", path=str(tmp_path / "c"), common_name="app", identity="app1",
+            ca_certificate=rekeyed["ca_certificate"])
 
 
 @pytest.mark.parametrize("options, message", [

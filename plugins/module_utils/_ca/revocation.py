@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 
 from .._core import crypto
@@ -32,8 +33,10 @@ from .._core.files import (
     attribute_change,
     describe_before,
     existing_problem,
+    read_state,
 )
 from .._core.option_specs import DEFAULT_CRL_VALID_DAYS, REVOCATION_REASONS
+from .local import load_ca
 
 INDEX_NAME = "index.json"
 CRL_NAME = "root.crl"
@@ -151,6 +154,16 @@ def key_digest(public_key) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
+def parse_serial(text: str, option: str) -> str:
+    """A serial number as the index writes it (lowercase hex, no leading zeros) from hex as openssl prints it."""
+    digits = text.strip().replace(":", "").lower()
+    if not digits or any(c not in "0123456789abcdef" for c in digits) or int(digits, 16) == 0:
+        raise CertError(
+            "%s must be a certificate's serial number in hex (openssl x509 -noout -serial), got %r" % (option, text)
+        )
+    return "%x" % int(digits, 16)
+
+
 def check_reason(reason: str, option: str = "reason") -> str:
     """``reason`` when it is one of REASONS; else an error naming ``option``."""
     if reason not in REASONS:
@@ -192,6 +205,40 @@ class CARecords:
                 "%s: %s (%s)" % (what, ", ".join("serial " + entry.serial for entry in entries), reason)
             )
         return entries
+
+    def revoke_serial(self, identity: str, serial: str, reason: str, now, ca_cert) -> None:
+        """Revoke the certificate ``serial`` of ``identity``. One the index does not know (issued before the CA kept
+        an index) is recorded as issued to ``identity`` and revoked, listed until the CA certificate expires, since its
+        own expiry is unknown; one the index holds for another identity is an error."""
+        what = "revoke %s: serial %s" % (identity, serial)
+        entry = next((e for e in self.index.certificates if e.serial == serial), None)
+        if entry is None:
+            check_reason(reason)
+            self.index.certificates.append(
+                IssuedCertificate(
+                    serial=serial,
+                    subject="",
+                    name=identity,
+                    profile="",
+                    not_before="",
+                    not_after=ca_cert.not_valid_after_utc.isoformat(),
+                    status=REVOKED,
+                    revoked_at=now.isoformat(),
+                    reason=reason,
+                )
+            )
+            self.revoked.append({"name": identity, "serial": serial, "reason": reason})
+            self.reasons.append("%s, issued before the CA kept an index (%s)" % (what, reason))
+            return
+        if entry not in self.index.issued_to(identity):
+            raise CertError(
+                "revoke[%s].serial: %s was issued to %s, not %s"
+                % (identity, serial, entry.name or entry.subject, identity)
+            )
+        if entry.status == VALID and not entry.expired(now):
+            self.index.revoke([entry], reason, now)
+            self.revoked.append({"name": identity, "serial": serial, "reason": reason})
+            self.reasons.append("%s (%s)" % (what, reason))
 
     def rekey(self, identity: str, token: str, now) -> None:
         """Once per token: revoke the identity's current certificates as compromised, and note the token."""
@@ -260,7 +307,7 @@ def _index_line(index: CAIndex) -> str:
 
 def crl_line(crl, attributes: Attributes) -> str:
     """What --diff shows of a CRL: its number, issuer, how many it lists and until when, then owner and mode."""
-    number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    number = crl_number(crl)
     return "CRL number %d of %s, %d revoked, next update %s, %s\n" % (
         number,
         crl.issuer.rfc4514_string(),
@@ -268,6 +315,10 @@ def crl_line(crl, attributes: Attributes) -> str:
         crl_next_update(crl),
         attributes.describe(),
     )
+
+
+def crl_number(crl) -> int:
+    return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
 
 
 def crl_next_update(crl) -> str:
@@ -353,4 +404,28 @@ def crl_problem(crl, ca_cert, revoked: list, now, valid_days: int = DEFAULT_CRL_
     next_update = crl.next_update_utc
     if next_update is None or next_update - now < datetime.timedelta(days=valid_days) / 3:
         return "expires %s: inside its renewal window" % (next_update.isoformat() if next_update else "never")
+    return None
+
+
+def refresh_crl(ca_cert_path: str, ca_key_path: str, now, valid_days: int = DEFAULT_CRL_VALID_DAYS) -> tuple:
+    """(the CA's CRL in force, the changes that keep it so): what the certkeeper timer on the CA host does between
+    playbook runs. The CA's files are pg_mtls's layout (index.json and root.crl beside its key); the CRL is signed
+    anew exactly when a CA call would sign it (crl_problem), the index keeping the new CRL number."""
+    ca_key, ca_cert = load_ca(ca_cert_path, ca_key_path, now)
+    directory = os.path.dirname(ca_key_path)
+    records = CARecords.read(read_state(os.path.join(directory, INDEX_NAME)))
+    crl, crl_change = records.plan_crl(ca_key, ca_cert, read_state(os.path.join(directory, CRL_NAME)), now, valid_days)
+    return crl, [change for change in (records.index_change(), crl_change) if change is not None]
+
+
+def crl_due_reason(crl, now) -> str | None:
+    """Why a host that holds ``crl`` but not the CA key should get a new one, or None: it expired, or less than a
+    third of its own validity is left (when the CA re-signs it too)."""
+    next_update = crl.next_update_utc
+    if next_update is None:
+        return None
+    if next_update <= now:
+        return "expired on %s: PostgreSQL refuses every certificate of this CA" % crl_next_update(crl)
+    if next_update - now < (next_update - crl.last_update_utc) / 3:
+        return "next update %s: inside its renewal window" % crl_next_update(crl)
     return None

@@ -25,6 +25,7 @@ ARGUMENT_SPEC = dict(
     common_name=dict(type="str"),
     ca_certificate=dict(type="str"),
     ca_path=dict(type="path"),
+    identity=dict(type="str"),
     ca_common_name=dict(type="str", default="certkeeper.pki PostgreSQL CA"),
     ca_valid_days=dict(type="int", default=3650),
     ca_renew_before=dict(type="int"),
@@ -52,6 +53,7 @@ ARGUMENT_SPEC = dict(
         options=dict(
             name=dict(type="str", required=True),
             reason=dict(type="str", default="unspecified", choices=list(REVOCATION_REASONS)),
+            serial=dict(type="str"),
         ),
     ),
     rekey=dict(

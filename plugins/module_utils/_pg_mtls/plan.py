@@ -330,12 +330,15 @@ def check_key_not_revoked(index: revocation.CAIndex, public_key, what: str) -> N
 
 
 def plan_revocations(plan: CAPlan, revoke: list, rekey: list, now) -> None:
-    """Revoke the current certificates of each ``revoke`` identity (name, reason), and once per token those of each
-    ``rekey`` identity (name, token) as compromised. An identity the CA never issued to, or the CA itself, is an
-    error: a typo must not pass for a revocation."""
-    for name, reason in revoke:
-        _check_identity(plan, name, "revoke", unknown_is_error=True)
-        plan.records.revoke(name, reason, now, "revoke %s" % name)
+    """Revoke the current certificates of each ``revoke`` identity (name, reason, serial: None for its current ones),
+    and once per token those of each ``rekey`` identity (name, token) as compromised. An identity the CA never issued
+    to, or the CA itself, is an error: a typo must not pass for a revocation."""
+    for name, reason, serial in revoke:
+        _check_identity(plan, name, "revoke", unknown_is_error=serial is None)
+        if serial is None:
+            plan.records.revoke(name, reason, now, "revoke %s" % name)
+        else:
+            plan.records.revoke_serial(name, serial, reason, now, plan.certificate)
     for name, token in rekey:
         if plan.records.index.rekeyed.get(name) != token:
             # a host without a certificate on record yet (a new one) has nothing to revoke: its token is noted
@@ -352,8 +355,9 @@ def _check_identity(plan: CAPlan, name: str, option: str, unknown_is_error: bool
         )
     if unknown_is_error and not plan.records.index.issued_to(name):
         raise CertError(
-            "%s: %r is no identity the CA issued a certificate to (an inventory host or a database user)"
-            % (option, name)
+            "%s: %r is no identity the CA issued a certificate to (an inventory host or a database user); for a "
+            "certificate issued before the CA kept an index, give its serial too: {name: %s, serial: <openssl x509 "
+            "-noout -serial -in client.crt>}" % (option, name, name)
         )
 
 

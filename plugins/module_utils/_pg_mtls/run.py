@@ -18,6 +18,7 @@ from .._core.facts import certificate_facts
 from .._core.files import Plan, apply_plan, check_absolute_path, private_file_attributes, read_state
 from .._core.pkcs12 import compatibility_warnings
 from .._core.policy import check_days, check_renewal_window, server_validity_warnings
+from .._tracking.crl import TrackedCRL, crl_id_for
 from .._tracking.request import NEED_CA, TrackedRequest, request_id_for, shown
 from .._tracking.store import Store
 from . import pg_hba
@@ -130,8 +131,8 @@ def _leaf_sans(params: dict) -> tuple:
 
 
 def run_pg_mtls_certs(params: dict, check_mode: bool) -> dict:
-    if params["role"] != "ca" and params.get("track"):
-        # the certkeeper timer may be renewing these very files: plan and write under its lock
+    if params.get("track"):
+        # the certkeeper timer may be renewing these very files (or re-signing the CRL): plan and write under its lock
         with Store(params["track"]["store"]).lock(create=not check_mode):
             return _run_pg_mtls_certs(params, check_mode)
     return _run_pg_mtls_certs(params, check_mode)
@@ -200,6 +201,8 @@ def _check_leaf_options(params: dict) -> None:
     for option in ("sign", "revoke", "rekey"):
         if params.get(option):
             raise CertError("%s applies to role=ca only" % option)
+    if params.get("identity") and not params.get("ca_path"):
+        raise CertError("identity applies with ca_path only (the CA host's own certificate)")
     crypto.validate_common_name(params["common_name"], "common_name")
 
 
@@ -219,14 +222,14 @@ def _leaf_ca(params: dict, now) -> tuple:
 
 def _local_signer(params: dict, ca_plan: CAPlan) -> Callable:
     """CSR -> certificate, signed by the CA on this host with this call's names and valid_days, and recorded in the
-    CA index under the common name (the CA host's own call knows no inventory name)."""
+    CA index under the call's identity (the CA host's inventory name; the common name when none is given)."""
     sans, valid_days = list(_leaf_sans(params)), _positive(params, "valid_days")
 
     def signer(csr):
         check_key_not_revoked(ca_plan.records.index, csr.public_key(), "the key of %s" % params["common_name"])
         subject = crypto.common_name_subject(params["common_name"])
         cert = local.sign(ca_plan.key, ca_plan.certificate, csr.public_key(), subject, sans, params["role"], valid_days)
-        ca_plan.records.record(cert, params["common_name"], params["role"])
+        ca_plan.records.record(cert, params.get("identity") or params["common_name"], params["role"])
         return cert
 
     return signer
@@ -370,7 +373,34 @@ def _tracking_plan(params: dict, request: LeafRequest, leaf: LeafPlan) -> Plan:
     record = store.record_change(desired, _status_reset(leaf, existing), existing)
     # the records loaded are what this part was made from: one that appears or moves is looked at again
     read = [store.path(request_id) for request_id in (desired.id, earlier_id) if request_id]
-    return Plan(store.directory_changes() + ([record] if record else []) + moved, read=read)
+    plan = Plan(([record] if record else []) + moved, read=read)
+    if request.crl is not None:
+        plan.include(_crl_tracking_plan(params, request.path(CA_CERT), request.crl, leaf, now_utc()))
+    plan.changes[:0] = store.directory_changes(TrackedCRL if request.crl is not None else TrackedRequest)
+    return plan
+
+
+def _crl_tracking_plan(params: dict, ca_cert_path: str, crl, applied: Plan, now) -> Plan:
+    """Register the CRL this call installs (root.crl beside ``ca_cert_path``) for the certkeeper timer: with the CA on
+    this host it is re-signed in time and installed again, else it is reported once due (_tracking/crl.py).
+    ``applied``: the plan that writes the CRL; a CRL it installs, or one not due, ends a stale NEED_CA."""
+    store = Store(params["track"]["store"])
+    crl_path = os.path.join(os.path.dirname(ca_cert_path), CRL)
+    ca_key_path = os.path.join(_ca_directory(params), CA_KEY) if params["role"] == "ca" or params.get("ca_path") else ""
+    desired = TrackedCRL(
+        id=crl_id_for(crl_path),
+        crl_path=crl_path,
+        ca_cert_path=ca_cert_path,
+        ca_key_path=ca_key_path,
+        valid_days=params["crl_valid_days"],
+        post_save_command=params["track"].get("post_save_command") or "",
+    )
+    if any(change.path == crl_path and change.data is not None for change in applied.changes):
+        reset = "CRL installed by this run"
+    else:
+        reset = "" if revocation.crl_due_reason(crl, now) else "the CRL in force is not due"
+    record = store.record_change(desired, reset)
+    return Plan([record] if record else [], read=[store.path(desired.id, TrackedCRL)])
 
 
 def _tracked_request(params: dict, request: LeafRequest) -> TrackedRequest:
@@ -435,8 +465,11 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
     revoke = _revocations(params)
     plan = _plan_ca_in(params, now)
     plan_revocations(plan, revoke, _rekeys(params), now)
-    certificates, refused, server_days = _sign_batch(params, plan, {name for name, _reason in revoke})
+    certificates, refused, server_days = _sign_batch(params, plan, {name for name, _reason, _serial in revoke})
     _finish_ca_plan(params, plan, now)
+    if params.get("track"):  # the CA's own CRL, re-signed in time by the certkeeper timer on this host
+        plan.changes += Store(params["track"]["store"]).directory_changes(TrackedCRL)
+        plan.include(_crl_tracking_plan(params, os.path.join(params["path"], CA_CERT), plan.crl, plan, now))
     for days in sorted(server_days):
         plan.warnings += server_validity_warnings(params, days)
     if not check_mode:
@@ -451,15 +484,24 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
 
 def _check_ca_options(params: dict) -> None:
     """The options of a server or client have no meaning for the CA: refused rather than ignored."""
-    for option in ("certificate", "ca_certificate", "ca_path", "crl", "postgresql_conf", "pg_hba_conf", "track"):
+    for option in ("certificate", "ca_certificate", "ca_path", "identity", "crl", "postgresql_conf", "pg_hba_conf"):
         if params.get(option):
             raise CertError("%s does not apply to role=ca" % option)
+    for option in ("id", "post_save_command"):
+        if (params.get("track") or {}).get(option):
+            raise CertError("track.%s does not apply to role=ca (the CA's CRL is tracked under its own id)" % option)
 
 
 def _revocations(params: dict) -> list:
-    """(name, reason) of each revoke entry, its reason checked."""
+    """(name, reason, serial or None) of each revoke entry, its reason and serial checked."""
     return [
-        (entry["name"], revocation.check_reason(entry["reason"], "revoke[%s].reason" % entry["name"]))
+        (
+            entry["name"],
+            revocation.check_reason(entry["reason"], "revoke[%s].reason" % entry["name"]),
+            revocation.parse_serial(entry["serial"], "revoke[%s].serial" % entry["name"])
+            if entry.get("serial")
+            else None,
+        )
         for entry in params.get("revoke") or []
     ]
 

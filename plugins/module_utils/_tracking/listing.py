@@ -24,12 +24,16 @@ _EKU_NAMES = {
 }
 
 
+_YES_NO = {True: "yes", False: "no"}
+
+
 def describe_request(request) -> dict:
     """One request as listings show it: the fields of ``getcert list``, read from the record, and ``certificate``:
     the facts of the certificate on disk (None when there is none to read)."""
     if isinstance(request, UnreadableRecord):
         request = TrackedRequest(request.id, "", "", status=NEED_GUIDANCE, last_error=request.error)
     listing = {
+        "kind": "certificate",
         "request_id": request.id,
         "status": request.status,
         "stuck": request.stuck,
@@ -78,14 +82,15 @@ def _certificate_facts(path: str) -> dict | None:
 
 
 def format_listing(listings: list) -> str:
-    """``getcert list``'s layout."""
-    lines = ["Number of certificates and requests being tracked: %d." % len(listings)]
-    yes_no = {True: "yes", False: "no"}
-    for item in listings:
+    """``getcert list``'s layout, then the tracked CRLs in the same manner."""
+    certificates = [item for item in listings if item["kind"] == "certificate"]
+    crls = [item for item in listings if item["kind"] == "crl"]
+    lines = ["Number of certificates and requests being tracked: %d." % len(certificates)]
+    for item in certificates:
         lines += [
             "Request ID '%s':" % item["request_id"],
             "\tstatus: %s" % item["status"],
-            "\tstuck: %s" % yes_no[item["stuck"]],
+            "\tstuck: %s" % _YES_NO[item["stuck"]],
         ]
         if item["last_error"]:
             lines.append("\tca-error: %s" % item["last_error"])
@@ -104,8 +109,33 @@ def format_listing(listings: list) -> str:
             "\tpost-save command: %s" % item["post_save_command"],
         ]
         lines += ["\toutput: %s (%s)" % (o["path"], o["format"]) for o in item["outputs"]]
-        lines += ["\ttrack: %s" % yes_no[item["track"]], "\tauto-renew: %s" % yes_no[item["auto_renew"]]]
+        lines += ["\ttrack: %s" % _YES_NO[item["track"]], "\tauto-renew: %s" % _YES_NO[item["auto_renew"]]]
+    if crls:
+        lines.append("Number of CRLs being tracked: %d." % len(crls))
+    for item in crls:
+        lines += _crl_lines(item)
     return "\n".join(lines) + "\n"
+
+
+def _crl_lines(item: dict) -> list:
+    lines = [
+        "CRL ID '%s':" % item["request_id"],
+        "\tstatus: %s" % item["status"],
+        "\tstuck: %s" % _YES_NO[item["stuck"]],
+    ]
+    if item["last_error"]:
+        lines.append("\tca-error: %s" % item["last_error"])
+    signer = "re-signed on this host" if item["ca"] == "local" else "signed on the CA host, installed by playbook runs"
+    return lines + [
+        "\tCRL: type=FILE,location='%s'" % item["crl_location"],
+        "\tCA: %s (%s)" % (item["ca"], signer),
+        "\tissuer: %s" % item["issuer"],
+        "\tCRL number: %s" % ("" if item["crl_number"] is None else item["crl_number"]),
+        "\trevoked: %s" % ("" if item["revoked"] is None else item["revoked"]),
+        "\tthis update: %s" % _getcert_time(item["last_update"]),
+        "\tnext update: %s" % _getcert_time(item["next_update"]),
+        "\tpost-save command: %s" % item["post_save_command"],
+    ]
 
 
 def _getcert_time(iso: str) -> str:

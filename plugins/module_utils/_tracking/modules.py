@@ -30,4 +30,9 @@ def run_cert_track(params: dict, check_mode: bool) -> dict:
 
 
 def run_cert_track_info(params: dict, check_mode: bool) -> dict:
-    return {"changed": False, "requests": listing(Store(params["store"]), params.get("id"))}
+    items = listing(Store(params["store"]), params.get("id"))
+    return {
+        "changed": False,
+        "requests": [item for item in items if item["kind"] == "certificate"],
+        "crls": [item for item in items if item["kind"] == "crl"],
+    }

@@ -278,12 +278,7 @@ class Renewal:
         return self._finish("renewed", MONITORING, "", message)
 
     def _post_save(self) -> str | None:
-        if not self.request.post_save_command:
-            return None
-        code, out, err = self.runner(self.request.post_save_command)
-        if code == 0:
-            return None
-        return "%s: %s" % ("stopped" if code is None else "exit %d" % code, (err or out)[:300])
+        return post_save_failure(self.request.post_save_command, self.runner)
 
     def _save_plan(self, key, cert, current_key) -> Plan:
         """Certificate first, then the key: cut between the two renames, the pending key finishes the job."""
@@ -308,6 +303,16 @@ class Renewal:
         self.request.status = status
         self.request.last_error = error
         return Outcome(self.request.id, action, status, message or error)
+
+
+def post_save_failure(command: str, runner) -> str | None:
+    """Run a post-save command (none: nothing to run); why it failed, or None."""
+    if not command:
+        return None
+    code, out, err = runner(command)
+    if code == 0:
+        return None
+    return "%s: %s" % ("stopped" if code is None else "exit %d" % code, (err or out)[:300])
 
 
 def _status_of(request) -> tuple:

@@ -17,6 +17,7 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 from .._ca.registry import CA_TYPES, ca_options, issuer_class
 from .._core import crypto
@@ -132,6 +133,9 @@ def validate_id(request_id) -> str:
 class TrackedRequest:
     """One tracked certificate. Everything but the status fields is what the user asked for."""
 
+    status_fields: ClassVar[tuple] = STATUS_FIELDS
+    store_dir: ClassVar[str] = "requests"
+
     id: str
     cert_path: str
     key_path: str
@@ -177,6 +181,19 @@ class TrackedRequest:
         for name in STATUS_FIELDS:
             data.pop(name)
         return data
+
+    def reset_status(self) -> bool:
+        """Back to MONITORING (a playbook run installed a certificate); False when it was there already."""
+        if (self.status, self.last_error, self.ca_cookie) == (MONITORING, "", ""):
+            return False
+        self.status, self.last_error, self.ca_cookie = MONITORING, "", ""
+        return True
+
+    def shown(self) -> str:
+        """The settings for --diff, passwords left out."""
+        settings = self.settings()
+        settings["outputs"] = [o.public() for o in self.output_list()]
+        return json.dumps(settings, indent=2, sort_keys=True) + "\n"
 
     def public(self) -> dict:
         """The record as listings show it: outputs without passwords."""
@@ -228,10 +245,6 @@ class UnreadableRecord:
     error: str
 
 
-def shown(request: TrackedRequest | None) -> str:
-    """A request's settings for --diff, passwords left out."""
-    if request is None:
-        return "not tracked\n"
-    settings = request.settings()
-    settings["outputs"] = [o.public() for o in request.output_list()]
-    return json.dumps(settings, indent=2, sort_keys=True) + "\n"
+def shown(record) -> str:
+    """A record's settings for --diff (a request's without passwords), or that it is not tracked."""
+    return "not tracked\n" if record is None else record.shown()

@@ -28,8 +28,6 @@ from .._core.files import (
 from .request import (
     DEFAULT_STORE,
     ID_PATTERN,
-    MONITORING,
-    STATUS_FIELDS,
     TrackedRequest,
     UnreadableRecord,
     shown,
@@ -80,18 +78,18 @@ def _open_store_directory(path: str, tighten: bool = False, missing_ok: bool = F
     return fd
 
 
-def _record_ids(requests: int) -> list:
-    return sorted(n[:-5] for n in os.listdir(requests) if n.endswith(".json") and ID_PATTERN.match(n[:-5]))
+def _record_ids(records: int) -> list:
+    return sorted(n[:-5] for n in os.listdir(records) if n.endswith(".json") and ID_PATTERN.match(n[:-5]))
 
 
-def _load_record(requests: int, path: str) -> TrackedRequest | None:
-    """The record ``path`` read through ``requests`` (a checked descriptor of its directory); refused unless
+def _load_record(records: int, path: str, kind=TrackedRequest):
+    """The record ``path`` (of class ``kind``) read through ``records`` (a checked descriptor of its directory); refused unless
     it is a regular file root owns and nobody else can write. None when it does not exist."""
     try:
         fd = os.open(
             os.path.basename(path),
             os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-            dir_fd=requests,
+            dir_fd=records,
         )
     except FileNotFoundError:
         return None
@@ -112,8 +110,8 @@ def _load_record(requests: int, path: str) -> TrackedRequest | None:
         data = handle.read()
     try:
         record = json.loads(data)
-        known = {f.name for f in fields(TrackedRequest)}
-        return TrackedRequest(**{k: v for k, v in record.items() if k in known})
+        known = {f.name for f in fields(kind)}
+        return kind(**{k: v for k, v in record.items() if k in known})
     except (ValueError, TypeError, AttributeError) as exc:
         raise CertError(
             "tracking record %s is corrupt (%s); remove it and start tracking again" % (path, exc)
@@ -121,19 +119,23 @@ def _load_record(requests: int, path: str) -> TrackedRequest | None:
 
 
 class Store:
-    """Request files ``<dir>/requests/<id>.json`` and the lock ``<dir>/lock``."""
+    """Records ``<dir>/<kind.store_dir>/<id>.json`` (certificates in ``requests/``, CRLs in ``crls/``) and the lock
+    ``<dir>/lock``. ``kind``: the record class, TrackedRequest unless given."""
 
     def __init__(self, directory: str = DEFAULT_STORE):
         self.directory = directory
-        self.requests_dir = os.path.join(directory, "requests")
+        self.requests_dir = self.records_dir()
 
-    def path(self, request_id: str) -> str:
-        return os.path.join(self.requests_dir, validate_id(request_id) + ".json")
+    def records_dir(self, kind=TrackedRequest) -> str:
+        return os.path.join(self.directory, kind.store_dir)
 
-    def ensure(self) -> None:
+    def path(self, request_id: str, kind=TrackedRequest) -> str:
+        return os.path.join(self.records_dir(kind), validate_id(request_id) + ".json")
+
+    def ensure(self, kind=TrackedRequest) -> None:
         """Create the store's directories (root, 0700) or check the ones there: root's alone, never a
         directory someone else owns or can write (refused, not chmodded into use)."""
-        for path in (self.directory, self.requests_dir):
+        for path in self._directories(kind):
             if os.path.lexists(path) and not os.path.isdir(path):
                 raise CertError(
                     "tracking store %s is not a directory; set store to a directory of its own" % self.directory
@@ -145,6 +147,9 @@ class Store:
             except FileExistsError:
                 pass
             os.close(_open_store_directory(path, tighten=True))
+
+    def _directories(self, kind) -> tuple:
+        return (self.directory, self.requests_dir) + ((self.records_dir(kind),) if kind is not TrackedRequest else ())
 
     @contextlib.contextmanager
     def lock(self, create: bool = True):
@@ -172,9 +177,9 @@ class Store:
             os.close(fd)
 
     @contextlib.contextmanager
-    def _requests(self):
-        """A descriptor of ``requests/``, checked (with the store above it) on the open directories
-        themselves; None when the store or ``requests/`` does not exist yet."""
+    def _records(self, kind):
+        """A descriptor of the directory of ``kind``'s records, checked (with the store above it) on the open
+        directories themselves; None when the store or that directory does not exist yet."""
         try:
             store = _open_store_directory(self.directory, missing_ok=True)
         except FileNotFoundError:
@@ -182,7 +187,7 @@ class Store:
             return
         try:
             try:
-                requests = _open_store_directory(self.requests_dir, missing_ok=True, dir_fd=store)
+                requests = _open_store_directory(self.records_dir(kind), missing_ok=True, dir_fd=store)
             except FileNotFoundError:
                 requests = None
         finally:
@@ -193,26 +198,25 @@ class Store:
             if requests is not None:
                 os.close(requests)
 
-    def load(self, request_id: str) -> TrackedRequest | None:
-        path = self.path(request_id)
-        with self._requests() as requests:
-            return None if requests is None else _load_record(requests, path)
+    def load(self, request_id: str, kind=TrackedRequest):
+        path = self.path(request_id, kind)
+        with self._records(kind) as records:
+            return None if records is None else _load_record(records, path, kind)
 
-    def ids(self) -> list:
-        with self._requests() as requests:
-            return [] if requests is None else _record_ids(requests)
+    def ids(self, kind=TrackedRequest) -> list:
+        with self._records(kind) as records:
+            return [] if records is None else _record_ids(records)
 
-    def all(self) -> list:
+    def all(self, kind=TrackedRequest) -> list:
         """Every request; a record that cannot be read (or that is not root's alone) is an UnreadableRecord
         in its place, so one bad record never hides or stops the others, and none of its commands runs."""
         requests_found = []
-        with self._requests() as requests:
+        with self._records(kind) as requests:
             if requests is None:
                 return []
             for request_id in _record_ids(requests):
-                request: TrackedRequest | UnreadableRecord | None
                 try:
-                    request = _load_record(requests, self.path(request_id))
+                    request = _load_record(requests, self.path(request_id, kind), kind)
                 except CertError as exc:
                     request = UnreadableRecord(request_id, str(exc))
                 if request is not None:
@@ -223,14 +227,14 @@ class Store:
         """The key a CA helper is working on, or a new key until its save is complete."""
         return os.path.join(self.directory, "pending", validate_id(request_id) + ".key")
 
-    def save_change(self, request: TrackedRequest, reason: str, before: str = "", after: str = "") -> Change:
-        data = (json.dumps(asdict(request), indent=2, sort_keys=True) + "\n").encode()
-        return Change(self.path(request.id), reason, ROOT_ONLY_FILE, data, before=before, after=after)
+    def save_change(self, record, reason: str, before: str = "", after: str = "") -> Change:
+        data = (json.dumps(asdict(record), indent=2, sort_keys=True) + "\n").encode()
+        return Change(self.path(record.id, type(record)), reason, ROOT_ONLY_FILE, data, before=before, after=after)
 
-    def directory_changes(self) -> list:
-        """The store's directories, when missing, as changes of a plan (root-only)."""
+    def directory_changes(self, kind=TrackedRequest) -> list:
+        """The store's directories (those ``kind``'s records need), when missing, as changes of a plan (root-only)."""
         changes = []
-        for path in (self.directory, self.requests_dir):
+        for path in self._directories(kind):
             if not os.path.isdir(path):
                 changes.append(
                     Change(
@@ -244,30 +248,25 @@ class Store:
                 )
         return changes
 
-    def record_change(
-        self, desired: TrackedRequest, status_reset: str = "", existing: TrackedRequest | None = None
-    ) -> Change | None:
-        """The change that makes the store track ``desired``; the status fields stay the store's unless
-        ``status_reset`` says why they no longer hold (a certificate installed by a playbook run).
+    def record_change(self, desired, status_reset: str = "", existing=None) -> Change | None:
+        """The change that makes the store track ``desired`` (a record of any kind); the status fields stay the
+        store's unless ``status_reset`` says why they no longer hold (a certificate installed by a playbook run).
         ``existing``: the record to take over, when it is stored under another id."""
         desired.validate()
-        existing = existing or self.load(desired.id)
+        existing = existing or self.load(desired.id, type(desired))
         if existing is not None:
-            for name in STATUS_FIELDS:
+            for name in desired.status_fields:
                 setattr(desired, name, getattr(existing, name))
-            if status_reset and (desired.status, desired.last_error, desired.ca_cookie) != (MONITORING, "", ""):
-                desired.status, desired.last_error, desired.ca_cookie = MONITORING, "", ""
-            elif existing.settings() == desired.settings():
+            reset = bool(status_reset) and desired.reset_status()
+            if not reset and existing.settings() == desired.settings():
                 return None
-            else:
-                status_reset = ""
             before, after = existing.settings(), desired.settings()
             updated = sorted(k for k in after if before.get(k) != after[k])
             reason = "; ".join(
                 part
                 for part in (
                     "update %s" % ", ".join(updated) if updated else "",
-                    "status %s -> MONITORING: %s" % (existing.status, status_reset) if status_reset else "",
+                    "status %s -> MONITORING: %s" % (existing.status, status_reset) if reset else "",
                 )
                 if part
             )
@@ -275,13 +274,15 @@ class Store:
             reason = "start tracking"
         return self.save_change(desired, reason, shown(existing), shown(desired))
 
-    def save(self, request: TrackedRequest) -> None:
-        self.ensure()
-        apply_plan(Plan([self.save_change(request, "status")]))
+    def save(self, record) -> None:
+        self.ensure(type(record))
+        apply_plan(Plan([self.save_change(record, "status")]))
 
-    def record_removal(self, request_id: str, reason: str, before: str, after: str = "not tracked\n") -> Change:
+    def record_removal(
+        self, request_id: str, reason: str, before: str, after: str = "not tracked\n", kind=TrackedRequest
+    ) -> Change:
         """The change that removes the record ``request_id`` (its files stay)."""
-        return Change(self.path(request_id), reason, ROOT_ONLY_FILE, before=before, after=after, remove=True)
+        return Change(self.path(request_id, kind), reason, ROOT_ONLY_FILE, before=before, after=after, remove=True)
 
     def remove_changes(self, request_id: str, before: str) -> list:
         """The record and any pending key go; the tracked files stay."""

@@ -11,6 +11,7 @@ from .._core import crypto
 from .._core.commands import run_command
 from .._core.crypto import CertError
 from .._core.files import Attributes, Change, Plan, apply_plan, read_state
+from .crl import TrackedCRL, check_crls, describe_crl
 from .listing import describe_request
 from .renewal import Renewal, renew_all
 from .request import TrackedRequest, shown
@@ -102,22 +103,31 @@ def resubmit(store: Store, request_id: str, check_mode: bool, runner=run_command
 
 
 def renew(store: Store, request_id: str | None = None, runner=run_command, now=None) -> list:
-    """Renew what is due: one request, or all of them (what the timer runs)."""
+    """Renew what is due and keep the CRLs from lapsing: one record, or all of them (what the timer runs)."""
     with store.lock(create=False):
-        requests = [_require(store, request_id)] if request_id else store.all()
-        return renew_all(store, requests, runner=runner, now=now)
+        if request_id:
+            record = _require(store, request_id, crls=True)
+            if isinstance(record, TrackedCRL):
+                return check_crls(store, [record], now, runner)
+            return renew_all(store, [record], runner=runner, now=now)
+        return renew_all(store, store.all(), runner=runner, now=now) + check_crls(
+            store, store.all(TrackedCRL), now, runner
+        )
 
 
 def listing(store: Store, request_id: str | None = None) -> list:
-    requests = [_require(store, request_id)] if request_id else store.all()
-    return [describe_request(r) for r in requests]
+    """The tracked requests as listings show them (``kind: certificate``), then the tracked CRLs (``kind: crl``)."""
+    if request_id:
+        record = _require(store, request_id, crls=True)
+        return [describe_crl(record) if isinstance(record, TrackedCRL) else describe_request(record)]
+    return [describe_request(r) for r in store.all()] + [describe_crl(c) for c in store.all(TrackedCRL)]
 
 
-def _require(store: Store, request_id: str) -> TrackedRequest:
-    request = store.load(request_id)
-    if request is None:
+def _require(store: Store, request_id: str, crls: bool = False):
+    record = store.load(request_id) or (store.load(request_id, TrackedCRL) if crls else None)
+    if record is None:
         raise CertError("no tracked request with id %r (certkeeper list shows the tracked ones)" % request_id)
-    return request
+    return record
 
 
 def _result(plan: Plan, request: TrackedRequest | None, outcome) -> dict:
