@@ -149,8 +149,9 @@ def test_revoking_app2_refuses_it_in_the_same_run_and_app1_still_logs_in(lab, fi
     assert psql(lab, "app2").returncode == 0
     run = lab.run(inventory=revoke)
     assert run.returncode == 0, run.output
-    # the revocation is the CA call's (one call whatever the length of pg_mtls_revoked), then one call per host
-    assert run.invocations == {"db1": 2, "app1": 1}, run.output
+    # the revocation is the CA call's (one call whatever the length of pg_mtls_revoked), then one call per host, and
+    # the server's reload
+    assert run.invocations == {"db1": 3, "app1": 1}, run.output
     assert "RUNNING HANDLER [certkeeper.pki.pg_mtls : Reload PostgreSQL with the reload command]" in run.output
     for path in crl_files(lab, "app1"):
         assert reasons(path) == {app2_serial: None}, path  # unspecified: no reason code (RFC 5280)
@@ -266,6 +267,8 @@ BAD_VALUES = [
     ("two-reasons", {"pg_mtls_revoked": [{"name": "app2", "reason": "keyCompromise"},
                                          {"name": "app2", "reason": "superseded"}]}, {}, "pg_mtls_revoked", "twice"),
     ("a-bad-reason", {"pg_mtls_revoked": [{"name": "app2", "reason": "stolen"}]}, {}, "pg_mtls_revoked", "stolen"),
+    ("a-bad-serial", {"pg_mtls_revoked": [{"name": "app2", "serial": "12:zz"}]}, {}, "pg_mtls_revoked[app2].serial",
+     "12:zz"),
     ("crl-valid-days-0", {"pg_mtls_crl_valid_days": 0}, {}, "pg_mtls_crl_valid_days", "(host db1)"),
     ("rekey-a-dict", {}, {"pg_mtls_rekey": {"when": "now"}}, "pg_mtls_rekey", "app1"),
 ]

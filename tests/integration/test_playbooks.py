@@ -66,4 +66,4 @@ def test_the_renewal_check_names_a_stuck_certificate(tmp_path):
     untrack.write_text(yaml.safe_dump([{"hosts": "all", "gather_facts": False, "tasks": [stop]}]))
     assert run_playbook(str(untrack), str(inventory), tmp_dir=str(tmp_path)).returncode == 0
     check = run_playbook("certkeeper.pki.cert_check", str(inventory), tmp_dir=str(tmp_path))
-    assert check.returncode == 0 and "1 tracked certificate(s), none stuck or waiting" in check.output, check.output
+    assert check.returncode == 0 and "1 tracked certificate(s) and 0 CRL(s), none stuck or waiting" in check.output, check.output
