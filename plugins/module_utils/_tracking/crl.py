@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import ClassVar
 
 from .._ca import revocation
@@ -22,13 +22,14 @@ from .._core.commands import run_command
 from .._core.crypto import CertError
 from .._core.files import Change, Plan, apply_plan, describe_before, existing_problem, read_state
 from .._core.option_specs import DEFAULT_CRL_VALID_DAYS
+from .listing import record_listing
 from .renewal import Outcome, post_save_failure
 from .request import (
     MONITORING,
     NEED_CA,
     NEED_GUIDANCE,
     POST_SAVE_FAILED,
-    STUCK,
+    TrackedRecord,
     UnreadableRecord,
     request_id_for,
     validate_id,
@@ -43,7 +44,7 @@ def crl_id_for(crl_path: str) -> str:
 
 
 @dataclass
-class TrackedCRL:
+class TrackedCRL(TrackedRecord):
     """One tracked CRL. Everything but the status fields is what the playbook run that registered it asked for."""
 
     status_fields: ClassVar[tuple] = CRL_STATUS_FIELDS
@@ -59,16 +60,6 @@ class TrackedCRL:
     last_error: str = ""
     last_attempt: str = ""
     last_renewed: str = ""
-
-    @property
-    def stuck(self) -> bool:
-        return self.status in STUCK
-
-    def settings(self) -> dict:
-        data = asdict(self)
-        for name in CRL_STATUS_FIELDS:
-            data.pop(name)
-        return data
 
     def reset_status(self) -> bool:
         """Back to MONITORING (a playbook run installed a current CRL); False when it was there already."""
@@ -196,23 +187,16 @@ def describe_crl(record) -> dict:
     """One tracked CRL as ``certkeeper list`` shows it: the record's fields and what the CRL on disk says."""
     if isinstance(record, UnreadableRecord):
         record = TrackedCRL(record.id, "", "", status=NEED_GUIDANCE, last_error=record.error)
-    listing = {
-        "kind": "crl",
-        "request_id": record.id,
-        "status": record.status,
-        "stuck": record.stuck,
-        "crl_location": record.crl_path,
-        "ca_certificate": record.ca_cert_path,
-        "ca": "local" if record.signed_here else "ansible",
-        "post_save_command": record.post_save_command,
-        "last_error": record.last_error,
-        "last_renewed": record.last_renewed,
-        "issuer": "",
-        "crl_number": None,
-        "revoked": None,
-        "last_update": "",
-        "next_update": "",
-    }
+    listing = dict(
+        record_listing(record, "crl", "local" if record.signed_here else "ansible"),
+        crl_location=record.crl_path,
+        ca_certificate=record.ca_cert_path,
+        issuer="",
+        crl_number=None,
+        revoked=None,
+        last_update="",
+        next_update="",
+    )
     state = read_state(record.crl_path)
     try:
         crl = revocation.load_crl(state.data or b"")

@@ -12,6 +12,7 @@ from .._core import crypto
 from .._core.crypto import CertError
 from .._core.facts import certificate_facts
 from .._core.files import read_state
+from .._core.policy import due_at
 from .request import NEED_GUIDANCE, TrackedRequest, UnreadableRecord
 
 _EKU_NAMES = {
@@ -27,41 +28,52 @@ _EKU_NAMES = {
 _YES_NO = {True: "yes", False: "no"}
 
 
+def record_listing(record, kind: str, ca: str) -> dict:
+    """The fields every entry of a listing has, a certificate's request or a CRL: ``kind`` tells them apart."""
+    return {
+        "kind": kind,
+        "request_id": record.id,
+        "status": record.status,
+        "stuck": record.stuck,
+        "ca": ca,
+        "post_save_command": record.post_save_command,
+        "last_error": record.last_error,
+        "last_renewed": record.last_renewed,
+    }
+
+
 def describe_request(request) -> dict:
-    """One request as listings show it: the fields of ``getcert list``, read from the record, and ``certificate``:
-    the facts of the certificate on disk (None when there is none to read)."""
+    """One request as listings show it: the fields of ``getcert list``, read from the record, ``certificate``: the
+    facts of the certificate on disk (None when there is none to read), and ``renew_at``: when it becomes due."""
     if isinstance(request, UnreadableRecord):
         request = TrackedRequest(request.id, "", "", status=NEED_GUIDANCE, last_error=request.error)
-    listing = {
-        "kind": "certificate",
-        "request_id": request.id,
-        "status": request.status,
-        "stuck": request.stuck,
-        "key_location": request.key_path,
-        "cert_location": request.cert_path,
-        "ca": request.ca,
-        "issuer": "",
-        "subject": "",
-        "expires": "",
-        "dns": [],
-        "ip": [],
-        "key_usage": [],
-        "eku": [],
-        "pre_save_command": request.pre_save_command,
-        "post_save_command": request.post_save_command,
-        "track": True,
-        "auto_renew": request.auto_renew,
-        "last_error": request.last_error,
-        "last_renewed": request.last_renewed,
-        "outputs": [o.public() for o in request.output_list()],
-    }
-    listing["certificate"] = facts = _certificate_facts(request.cert_path)
-    if facts:  # getcert's fields, read from the facts
+    listing = dict(
+        record_listing(request, "certificate", request.ca),
+        key_location=request.key_path,
+        cert_location=request.cert_path,
+        issuer="",
+        subject="",
+        expires="",
+        renew_at="",
+        dns=[],
+        ip=[],
+        key_usage=[],
+        eku=[],
+        pre_save_command=request.pre_save_command,
+        track=True,
+        auto_renew=request.auto_renew,
+        outputs=[o.public() for o in request.output_list()],
+        certificate=None,
+    )
+    cert = _certificate(request.cert_path)
+    if cert is not None:  # getcert's fields, read from the facts
+        listing["certificate"] = facts = certificate_facts(cert)
         sans = facts["subject_alt_names"]
         listing.update(
             issuer=facts["issuer"],
             subject=facts["subject"],
             expires=facts["not_after"],
+            renew_at=due_at(cert, request.renew_before, request.renew_fraction).isoformat(),
             serial_number=facts["serial_number"],
             dns=[name[4:] for name in sans if name.startswith("DNS:")],
             ip=[name[3:] for name in sans if name.startswith("IP:")],
@@ -71,12 +83,13 @@ def describe_request(request) -> dict:
     return listing
 
 
-def _certificate_facts(path: str) -> dict | None:
+def _certificate(path: str):
+    """The certificate in ``path``, or None when there is none to read."""
     state = read_state(path)
     if not state.data:
         return None
     try:
-        return certificate_facts(crypto.load_certificate(state.data))
+        return crypto.load_certificate(state.data)
     except CertError:
         return None
 

@@ -41,6 +41,17 @@ NEED_GUIDANCE = "NEED_GUIDANCE"  # a tracked file is missing or unusable
 PRE_SAVE_FAILED = "PRE_SAVE_FAILED"
 POST_SAVE_FAILED = "POST_SAVE_FAILED"
 STUCK = {CA_REJECTED, CA_UNCONFIGURED, NEED_GUIDANCE, PRE_SAVE_FAILED, POST_SAVE_FAILED}  # a person must act
+STATUSES = (
+    MONITORING,
+    NEED_CA,
+    CA_WORKING,
+    CA_UNREACHABLE,
+    CA_REJECTED,
+    CA_UNCONFIGURED,
+    NEED_GUIDANCE,
+    PRE_SAVE_FAILED,
+    POST_SAVE_FAILED,
+)
 
 STATUS_FIELDS = ("status", "last_error", "last_attempt", "last_renewed", "ca_cookie")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
@@ -129,8 +140,26 @@ def validate_id(request_id) -> str:
     return request_id
 
 
+class TrackedRecord:
+    """What every record of the store shares (a certificate's request, a CRL): a status, whether a person must act,
+    and the settings beside the status fields (``status_fields``, declared by each record's dataclass)."""
+
+    status_fields: ClassVar[tuple]
+
+    @property
+    def stuck(self) -> bool:
+        return self.status in STUCK  # type: ignore[attr-defined]
+
+    def settings(self) -> dict:
+        """What the user asked for, without the status fields: equal settings mean nothing to change."""
+        data = asdict(self)  # type: ignore[call-overload]
+        for name in self.status_fields:
+            data.pop(name)
+        return data
+
+
 @dataclass
-class TrackedRequest:
+class TrackedRequest(TrackedRecord):
     """One tracked certificate. Everything but the status fields is what the user asked for."""
 
     status_fields: ClassVar[tuple] = STATUS_FIELDS
@@ -168,19 +197,8 @@ class TrackedRequest:
     last_renewed: str = ""
     ca_cookie: str = ""
 
-    @property
-    def stuck(self) -> bool:
-        return self.status in STUCK
-
     def output_list(self) -> list:
         return [Output(**o) for o in self.outputs]
-
-    def settings(self) -> dict:
-        """What the user asked for, without the status fields: equal settings mean nothing to change."""
-        data = asdict(self)
-        for name in STATUS_FIELDS:
-            data.pop(name)
-        return data
 
     def reset_status(self) -> bool:
         """Back to MONITORING (a playbook run installed a certificate); False when it was there already."""
