@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need; safe to run again (does nothing when up to date).
 #   Debian packages: PostgreSQL 15 server/client, Java 17 and pgjdbc (for the JDBC test), openssl;
-#   debootstrap, systemd-nspawn and ssh for the Molecule labs (extensions/molecule/shared/); faketime (CRL timer test).
+#   debootstrap, systemd-nspawn and ssh for the Molecule labs (extensions/molecule/shared/); faketime (CRL timer test);
+#   prometheus-node-exporter and prometheus (promtool) for the metrics tests.
 #   .venv/ with the pinned Python packages of requirements-test.txt.
 #   .work/collections/ansible_collections/certkeeper/pki -> this checkout, so Ansible finds the collection.
 set -euo pipefail
@@ -9,7 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 debs=(postgresql-15 postgresql-client-15 openjdk-17-jdk-headless libpostgresql-jdbc-java openssl python3-venv
-      debootstrap openssh-client systemd-container faketime)
+      debootstrap openssh-client systemd-container faketime prometheus-node-exporter prometheus)
 missing=()
 for pkg in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -58,7 +58,7 @@ requests:
     - C(certificate) holds the certificate's facts in the shape every certkeeper result uses (subject, issuer,
       serial_number, not_before, not_after, subject_alt_names, key_usage, extended_key_usage,
       fingerprint_sha256), dates in ISO 8601 UTC; null when there is no certificate to read. C(expires) is its
-      C(not_after). C(kind) is C(certificate).
+      C(not_after), C(renew_at) the moment it becomes due (ISO 8601 UTC). C(kind) is C(certificate).
   returned: always
   type: list
   elements: dict

@@ -10,7 +10,8 @@ so the command and the modules share one implementation.
   certkeeper start-tracking -i ID -f CERT -k KEY -c CA [...]
   certkeeper stop-tracking -i ID
   certkeeper resubmit -i ID
-  certkeeper renew (--all | -i ID) [--json]
+  certkeeper renew (--all | -i ID) [--json] [--prometheus FILE]
+  certkeeper report --prometheus FILE
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .._core.crypto import CertError
 from .._tracking.listing import format_listing
 from .._tracking.request import DEFAULT_STORE, REQUEST_OPTIONS, request_from_options
 from .._tracking.store import Store
-from .._tracking.verbs import listing, renew, resubmit, track, untrack
+from .._tracking.verbs import listing, renew, report_prometheus, resubmit, track, untrack
 
 # start-tracking's options: the request's (request.py) that have a flag; the SANs and --keep-key are shaped here.
 _FLAGGED = {name: spec for name, spec in REQUEST_OPTIONS.items() if "cli" in spec}
@@ -66,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true")
     which.add_argument("-i", "--id")
     run.add_argument("--json", action="store_true")
+    run.add_argument("--prometheus", metavar="FILE", help="then write the metrics textfile, whatever the outcome")
+
+    report = verbs.add_parser("report", help="write the tracked certificates and CRLs as metrics")
+    report.add_argument(
+        "--prometheus", metavar="FILE", required=True, help="node_exporter textfile (*.prom), written atomically"
+    )
     return parser
 
 
@@ -87,7 +94,12 @@ def main(argv=None) -> int:
             return _report(untrack(store, args.id, check_mode=False))
         if args.verb == "resubmit":
             return _report(resubmit(store, args.id, check_mode=False))
+        if args.verb == "report":
+            report_prometheus(store, args.prometheus)
+            return 0
         outcomes = renew(store, None if args.all else args.id)
+        if args.prometheus:  # a failed renewal is what the metrics must show
+            report_prometheus(store, args.prometheus)
         if args.json:
             _say(json.dumps([o.as_dict() for o in outcomes], indent=2) + "\n")
         else:

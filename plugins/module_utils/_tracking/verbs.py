@@ -10,9 +10,10 @@ from .._ca.registry import issuer_for
 from .._core import crypto
 from .._core.commands import run_command
 from .._core.crypto import CertError
-from .._core.files import Attributes, Change, Plan, apply_plan, read_state
+from .._core.files import Attributes, Change, Plan, apply_plan, check_absolute_path, read_state
 from .crl import TrackedCRL, check_crls, describe_crl
 from .listing import describe_request
+from .metrics import prometheus_text
 from .renewal import Renewal, renew_all
 from .request import TrackedRequest, shown
 from .store import Store
@@ -121,6 +122,16 @@ def listing(store: Store, request_id: str | None = None) -> list:
         record = _require(store, request_id, crls=True)
         return [describe_crl(record) if isinstance(record, TrackedCRL) else describe_request(record)]
     return [describe_request(r) for r in store.all()] + [describe_crl(c) for c in store.all(TrackedCRL)]
+
+
+def report_prometheus(store: Store, path: str, now=None) -> None:
+    """Write what the store tracks as a node_exporter textfile at ``path``, atomically (a temp file in its directory,
+    then a rename), readable by all: node_exporter's textfile collector reads ``*.prom`` files only."""
+    check_absolute_path(path, "--prometheus")
+    if not path.endswith(".prom"):
+        raise CertError("--prometheus %s: node_exporter's textfile collector reads only files named *.prom" % path)
+    text = prometheus_text(listing(store), now or crypto.now_utc())
+    apply_plan(Plan([Change(path, "metrics", Attributes(0o644, 0, 0), text.encode("utf-8"))]))
 
 
 def _require(store: Store, request_id: str, crls: bool = False):
