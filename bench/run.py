@@ -5,7 +5,9 @@
 For each N (1 server + N clients, all ansible_connection=local, one directory per host, PostgreSQL
 configuration files in a temp dir, a no-op reload command): certkeeper.pki.pg_mtls first run and
 idempotent rerun, the community.crypto reference (bench/reference/pg_mtls.yml, its own venv) first run
-and rerun, and the floor (bench/floor.yml, one ping per host). Several runs give medians and min-max;
+and rerun, the fleet report over the same hosts (certkeeper.pki.cert_report: one read-only call per host, then the
+JSON and HTML on the controller), and the floor (bench/floor.yml, one ping per host). Several runs give medians and
+min-max;
 ratios are taken pair by pair within the same run. Also: module invocations per host, the controller's
 peak RSS, the share of time spent in the core (cryptography + files) and `certkeeper renew --all` over
 10,000 tracked certificates. Writes bench/results/<time>.json and .md and prints the table.
@@ -64,7 +66,7 @@ def inventory(base: str, clients: int, python: str) -> str:
     return path
 
 
-def playbook(bin_dir: str, target: str, inventory_path: str, work: str) -> dict:
+def playbook(bin_dir: str, target: str, inventory_path: str, work: str, *args: str) -> dict:
     """Wall time, module invocations per host and peak RSS of one ansible-playbook run."""
     counts = os.path.join(work, "counts.json")
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS if bin_dir == OUR_BIN else "",
@@ -74,7 +76,7 @@ def playbook(bin_dir: str, target: str, inventory_path: str, work: str) -> dict:
                ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_LOCAL_TEMP=os.path.join(work, "tmp"))
     start = time.monotonic()
     proc = subprocess.run(["/usr/bin/time", "-f", "%M", os.path.join(bin_dir, "ansible-playbook"), "-i",
-                           inventory_path, target], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                           inventory_path, target, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seconds = time.monotonic() - start
     if proc.returncode != 0:
         raise SystemExit("%s failed:\n%s\n%s" % (target, proc.stdout[-3000:], proc.stderr[-2000:]))
@@ -168,8 +170,8 @@ def main() -> int:
     results = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(), "runs": args.runs,
                "machine": {"cpus": os.cpu_count(), "load_before": os.getloadavg()}, "sizes": {}}
     for n in sizes:
-        samples = {k: [] for k in ("ours_first", "ours_rerun", "ref_first", "ref_rerun", "floor")}
-        ratios = {k: [] for k in ("first_vs_ref", "rerun_vs_ref", "rerun_vs_floor")}
+        samples = {k: [] for k in ("ours_first", "ours_rerun", "ref_first", "ref_rerun", "floor", "report")}
+        ratios = {k: [] for k in ("first_vs_ref", "rerun_vs_ref", "rerun_vs_floor", "report_vs_floor")}
         details = {}
         for run in range(args.runs):
             work = tempfile.mkdtemp(prefix="certkeeper-bench-%d-" % n)
@@ -179,7 +181,10 @@ def main() -> int:
                 first = playbook(OUR_BIN, target, ours, work)
                 rerun = playbook(OUR_BIN, target, ours, work)
                 floor = playbook(OUR_BIN, os.path.join(BENCH, "floor.yml"), ours, work)
-                measured = {"ours_first": first, "ours_rerun": rerun, "floor": floor}
+                report = playbook(OUR_BIN, "certkeeper.pki.cert_report", ours, work,
+                                  "-e", "cert_report_dir=" + os.path.join(work, "report"))
+                measured = {"ours_first": first, "ours_rerun": rerun, "floor": floor, "report": report}
+                ratios["report_vs_floor"].append(report["seconds"] / floor["seconds"])
                 if n <= args.reference_max:
                     ref = inventory(os.path.join(work, "ref"), n, os.path.join(REF_BIN, "python"))
                     measured["ref_first"] = playbook(REF_BIN, os.path.join(BENCH, "reference", "pg_mtls.yml"), ref, work)
@@ -230,16 +235,16 @@ def markdown(results: dict) -> str:
 
     lines = ["| N clients | pg_mtls first | pg_mtls rerun | community.crypto first | community.crypto rerun | "
              "ping floor | first vs ref | rerun vs ref | rerun / floor | module tasks per host (first, rerun, ref first) "
-             "| peak RSS MB | core share |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| peak RSS MB | core share | cert_report | report / floor |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for n, row in results["sizes"].items():
         s, r, inv = row["seconds"], row["ratios"], row["invocations_per_host"]
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f, %.2f, %s | %.0f | %.0f%% |" % (
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f, %.2f, %s | %.0f | %.0f%% | %s | %s |" % (
             n, cell(s.get("ours_first")), cell(s.get("ours_rerun")), cell(s.get("ref_first")), cell(s.get("ref_rerun")),
             cell(s.get("floor")), ratio(r.get("first_vs_ref")), ratio(r.get("rerun_vs_ref")),
             ratio(r.get("rerun_vs_floor")), inv["ours_first"], inv["ours_rerun"],
             "%.2f" % inv["ref_first"] if "ref_first" in inv else "—", row["peak_rss_mb"]["ours_first"],
-            100 * row["core_share_of_first_run"]))
+            100 * row["core_share_of_first_run"], cell(s.get("report")), ratio(r.get("report_vs_floor"))))
     lines.append("")
     if "slope_seconds_per_host" in results:
         lines.append("Slope: %.3f s per client host on a first run, %.3f s on a rerun." % (

@@ -16,26 +16,12 @@ import tempfile
 
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from tests.integration.conftest import ROOT, run_playbook
+from tests.support.certificates import certificate_file
 
 pytestmark = pytest.mark.integration
 HOSTILE_CN = '</script><img src=x onerror="document.title=1">'
 ARTIFACTS = os.path.join(ROOT, ".work", "artifacts")
-
-
-def certificate_file(path: str, common_name: str, not_before, not_after) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(not_before).not_valid_after(not_after)
-            .sign(key, hashes.SHA256()))
-    with open(path, "wb") as handle:
-        handle.write(cert.public_bytes(serialization.Encoding.PEM))
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +172,56 @@ def test_chromium_renders_the_page_with_the_soonest_expiry_first_and_hostile_nam
                                        "--screenshot=" + shot, "file://" + page],
                            capture_output=True, text=True, timeout=120, check=False)
     assert taken.returncode == 0 and os.path.getsize(shot) > 10000, taken.stderr[-2000:]
+
+
+def synthetic_results(hosts: int, per_host: int, now) -> dict:
+    """What cert_report_info returns on ``hosts`` hosts holding ``per_host`` certificates each (as a pg_mtls client
+    with its chain and CRL would), expiries spread over a year."""
+    results = {}
+    for h in range(hosts):
+        host, rows = "host%03d.example.com" % h, []
+        for c in range(per_host):
+            not_after = now + datetime.timedelta(days=(h * 7 + c * 61) % 400 - 20, hours=c)
+            rows.append(dict(
+                source="tracked" if c else "ca", path="/etc/certkeeper/postgresql/cert%d.crt" % c,
+                id="pg_mtls-client-etc-certkeeper-postgresql-cert%d.crt-%08x" % (c, h * 31 + c),
+                status="MONITORING", stuck=False, ca="ansible", renew_at=(not_after - datetime.timedelta(days=30)).isoformat(),
+                last_renewed="", last_error="", outputs=["/etc/certkeeper/postgresql/client.pk8"], error="",
+                certificate=dict(subject="CN=app%d-%s" % (c, host), issuer="CN=certkeeper.pki PostgreSQL CA",
+                                 serial_number="%032x" % (h * 1000 + c), not_before=(now - datetime.timedelta(days=300)).isoformat(),
+                                 not_after=not_after.isoformat(), subject_alt_names=["DNS:" + host],
+                                 key_usage=["digitalSignature"], extended_key_usage=["clientAuth"],
+                                 fingerprint_sha256="ab" * 32)))
+        results[host] = {"certificates": rows, "crls": [dict(
+            crl_location="/etc/certkeeper/postgresql/root.crl", request_id="crl-%d" % h, status="MONITORING", stuck=False,
+            ca="ansible", issuer="CN=certkeeper.pki PostgreSQL CA", crl_number=4, revoked=1,
+            last_update=now.isoformat(), next_update=(now + datetime.timedelta(days=25)).isoformat(), last_error="")]}
+    return results
+
+
+def test_the_page_of_200_hosts_with_6_certificates_each_stays_under_1_mb_and_renders(tmp_path):
+    from ansible_collections.certkeeper.pki.plugins.module_utils._report.fleet import fleet_document
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    document = fleet_document(synthetic_results(200, 6, now), [], now)
+    (tmp_path / "report.json").write_text(json.dumps({"__cert_report": document}))
+    page = tmp_path / "certkeeper-report.html"
+    playbook = tmp_path / "render.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [{
+        "ansible.builtin.template": {"src": os.path.join(ROOT, "roles", "cert_report", "templates",
+                                                         "certkeeper-report.html.j2"), "dest": str(page)}}]}]))
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
+    run = run_playbook(str(playbook), str(inventory), "-e", "@" + str(tmp_path / "report.json"), tmp_dir=str(tmp_path))
+    assert run.returncode == 0, run.output
+    size = page.stat().st_size
+    assert size < 1_000_000, size
+    dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                          "--proxy-server=127.0.0.1:9", "--user-data-dir=" + str(tmp_path / "chromium"),
+                          "--virtual-time-budget=5000", "--dump-dom", "file://" + str(page)],
+                         capture_output=True, text=True, timeout=180, check=False)
+    assert 'data-rendered="yes"' in dom.stdout, dom.stderr[-2000:]
+    rows = re.findall(r'<tr class="state-[a-z]+" data-state="([^"]+)" data-host="([^"]+)">', dom.stdout)
+    assert len(rows) == 1200 and rows[0][0] == "expired"
+    print("page of 200 hosts x 6 certificates: %d bytes" % size)
