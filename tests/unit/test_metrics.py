@@ -44,8 +44,9 @@ def series_of(found: dict, name: str, **labels) -> float:
 
 def test_each_certificate_and_crl_gives_its_moments_and_status(lab):  # noqa: F811
     store = Store(lab["stores"]["db1"])
+    renew(store, now=NOW)  # the timer's pass: the last check
     items = listing(store)
-    found = samples(prometheus_text(items, NOW))
+    found = samples(prometheus_text(items, store.last_check()))
     server = [i for i in items if i["kind"] == "certificate"][0]
     cert = crypto.load_certificate(read(server["cert_location"]))
     request = dict(id=server["request_id"])
@@ -71,7 +72,7 @@ def test_a_crl_due_on_a_host_without_the_ca_shows_need_ca(lab):  # noqa: F811
     store = Store(lab["stores"]["app1"])
     renew(store, now=IN_WINDOW)
     items = listing(store)
-    found = samples(prometheus_text(items, IN_WINDOW))
+    found = samples(prometheus_text(items, store.last_check()))
     crl_id = [i for i in items if i["kind"] == "crl"][0]["request_id"]
     assert series_of(found, "certkeeper_crl_status", id=crl_id, status="NEED_CA") == 1
     assert series_of(found, "certkeeper_crl_status", id=crl_id, status="MONITORING") == 0
@@ -82,7 +83,8 @@ def test_label_values_are_escaped():
                 cert_location='/etc/"x"\\y\nz', renew_at="2027-01-01T00:00:00+00:00", last_renewed="",
                 certificate=dict(subject="CN=a", issuer="CN=b", serial_number="01",
                                  not_after="2027-02-01T00:00:00+00:00", not_before="2026-02-01T00:00:00+00:00"))
-    text = prometheus_text([item], NOW)
+    text = prometheus_text([item], "")
+    assert "certkeeper_last_check_timestamp_seconds" not in text  # no timer pass yet: no moment to show
     assert 'path="/etc/\\"x\\"\\\\y\\nz"' in text
 
 

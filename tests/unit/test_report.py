@@ -14,6 +14,8 @@ import pytest
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import CertError
 from ansible_collections.certkeeper.pki.plugins.module_utils._report.fleet import fleet_document, gate_problems
 from ansible_collections.certkeeper.pki.plugins.module_utils._report.host import host_report
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.verbs import renew
 from tests.support.certificates import certificate_file
 from tests.unit.test_crl_tracking import lab  # noqa: F401  (the fixture)
 
@@ -34,6 +36,12 @@ def test_a_host_reports_its_tracked_certificates_their_ca_and_its_crl(lab):  # n
     assert rows["root.crt"]["source"] == "ca" and rows["root.crt"]["certificate"]["subject"] == (
         "CN=certkeeper.pki PostgreSQL CA")
     assert [crl["crl_location"] for crl in report["crls"]] == [str(lab["tmp"] / "app1" / "root.crl")]
+    assert report["last_check"] == ""  # the timer never went through this store
+    checked = NOW.replace(microsecond=0)
+    renew(Store(lab["stores"]["app1"]), now=checked)
+    assert host_report(lab["stores"]["app1"], [])["last_check"] == checked.isoformat()
+    document = fleet_document({"app1": host_report(lab["stores"]["app1"], [])}, [], NOW)
+    assert {row["last_check"] for row in document["certificates"] + document["crls"]} == {checked.isoformat()}
 
 
 def test_files_under_a_path_a_bundle_a_der_file_junk_and_a_key(tmp_path):

@@ -17,8 +17,12 @@ def fleet_document(results: dict, unreachable: list, now: datetime.datetime) -> 
     (rows without a certificate last), each with its host and its state at ``now``."""
     certificates, crls = [], []
     for host in sorted(results):
-        certificates += [_certificate_row(host, row, now) for row in results[host].get("certificates", [])]
-        crls += [_crl_row(host, row, now) for row in results[host].get("crls", [])]
+        last_check = results[host].get("last_check", "")
+        certificates += [
+            dict(_certificate_row(host, row, now), last_check=last_check)
+            for row in results[host].get("certificates", [])
+        ]
+        crls += [dict(_crl_row(host, row, now), last_check=last_check) for row in results[host].get("crls", [])]
     certificates.sort(key=lambda row: (row["not_after"] or "9999", row["host"], row["path"]))
     crls.sort(key=lambda row: (row["next_update"] or "9999", row["host"], row["path"]))
     return {
@@ -66,6 +70,7 @@ def _certificate_row(host: str, row: dict, now) -> dict:
         not_after=facts.get("not_after", ""),
         renew_at=row.get("renew_at", ""),
         days_left=None if not_after is None else round((not_after - now).total_seconds() / 86400, 1),
+        last_attempt=row.get("last_attempt", ""),
         last_renewed=row.get("last_renewed", ""),
         last_error=row.get("last_error", ""),
         outputs=row.get("outputs", []),

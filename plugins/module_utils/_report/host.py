@@ -28,7 +28,8 @@ _PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFIC
 
 
 def host_report(store_dir: str, paths: list) -> dict:
-    """Rows of the host's certificates (``source`` tracked, ca or file) and of its tracked CRLs."""
+    """Rows of the host's certificates (``source`` tracked, ca or file) and of its tracked CRLs, and when the timer last
+    went through its store (``last_check``)."""
     for index, path in enumerate(paths):
         check_absolute_path(path, "paths[%d]" % index)
     store = Store(store_dir)
@@ -45,7 +46,7 @@ def host_report(store_dir: str, paths: list) -> dict:
             if found not in seen:
                 seen.add(found)
                 certificates += _file_rows(found, "file")
-    return {"certificates": certificates, "crls": crls}
+    return {"last_check": store.last_check(), "certificates": certificates, "crls": crls}
 
 
 def _tracked_row(item: dict) -> dict:
@@ -58,6 +59,7 @@ def _tracked_row(item: dict) -> dict:
         stuck=item["stuck"],
         ca=item["ca"],
         renew_at=item["renew_at"],
+        last_attempt=item["last_attempt"],
         last_renewed=item["last_renewed"],
         last_error=item["last_error"],
         outputs=[output["path"] for output in item["outputs"]],
@@ -74,6 +76,7 @@ def _row(source: str, path: str, facts: dict | None, **fields) -> dict:
         stuck=False,
         ca="",
         renew_at="",
+        last_attempt="",
         last_renewed="",
         last_error="",
         outputs=[],

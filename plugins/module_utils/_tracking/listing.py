@@ -38,6 +38,7 @@ def record_listing(record, kind: str, ca: str) -> dict:
         "ca": ca,
         "post_save_command": record.post_save_command,
         "last_error": record.last_error,
+        "last_attempt": record.last_attempt,
         "last_renewed": record.last_renewed,
     }
 

@@ -25,19 +25,21 @@ METRICS = {
     "certkeeper_crl_next_update_timestamp_seconds": "When the CRL the host serves lapses (nextUpdate).",
     "certkeeper_crl_last_update_timestamp_seconds": "When the CRL the host serves was signed (thisUpdate).",
     "certkeeper_crl_status": "The status of a tracked CRL: 1 for its current status, 0 for the others.",
-    "certkeeper_last_check_timestamp_seconds": "When certkeeper last checked the tracking store (wrote this file).",
+    "certkeeper_last_check_timestamp_seconds": "When the certkeeper timer last went through the store (renew --all).",
 }
 
 
-def prometheus_text(items: list, now: datetime.datetime) -> str:
-    """The metrics of ``items`` (``certkeeper list --json``'s entries) checked at ``now``."""
+def prometheus_text(items: list, last_check: str) -> str:
+    """The metrics of ``items`` (``certkeeper list --json``'s entries); ``last_check``: the store's last renew --all
+    (ISO 8601; "" when there was none, and then no last-check metric)."""
     samples: dict = {name: [] for name in METRICS}
     for item in items:
         if item["kind"] == "crl":
             _crl_samples(samples, item)
         else:
             _request_samples(samples, item)
-    samples["certkeeper_last_check_timestamp_seconds"].append(({}, now.timestamp()))
+    if last_check:
+        samples["certkeeper_last_check_timestamp_seconds"].append(({}, _seconds(last_check)))
     lines = []
     for name, rows in samples.items():
         if not rows:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import errno
 import fcntl
 import json
@@ -24,6 +25,7 @@ from .._core.files import (
     foreign_problem,
     make_parent_directories,
     os_error_text,
+    read_state,
 )
 from .request import (
     DEFAULT_STORE,
@@ -33,6 +35,8 @@ from .request import (
     shown,
     validate_id,
 )
+
+LAST_CHECK = "last-check"
 
 
 def _owner(uid: int) -> str:
@@ -222,6 +226,21 @@ class Store:
                 if request is not None:
                     requests_found.append(request)
         return requests_found
+
+    def note_check(self, now) -> None:
+        """Record when the timer last went through every record (``certkeeper renew --all``): the last check that
+        reports and metrics show. A store that does not exist yet is not made for it."""
+        if os.path.isdir(self.directory):
+            data = (now.isoformat() + "\n").encode()
+            apply_plan(Plan([Change(os.path.join(self.directory, LAST_CHECK), "last check", ROOT_ONLY_FILE, data)]))
+
+    def last_check(self) -> str:
+        """The moment of the last ``certkeeper renew --all`` (ISO 8601), or "" when there was none."""
+        state = read_state(os.path.join(self.directory, LAST_CHECK))
+        try:
+            return datetime.datetime.fromisoformat((state.data or b"").decode().strip()).isoformat()
+        except (ValueError, UnicodeDecodeError):
+            return ""
 
     def pending_key_path(self, request_id: str) -> str:
         """The key a CA helper is working on, or a new key until its save is complete."""

@@ -111,9 +111,11 @@ def renew(store: Store, request_id: str | None = None, runner=run_command, now=N
             if isinstance(record, TrackedCRL):
                 return check_crls(store, [record], now, runner)
             return renew_all(store, [record], runner=runner, now=now)
-        return renew_all(store, store.all(), runner=runner, now=now) + check_crls(
-            store, store.all(TrackedCRL), now, runner
-        )
+        now = now or crypto.now_utc()
+        outcomes = renew_all(store, store.all(), runner=runner, now=now)
+        outcomes += check_crls(store, store.all(TrackedCRL), now, runner)
+        store.note_check(now)
+        return outcomes
 
 
 def listing(store: Store, request_id: str | None = None) -> list:
@@ -124,13 +126,13 @@ def listing(store: Store, request_id: str | None = None) -> list:
     return [describe_request(r) for r in store.all()] + [describe_crl(c) for c in store.all(TrackedCRL)]
 
 
-def report_prometheus(store: Store, path: str, now=None) -> None:
+def report_prometheus(store: Store, path: str) -> None:
     """Write what the store tracks as a node_exporter textfile at ``path``, atomically (a temp file in its directory,
     then a rename), readable by all: node_exporter's textfile collector reads ``*.prom`` files only."""
     check_absolute_path(path, "--prometheus")
     if not path.endswith(".prom"):
         raise CertError("--prometheus %s: node_exporter's textfile collector reads only files named *.prom" % path)
-    text = prometheus_text(listing(store), now or crypto.now_utc())
+    text = prometheus_text(listing(store), store.last_check())
     apply_plan(Plan([Change(path, "metrics", Attributes(0o644, 0, 0), text.encode("utf-8"))]))
 
 
