@@ -145,7 +145,7 @@ def test_the_pg_mtls_role_registered_its_certificates(tracked):
     store = os.path.join(tracked.base, "store-db1")
     out = subprocess.run([os.path.join(tracked.base, "certkeeper"), "--store", store, "list", "--json"],
                          capture_output=True, text=True, check=False)
-    items = {i["cert_location"]: i for i in json.loads(out.stdout) if i["kind"] == "certificate"}
+    items = {i["cert_location"]: i for i in json.loads(out.stdout)}
     server = items[os.path.join(tracked.ssl_dir, "server.crt")]
     assert server["request_id"].startswith("pg_mtls-server-")  # one record per certificate, named after its path
     assert server["ca"] == "local" and server["post_save_command"] == tracked.cluster.reload_command

@@ -59,9 +59,9 @@ def certkeeper(lab, store: str, *args: str, days: int = 0) -> subprocess.Complet
 
 
 def crls(lab, store: str, days: int = 0) -> dict:
-    listed = certkeeper(lab, store, "list", "--json", days=days)
+    listed = certkeeper(lab, store, "list", "--crls", "--json", days=days)
     assert listed.returncode == 0, listed.stderr
-    return {item["crl_location"]: item for item in json.loads(listed.stdout) if item["kind"] == "crl"}
+    return {item["crl_location"]: item for item in json.loads(listed.stdout)}
 
 
 def crl_number(path: str) -> int:

@@ -5,6 +5,7 @@ and reports it due on a host without the CA. Real files, keys and CRLs; the time
 from __future__ import annotations
 
 import datetime
+import json
 import os
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from ansible_collections.certkeeper.pki.plugins.module_utils._ca import revocation
 from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import CertError
+from ansible_collections.certkeeper.pki.plugins.module_utils._host.cli import main
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.crl import TrackedCRL, crl_id_for
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.listing import format_listing
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store
@@ -184,3 +186,18 @@ def test_the_crl_record_is_written_once_and_a_rerun_is_answered_unchanged(lab):
     before = os.stat(record)
     assert not run(**lab["client"])["changed"] and not run(**lab["ca_call"])["changed"]
     assert os.stat(record).st_mtime_ns == before.st_mtime_ns
+
+
+def test_the_command_lists_certificates_as_json_as_it_always_did_and_crls_on_request(lab, capsys):
+    store = lab["stores"]["db1"]
+    assert main(["--store", store, "list", "--json"]) == 0
+    certificates = json.loads(capsys.readouterr().out)
+    assert [item["kind"] for item in certificates] == ["certificate"]  # what consumers of --json parse
+    assert main(["--store", store, "list", "--crls", "--json"]) == 0
+    crls = json.loads(capsys.readouterr().out)
+    assert [item["kind"] for item in crls] == ["crl"] and crls[0]["crl_location"].endswith("db1/root.crl")
+    assert main(["--store", store, "list"]) == 0
+    text = capsys.readouterr().out
+    assert "Number of certificates and requests being tracked: 1." in text and "Number of CRLs being tracked: 1." in text
+    assert main(["--store", store, "list", "-i", crls[0]["request_id"], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["kind"] == "crl"

@@ -6,7 +6,7 @@
 The cert_track role installs this package (plugins/module_utils) on the host with a small launcher,
 so the command and the modules share one implementation.
 
-  certkeeper list [-i ID] [--json]
+  certkeeper list [-i ID] [--json] [--crls]
   certkeeper start-tracking -i ID -f CERT -k KEY -c CA [...]
   certkeeper stop-tracking -i ID
   certkeeper resubmit -i ID
@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     show = verbs.add_parser("list", help="show tracked requests, like getcert list")
     show.add_argument("-i", "--id")
     show.add_argument("--json", action="store_true", help="the same fields as JSON")
+    show.add_argument("--crls", action="store_true", help="the tracked CRLs only (the text listing shows both)")
 
     start = verbs.add_parser("start-tracking", help="track a certificate (request it when the file is missing)")
     start.add_argument("-i", "--id", required=True)
@@ -82,6 +83,9 @@ def main(argv=None) -> int:
     try:
         if args.verb == "list":
             items = listing(store, args.id)
+            if args.crls or args.json:  # --json lists the certificates, as it always did; --crls the CRLs
+                wanted = "crl" if args.crls else "certificate"
+                items = [item for item in items if item["kind"] == wanted or args.id]
             _say(json.dumps(items, indent=2) + "\n" if args.json else format_listing(items))
             return 0
         if args.verb == "start-tracking":
