@@ -162,7 +162,7 @@ def test_chromium_renders_the_page_with_the_soonest_expiry_first_and_hostile_nam
     rows = re.findall(r'<tr class="state-([a-z]+)" data-state="([^"]+)" data-host="([^"]+)">(.*?)</tr>', dom.stdout)
     assert len(rows) == 6
     assert rows[0][:3] == ("expired", "expired", "h2") and "old.crt" in rows[0][3]
-    assert any(state == "stuck" for _, state, _, _ in rows)
+    assert any(row[1] == "stuck" for row in rows)
     # the hostile CN is text in a cell, not an element; the page's title is untouched
     assert "&lt;img src=x onerror=" in dom.stdout and "<img" not in dom.stdout  # (RFC 4514 escapes it with \\)
     assert "<title>certkeeper report" in dom.stdout

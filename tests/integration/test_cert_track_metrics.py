@@ -100,9 +100,8 @@ def test_the_unit_runs_the_renewal_then_writes_the_textfile(metrics_lab):
     command = exec_start(metrics_lab["base"])
     assert command[-2:] == ["--prometheus", os.path.join(metrics_lab["textfiles"], "certkeeper.prom")], command
     assert oct(os.stat(metrics_lab["textfiles"]).st_mode & 0o777) == "0o755"
-    verify = subprocess.run(["systemd-analyze", "verify", os.path.join(metrics_lab["base"], "units",
-                                                                        "certkeeper-renew.service")],
-                            capture_output=True, text=True, check=False)
+    unit = os.path.join(metrics_lab["base"], "units", "certkeeper-renew.service")
+    verify = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True, check=False)
     assert verify.returncode == 0 and verify.stderr == "", verify.stderr
 
 

@@ -19,7 +19,7 @@ from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.listing i
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.verbs import listing, renew
 from tests.unit.test_pg_mtls import run
-from tests.unit.test_pg_mtls_revocation import client_request, index_of, read
+from tests.unit.test_pg_mtls_revocation import index_of, read
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 IN_WINDOW = NOW + datetime.timedelta(days=21)  # a 30-day CRL has 9 days left: less than a third
@@ -41,106 +41,88 @@ def crl_of(path: str):
     return revocation.load_crl(read(path))
 
 
-@pytest.fixture
-def lab(tmp_path):
-    """A CA host that is also the server (ca_path) and a client without the CA, each with its own store."""
-    ca = str(tmp_path / "ca")
-    stores = {name: str(tmp_path / ("store-" + name)) for name in ("ca", "db1", "app1")}
-    ca_call = dict(role="ca", path=ca, track=dict(store=stores["ca"]))
-    server = dict(role="server", path=str(tmp_path / "db1"), ca_path=ca, common_name="db1.example.com",
-                  track=dict(store=stores["db1"], post_save_command="reload postgresql"))
-    first = run(**ca_call)
-    server["crl"] = first["crl"]  # as the role hands every host the CA call's CRL
-    run(**server)
-    client = dict(role="client", path=str(tmp_path / "app1"), common_name="user_app1", ca_certificate=first["ca_certificate"],
-                  crl=first["crl"], track=dict(store=stores["app1"]))
-    signed = run(**ca_call, sign=[client_request("app1", run(**client)["csr"])])
-    run(certificate=signed["certificates"]["app1"], **client)
-    return dict(ca=ca, stores=stores, ca_call=ca_call, server=server, client=client, tmp=tmp_path)
-
-
 def only_crl(store: str) -> dict:
     (item,) = [item for item in listing(Store(store)) if item["kind"] == "crl"]
     return item
 
 
-def test_every_host_that_installs_a_crl_tracks_it_with_its_next_update(lab):
-    ca_crl = only_crl(lab["stores"]["ca"])
-    assert ca_crl["crl_location"] == os.path.join(lab["ca"], "root.crl") and ca_crl["ca"] == "local"
-    server_crl = only_crl(lab["stores"]["db1"])
-    assert server_crl["crl_location"] == str(lab["tmp"] / "db1" / "root.crl")
+def test_every_host_that_installs_a_crl_tracks_it_with_its_next_update(crl_lab):
+    ca_crl = only_crl(crl_lab["stores"]["ca"])
+    assert ca_crl["crl_location"] == os.path.join(crl_lab["ca"], "root.crl") and ca_crl["ca"] == "local"
+    server_crl = only_crl(crl_lab["stores"]["db1"])
+    assert server_crl["crl_location"] == str(crl_lab["tmp"] / "db1" / "root.crl")
     assert server_crl["ca"] == "local" and server_crl["post_save_command"] == "reload postgresql"
-    client_crl = only_crl(lab["stores"]["app1"])
+    client_crl = only_crl(crl_lab["stores"]["app1"])
     assert client_crl["ca"] == "ansible" and client_crl["status"] == "MONITORING"
-    assert client_crl["next_update"] == revocation.crl_next_update(crl_of(os.path.join(lab["ca"], "root.crl")))
+    assert client_crl["next_update"] == revocation.crl_next_update(crl_of(os.path.join(crl_lab["ca"], "root.crl")))
     assert client_crl["crl_number"] == 1 and client_crl["revoked"] == 0
-    text = format_listing(listing(Store(lab["stores"]["app1"])))
+    text = format_listing(listing(Store(crl_lab["stores"]["app1"])))
     assert "Number of certificates and requests being tracked: 1." in text
     assert "Number of CRLs being tracked: 1." in text and "\tnext update: %s" % client_crl["next_update"][:10] in text
 
 
-def test_the_timer_on_the_ca_host_re_signs_the_crl_in_its_window_and_not_before(lab):
-    ca_crl = os.path.join(lab["ca"], "root.crl")
+def test_the_timer_on_the_ca_host_re_signs_the_crl_in_its_window_and_not_before(crl_lab):
+    ca_crl = os.path.join(crl_lab["ca"], "root.crl")
     before = read(ca_crl)
-    assert [o.action for o in renew(Store(lab["stores"]["ca"]))] == ["not due"]
+    assert [o.action for o in renew(Store(crl_lab["stores"]["ca"]))] == ["not due"]
     assert read(ca_crl) == before  # not rewritten: its bytes stay
-    (outcome,) = renew(Store(lab["stores"]["ca"]), now=IN_WINDOW)
+    (outcome,) = renew(Store(crl_lab["stores"]["ca"]), now=IN_WINDOW)
     assert outcome.action == "renewed" and outcome.status == "MONITORING", outcome
     crl = crl_of(ca_crl)
-    assert revocation.crl_number(crl) == 2 == index_of(lab["ca"]).crl_number
+    assert revocation.crl_number(crl) == 2 == index_of(crl_lab["ca"]).crl_number
     assert crl.next_update_utc > IN_WINDOW + datetime.timedelta(days=29)
-    assert revocation.crl_of(read(ca_crl), ca_certificate(lab)) is not None
-    assert [o.action for o in renew(Store(lab["stores"]["ca"]), now=IN_WINDOW)] == ["not due"]
+    assert revocation.crl_of(read(ca_crl), ca_certificate(crl_lab)) is not None
+    assert [o.action for o in renew(Store(crl_lab["stores"]["ca"]), now=IN_WINDOW)] == ["not due"]
 
 
-def ca_certificate(lab):
-    return crypto.load_certificate(read(os.path.join(lab["ca"], "root.crt")))
+def ca_certificate(crl_lab):
+    return crypto.load_certificate(read(os.path.join(crl_lab["ca"], "root.crt")))
 
 
-def test_a_re_signed_crl_still_lists_what_the_ca_revoked(lab):
-    revoked = run(**lab["ca_call"], revoke=[dict(name="app1", reason="cessationOfOperation")])
+def test_a_re_signed_crl_still_lists_what_the_ca_revoked(crl_lab):
+    revoked = run(**crl_lab["ca_call"], revoke=[dict(name="app1", reason="cessationOfOperation")])
     serial = revoked["revoked"][0]["serial"]
-    renew(Store(lab["stores"]["ca"]), now=IN_WINDOW)
-    crl = crl_of(os.path.join(lab["ca"], "root.crl"))
+    renew(Store(crl_lab["stores"]["ca"]), now=IN_WINDOW)
+    crl = crl_of(os.path.join(crl_lab["ca"], "root.crl"))
     assert revocation.crl_number(crl) == 3
     assert revocation.listed_reason(crl, int(serial, 16)) == "cessationOfOperation"
 
 
-def test_on_the_ca_host_that_serves_the_timer_installs_the_new_crl_and_reloads_postgresql(lab):
-    installed = str(lab["tmp"] / "db1" / "root.crl")
+def test_on_the_ca_host_that_serves_the_timer_installs_the_new_crl_and_reloads_postgresql(crl_lab):
+    installed = str(crl_lab["tmp"] / "db1" / "root.crl")
     runner = Runner()
-    outcomes = renew(Store(lab["stores"]["db1"]), now=IN_WINDOW, runner=runner)
+    outcomes = renew(Store(crl_lab["stores"]["db1"]), now=IN_WINDOW, runner=runner)
     by_kind = {o.id.split("-")[0]: o for o in outcomes}
     assert by_kind["crl"].action == "renewed" and "installed at " + installed in by_kind["crl"].message
-    assert read(installed) == read(os.path.join(lab["ca"], "root.crl"))
+    assert read(installed) == read(os.path.join(crl_lab["ca"], "root.crl"))
     assert revocation.crl_number(crl_of(installed)) == 2
     assert runner.commands == ["reload postgresql"]
     # the CA host's own record finds the CRL current: nothing signed twice, nothing reloaded
-    assert [o.action for o in renew(Store(lab["stores"]["ca"]), now=IN_WINDOW)] == ["not due"]
-    assert renew(Store(lab["stores"]["db1"]), now=IN_WINDOW, runner=runner)[-1].action == "not due"
+    assert [o.action for o in renew(Store(crl_lab["stores"]["ca"]), now=IN_WINDOW)] == ["not due"]
+    assert renew(Store(crl_lab["stores"]["db1"]), now=IN_WINDOW, runner=runner)[-1].action == "not due"
     assert runner.commands == ["reload postgresql"]
 
 
-def test_a_failing_reload_after_a_new_crl_is_post_save_failed_and_the_crl_stays(lab):
-    (outcome,) = [o for o in renew(Store(lab["stores"]["db1"]), now=IN_WINDOW, runner=Runner(1))
+def test_a_failing_reload_after_a_new_crl_is_post_save_failed_and_the_crl_stays(crl_lab):
+    (outcome,) = [o for o in renew(Store(crl_lab["stores"]["db1"]), now=IN_WINDOW, runner=Runner(1))
                   if o.id.startswith("crl-")]
     assert outcome.status == "POST_SAVE_FAILED" and "reload failed" in outcome.message
-    assert only_crl(lab["stores"]["db1"])["stuck"]
-    assert revocation.crl_number(crl_of(str(lab["tmp"] / "db1" / "root.crl"))) == 2
+    assert only_crl(crl_lab["stores"]["db1"])["stuck"]
+    assert revocation.crl_number(crl_of(str(crl_lab["tmp"] / "db1" / "root.crl"))) == 2
     # PostgreSQL still holds the old CRL: the next tick runs the reload again, and only its success ends the status
     still = Runner(1)
-    (again,) = [o for o in renew(Store(lab["stores"]["db1"]), now=IN_WINDOW, runner=still) if o.id.startswith("crl-")]
+    (again,) = [o for o in renew(Store(crl_lab["stores"]["db1"]), now=IN_WINDOW, runner=still) if o.id.startswith("crl-")]
     assert (again.action, again.status, still.commands) == ("failed", "POST_SAVE_FAILED", ["reload postgresql"])
     fixed = Runner()
-    (done,) = [o for o in renew(Store(lab["stores"]["db1"]), now=IN_WINDOW, runner=fixed) if o.id.startswith("crl-")]
+    (done,) = [o for o in renew(Store(crl_lab["stores"]["db1"]), now=IN_WINDOW, runner=fixed) if o.id.startswith("crl-")]
     assert (done.action, done.status, fixed.commands) == ("renewed", "MONITORING", ["reload postgresql"])
-    assert revocation.crl_number(crl_of(str(lab["tmp"] / "db1" / "root.crl"))) == 2  # nothing signed again
-    assert renew(Store(lab["stores"]["db1"]), now=IN_WINDOW, runner=fixed)[-1].action == "not due"
+    assert revocation.crl_number(crl_of(str(crl_lab["tmp"] / "db1" / "root.crl"))) == 2  # nothing signed again
+    assert renew(Store(crl_lab["stores"]["db1"]), now=IN_WINDOW, runner=fixed)[-1].action == "not due"
 
 
-def test_without_the_ca_a_crl_in_its_window_is_reported_and_an_expired_one_said_so(lab):
-    store = Store(lab["stores"]["app1"])
-    crl_path = str(lab["tmp"] / "app1" / "root.crl")
+def test_without_the_ca_a_crl_in_its_window_is_reported_and_an_expired_one_said_so(crl_lab):
+    store = Store(crl_lab["stores"]["app1"])
+    crl_path = str(crl_lab["tmp"] / "app1" / "root.crl")
     before = read(crl_path)
     assert [o.status for o in renew(store) if o.id.startswith("crl-")] == ["MONITORING"]
     (due,) = [o for o in renew(store, now=IN_WINDOW) if o.id.startswith("crl-")]
@@ -152,22 +134,22 @@ def test_without_the_ca_a_crl_in_its_window_is_reported_and_an_expired_one_said_
     assert read(crl_path) == before  # a host without the CA key never writes a CRL
 
 
-def test_a_playbook_run_that_installs_the_cas_new_crl_ends_the_need_ca(lab):
-    store = Store(lab["stores"]["app1"])
+def test_a_playbook_run_that_installs_the_cas_new_crl_ends_the_need_ca(crl_lab):
+    store = Store(crl_lab["stores"]["app1"])
     renew(store, now=IN_WINDOW)
     assert only_crl(store.directory)["status"] == "NEED_CA"
-    newer = run(**lab["ca_call"], revoke=[dict(name="db1.example.com", reason="superseded")])["crl"]
-    result = run(**dict(lab["client"], crl=newer))
+    newer = run(**crl_lab["ca_call"], revoke=[dict(name="db1.example.com", reason="superseded")])["crl"]
+    result = run(**dict(crl_lab["client"], crl=newer))
     assert any("status NEED_CA -> MONITORING: CRL installed by this run" in c["reason"] for c in result["changes"])
     assert only_crl(store.directory)["status"] == "MONITORING"
-    assert not run(**dict(lab["client"], crl=newer))["changed"]
+    assert not run(**dict(crl_lab["client"], crl=newer))["changed"]
 
 
-def test_a_crl_that_is_not_the_cas_is_need_guidance(lab):
-    other = run(role="ca", path=str(lab["tmp"] / "other-ca"))["crl"]
-    crl_path = lab["tmp"] / "app1" / "root.crl"
+def test_a_crl_that_is_not_the_cas_is_need_guidance(crl_lab):
+    other = run(role="ca", path=str(crl_lab["tmp"] / "other-ca"))["crl"]
+    crl_path = crl_lab["tmp"] / "app1" / "root.crl"
     crl_path.write_text(other)
-    (outcome,) = [o for o in renew(Store(lab["stores"]["app1"])) if o.id.startswith("crl-")]
+    (outcome,) = [o for o in renew(Store(crl_lab["stores"]["app1"])) if o.id.startswith("crl-")]
     assert outcome.status == "NEED_GUIDANCE" and "is not a CRL of the CA in" in outcome.message
 
 
@@ -181,15 +163,15 @@ def test_a_ca_call_in_check_mode_tracks_nothing_and_the_ca_options_of_a_leaf_are
     assert not (tmp_path / "ca").exists()
 
 
-def test_the_crl_record_is_written_once_and_a_rerun_is_answered_unchanged(lab):
-    record = Store(lab["stores"]["app1"]).path(crl_id_for(str(lab["tmp"] / "app1" / "root.crl")), TrackedCRL)
+def test_the_crl_record_is_written_once_and_a_rerun_is_answered_unchanged(crl_lab):
+    record = Store(crl_lab["stores"]["app1"]).path(crl_id_for(str(crl_lab["tmp"] / "app1" / "root.crl")), TrackedCRL)
     before = os.stat(record)
-    assert not run(**lab["client"])["changed"] and not run(**lab["ca_call"])["changed"]
+    assert not run(**crl_lab["client"])["changed"] and not run(**crl_lab["ca_call"])["changed"]
     assert os.stat(record).st_mtime_ns == before.st_mtime_ns
 
 
-def test_the_command_lists_certificates_as_json_as_it_always_did_and_crls_on_request(lab, capsys):
-    store = lab["stores"]["db1"]
+def test_the_command_lists_certificates_as_json_as_it_always_did_and_crls_on_request(crl_lab, capsys):
+    store = crl_lab["stores"]["db1"]
     assert main(["--store", store, "list", "--json"]) == 0
     certificates = json.loads(capsys.readouterr().out)
     assert [item["kind"] for item in certificates] == ["certificate"]  # what consumers of --json parse

@@ -1,6 +1,6 @@
 """The store as Prometheus metrics (`certkeeper report --prometheus FILE`): the moments of each tracked certificate and
 CRL as Unix timestamps, statuses as labelled gauges, written atomically; promtool (Debian's prometheus) checks the
-format. The stores are those of test_crl_tracking's lab: a CA host that serves, and a client."""
+format. The stores are those of the crl_lab fixture (conftest.py): a CA host that serves, and a client."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from ansible_collections.certkeeper.pki.plugins.module_utils._host.cli import ma
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.metrics import METRICS, prometheus_text
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.verbs import listing, renew, report_prometheus
-from tests.unit.test_crl_tracking import IN_WINDOW, lab  # noqa: F401  (the fixture)
+from tests.unit.test_crl_tracking import IN_WINDOW
 from tests.unit.test_pg_mtls_revocation import read
 
 NOW = datetime.datetime(2027, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
@@ -42,8 +42,8 @@ def series_of(found: dict, name: str, **labels) -> float:
     return value
 
 
-def test_each_certificate_and_crl_gives_its_moments_and_status(lab):  # noqa: F811
-    store = Store(lab["stores"]["db1"])
+def test_each_certificate_and_crl_gives_its_moments_and_status(crl_lab):
+    store = Store(crl_lab["stores"]["db1"])
     renew(store, now=NOW)  # the timer's pass: the last check
     items = listing(store)
     found = samples(prometheus_text(items, store.last_check()))
@@ -62,14 +62,14 @@ def test_each_certificate_and_crl_gives_its_moments_and_status(lab):  # noqa: F8
     assert series_of(found, "certkeeper_request_status", status="MONITORING", **request) == 1
     assert series_of(found, "certkeeper_request_status", status="NEED_CA", **request) == 0
     assert series_of(found, "certkeeper_request_stuck", **request) == 0
-    crl = [i for i in items if i["kind"] == "crl" and i["crl_location"].startswith(str(lab["tmp"] / "db1"))][0]
+    crl = [i for i in items if i["kind"] == "crl" and i["crl_location"].startswith(str(crl_lab["tmp"] / "db1"))][0]
     assert series_of(found, "certkeeper_crl_next_update_timestamp_seconds", id=crl["request_id"]) == \
         revocation.load_crl(read(crl["crl_location"])).next_update_utc.timestamp()
     assert found["certkeeper_last_check_timestamp_seconds"] == NOW.timestamp()
 
 
-def test_a_crl_due_on_a_host_without_the_ca_shows_need_ca(lab):  # noqa: F811
-    store = Store(lab["stores"]["app1"])
+def test_a_crl_due_on_a_host_without_the_ca_shows_need_ca(crl_lab):
+    store = Store(crl_lab["stores"]["app1"])
     renew(store, now=IN_WINDOW)
     items = listing(store)
     found = samples(prometheus_text(items, store.last_check()))
@@ -88,10 +88,10 @@ def test_label_values_are_escaped():
     assert 'path="/etc/\\"x\\"\\\\y\\nz"' in text
 
 
-def test_the_textfile_is_written_atomically_readable_by_all_and_checked_by_promtool(lab, tmp_path):  # noqa: F811
+def test_the_textfile_is_written_atomically_readable_by_all_and_checked_by_promtool(crl_lab, tmp_path):
     (tmp_path / "textfiles").mkdir()
     path = tmp_path / "textfiles" / "certkeeper.prom"
-    assert main(["--store", lab["stores"]["db1"], "report", "--prometheus", str(path)]) == 0
+    assert main(["--store", crl_lab["stores"]["db1"], "report", "--prometheus", str(path)]) == 0
     # no temp file left where node_exporter reads
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644 and os.listdir(path.parent) == ["certkeeper.prom"]
     checked = subprocess.run(["promtool", "check", "metrics"], input=path.read_text(), capture_output=True, text=True,
@@ -99,10 +99,10 @@ def test_the_textfile_is_written_atomically_readable_by_all_and_checked_by_promt
     assert checked.returncode == 0 and checked.stdout + checked.stderr == "", checked.stdout + checked.stderr
 
 
-def test_renew_writes_the_textfile_even_when_a_renewal_fails(lab, tmp_path):  # noqa: F811
-    os.unlink(str(lab["tmp"] / "app1" / "root.crt"))  # the CRL can no longer be checked: NEED_GUIDANCE
+def test_renew_writes_the_textfile_even_when_a_renewal_fails(crl_lab, tmp_path):
+    os.unlink(str(crl_lab["tmp"] / "app1" / "root.crt"))  # the CRL can no longer be checked: NEED_GUIDANCE
     path = tmp_path / "certkeeper.prom"
-    assert main(["--store", lab["stores"]["app1"], "renew", "--all", "--prometheus", str(path)]) == 1
+    assert main(["--store", crl_lab["stores"]["app1"], "renew", "--all", "--prometheus", str(path)]) == 1
     found = samples(path.read_text())
     assert [s for s, v in found.items() if s.startswith("certkeeper_crl_status{") and 'NEED_GUIDANCE' in s] and \
         all(v == 1 for s, v in found.items() if s.startswith("certkeeper_crl_status{") and "NEED_GUIDANCE" in s)
@@ -112,9 +112,9 @@ def test_renew_writes_the_textfile_even_when_a_renewal_fails(lab, tmp_path):  # 
     ("relative.prom", "--prometheus must be an absolute path"),
     ("/tmp/certkeeper.txt", "reads only files named \\*.prom"),
 ])
-def test_a_textfile_path_it_cannot_use_is_refused(lab, path, message):  # noqa: F811
+def test_a_textfile_path_it_cannot_use_is_refused(crl_lab, path, message):
     with pytest.raises(CertError, match=message):
-        report_prometheus(Store(lab["stores"]["db1"]), path)
+        report_prometheus(Store(crl_lab["stores"]["db1"]), path)
 
 
 def test_the_documented_alert_rules_are_valid_and_fire_when_they_should():

@@ -108,8 +108,8 @@ def test_a_certificate_issued_before_the_index_is_revoked_by_its_serial(pki):
     with pytest.raises(CertError, match=r"'app2' is no identity .* give its serial too: \{name: app2, serial: "):
         run(role="ca", path=pki["ca"], revoke=[dict(name="app2", reason="unspecified")])
     assert snapshot(pki["ca"]) == before
-    printed = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", os.path.join(pki["clients"]["app2"]["path"],
-                                                                                         "client.crt")],
+    app2_crt = os.path.join(pki["clients"]["app2"]["path"], "client.crt")
+    printed = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", app2_crt],
                              capture_output=True, text=True, check=True).stdout.strip().split("=", 1)[1]
     assert printed.upper() == printed  # as users copy it
     result = run(role="ca", path=pki["ca"], revoke=[dict(name="app2", reason="cessationOfOperation", serial=printed)])

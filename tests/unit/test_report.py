@@ -1,6 +1,6 @@
 """The fleet report's two halves without Ansible: what one host holds (_report/host.py: the store's records, their CA
 certificates, certificate files under the paths; never a key) and the document, summary and gate the controller builds
-from every host (_report/fleet.py, standard library only). Real certificates and stores (test_crl_tracking's lab)."""
+from every host (_report/fleet.py, standard library only). Real certificates and stores (test_crl_tracking's crl_lab)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from ansible_collections.certkeeper.pki.plugins.module_utils._report.host import
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.verbs import renew
 from tests.support.certificates import certificate_file
-from tests.unit.test_crl_tracking import lab  # noqa: F401  (the fixture)
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 DAY = datetime.timedelta(days=1)
@@ -27,20 +26,20 @@ def rows_by_name(report: dict) -> dict:
     return {os.path.basename(row["path"]): row for row in report["certificates"]}
 
 
-def test_a_host_reports_its_tracked_certificates_their_ca_and_its_crl(lab):  # noqa: F811
-    report = host_report(lab["stores"]["app1"], [])
+def test_a_host_reports_its_tracked_certificates_their_ca_and_its_crl(crl_lab):
+    report = host_report(crl_lab["stores"]["app1"], [])
     rows = rows_by_name(report)
     assert set(rows) == {"client.crt", "root.crt"}
     assert rows["client.crt"]["source"] == "tracked" and rows["client.crt"]["status"] == "MONITORING"
     assert rows["client.crt"]["renew_at"] < rows["client.crt"]["certificate"]["not_after"]
     assert rows["root.crt"]["source"] == "ca" and rows["root.crt"]["certificate"]["subject"] == (
         "CN=certkeeper.pki PostgreSQL CA")
-    assert [crl["crl_location"] for crl in report["crls"]] == [str(lab["tmp"] / "app1" / "root.crl")]
+    assert [crl["crl_location"] for crl in report["crls"]] == [str(crl_lab["tmp"] / "app1" / "root.crl")]
     assert report["last_check"] == ""  # the timer never went through this store
     checked = NOW.replace(microsecond=0)
-    renew(Store(lab["stores"]["app1"]), now=checked)
-    assert host_report(lab["stores"]["app1"], [])["last_check"] == checked.isoformat()
-    document = fleet_document({"app1": host_report(lab["stores"]["app1"], [])}, [], NOW)
+    renew(Store(crl_lab["stores"]["app1"]), now=checked)
+    assert host_report(crl_lab["stores"]["app1"], [])["last_check"] == checked.isoformat()
+    document = fleet_document({"app1": host_report(crl_lab["stores"]["app1"], [])}, [], NOW)
     assert {row["last_check"] for row in document["certificates"] + document["crls"]} == {checked.isoformat()}
 
 
@@ -90,8 +89,9 @@ def _row(path, not_after, **extra):
 
 def test_the_document_sorts_by_expiry_states_each_row_and_summarises():
     results = {
-        "b": {"certificates": [_row("/late", NOW + 300 * DAY), _row("/window", NOW + 20 * DAY, source="tracked",
-                                                                     status="MONITORING", renew_at=(NOW - DAY).isoformat())],
+        "b": {"certificates": [_row("/late", NOW + 300 * DAY),
+                               _row("/window", NOW + 20 * DAY, source="tracked", status="MONITORING",
+                                    renew_at=(NOW - DAY).isoformat())],
               "crls": [dict(crl_location="/root.crl", request_id="crl-1", status="NEED_CA", stuck=False, ca="ansible",
                             issuer="CN=ca", next_update=(NOW + 2 * DAY).isoformat(), last_update=NOW.isoformat())]},
         "a": {"certificates": [_row("/gone", NOW - DAY), _row("/stuck", NOW + 100 * DAY, source="tracked",
