@@ -47,10 +47,14 @@ options:
 """
 
 EXAMPLES = r"""
-- name: What this host holds, the web server's certificates included
+- name: What this host holds, the certificates of /etc/pki/tls/certs included
   certkeeper.pki.cert_report_info:
-    paths: [/etc/nginx/tls]
+    paths: [/etc/pki/tls/certs]
   register: held
+
+- name: The tracked ones that need a person
+  ansible.builtin.debug:
+    msg: "{{ held.certificates | selectattr('stuck') | map(attribute='path') | list }}"
 """
 
 RETURN = r"""

@@ -37,9 +37,10 @@ printf '%s\\n' "$CERTMONGER_CSR" | openssl x509 -req -days 365 -CA "$pki/company
   -CAkey "$pki/private/company-ca.key" -copy_extensions copy 2>/dev/null
 """
 PLAY_HOSTS = {"pg_mtls_certs": "all"}
-ORDER = ["pg_mtls_certs", "cert_track", "cert_track_info", "signing_cert", "certkeeper_command"]
+ORDER = ["pg_mtls_certs", "cert_track", "cert_track_info", "cert_report_info", "signing_cert", "certkeeper_command"]
 STORE_DEFAULTS = {"certkeeper.pki.cert_track": {"store": HOST_ROOT + "/var/lib/certkeeper"},
-                  "certkeeper.pki.cert_track_info": {"store": HOST_ROOT + "/var/lib/certkeeper"}}
+                  "certkeeper.pki.cert_track_info": {"store": HOST_ROOT + "/var/lib/certkeeper"},
+                  "certkeeper.pki.cert_report_info": {"store": HOST_ROOT + "/var/lib/certkeeper"}}
 EXAMPLE_PASSWORD = "example-pfx-password"
 
 
