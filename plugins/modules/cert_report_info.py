@@ -47,7 +47,7 @@ options:
 """
 
 EXAMPLES = r"""
-- name: What this host holds, the certificates of /etc/pki/tls/certs included
+- name: What this host holds, with the certificates of the system directory
   certkeeper.pki.cert_report_info:
     paths: [/etc/pki/tls/certs]
   register: held
