@@ -141,7 +141,7 @@ def test_bad_input_is_named(fleet, tmp_path):
     bad.write_text(yaml.safe_dump(inventory))
     run = run_playbook("certkeeper.pki.cert_report", str(bad), "-e", "cert_report_dir=%s" % (tmp_path / "r"),
                        tmp_dir=str(tmp_path))
-    assert run.returncode != 0 and "cert_report_paths must be a list of absolute paths (host h3)" in run.output
+    assert run.returncode != 0 and "cert_report_paths of h3 must be absolute paths: 'relative/dir'" in run.output
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     run = report(fleet, report_dir=str(blocked / "report"))

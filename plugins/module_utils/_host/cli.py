@@ -12,6 +12,7 @@ so the command and the modules share one implementation.
   certkeeper resubmit -i ID
   certkeeper renew (--all | -i ID) [--json] [--prometheus FILE]
   certkeeper report --prometheus FILE
+  certkeeper adopt-certmonger [--dry-run] [-i ID]... [--json]
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import json
 import sys
 
 from .._core.crypto import CertError
+from .._tracking.certmonger import DEFAULT_CAS_DIR, DEFAULT_REQUESTS_DIR
 from .._tracking.listing import format_listing
 from .._tracking.request import DEFAULT_STORE, REQUEST_OPTIONS, request_from_options
 from .._tracking.store import Store
-from .._tracking.verbs import listing, renew, report_prometheus, resubmit, track, untrack
+from .._tracking.verbs import adopt_certmonger, listing, renew, report_prometheus, resubmit, track, untrack
 
 # start-tracking's options: the request's (request.py) that have a flag; the SANs and --keep-key are shaped here.
 _FLAGGED = {name: spec for name, spec in REQUEST_OPTIONS.items() if "cli" in spec}
@@ -74,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--prometheus", metavar="FILE", required=True, help="node_exporter textfile (*.prom), written atomically"
     )
+    adopt = verbs.add_parser("adopt-certmonger", help="track what certmonger tracks, then stop certmonger tracking it")
+    adopt.add_argument("-i", "--id", action="append", dest="ids", default=[], help="only this request (repeatable)")
+    adopt.add_argument("--dry-run", action="store_true", help="show the mapping, change nothing")
+    adopt.add_argument("--requests-dir", default=DEFAULT_REQUESTS_DIR, help="certmonger's requests (%(default)s)")
+    adopt.add_argument("--cas-dir", default=DEFAULT_CAS_DIR, help="certmonger's CAs (%(default)s)")
+    adopt.add_argument("--getcert", default="getcert", help="the getcert command that stops certmonger's tracking")
+    adopt.add_argument("--json", action="store_true")
     return parser
 
 
@@ -101,6 +110,10 @@ def main(argv=None) -> int:
         if args.verb == "report":
             report_prometheus(store, args.prometheus)
             return 0
+        if args.verb == "adopt-certmonger":
+            results = adopt_certmonger(store, args.requests_dir, args.cas_dir, args.ids, args.dry_run, args.getcert)
+            _say(json.dumps(results, indent=2) + "\n" if args.json else _adoption_text(results))
+            return 1 if any(r["outcome"] in ("failed", "not found") for r in results) else 0
         outcomes = renew(store, None if args.all else args.id)
         if args.prometheus:  # a failed renewal is what the metrics must show
             report_prometheus(store, args.prometheus)
@@ -134,6 +147,16 @@ def _report(result: dict) -> int:
         )
         return 1 if outcome["action"] == "failed" else 0
     return 0
+
+
+def _adoption_text(results: list) -> str:
+    lines = [] if results else ["certmonger tracks nothing to adopt"]
+    for result in results:
+        lines.append(
+            "%s: %s%s" % (result["id"], result["outcome"], ": " + result["message"] if result["message"] else "")
+        )
+        lines += ["\t%s: %s" % (what, how) for what, how in result["mapping"]]
+    return "\n".join(lines) + "\n"
 
 
 def _say(text: str) -> None:

@@ -6,11 +6,14 @@ request / start-tracking, stop-tracking, resubmit, renew, list."""
 
 from __future__ import annotations
 
+import shlex
+
 from .._ca.registry import issuer_for
 from .._core import crypto
 from .._core.commands import run_command
 from .._core.crypto import CertError
 from .._core.files import Attributes, Change, Plan, apply_plan, check_absolute_path, read_state
+from .certmonger import certmonger_adoptions
 from .crl import TrackedCRL, check_crls, describe_crl
 from .listing import describe_request
 from .metrics import prometheus_text
@@ -134,6 +137,65 @@ def report_prometheus(store: Store, path: str) -> None:
         raise CertError("--prometheus %s: node_exporter's textfile collector reads only files named *.prom" % path)
     text = prometheus_text(listing(store), store.last_check())
     apply_plan(Plan([Change(path, "metrics", Attributes(0o644, 0, 0), text.encode("utf-8"))]))
+
+
+def adopt_certmonger(
+    store: Store,
+    requests_dir: str,
+    cas_dir: str,
+    ids: list | None = None,
+    dry_run: bool = False,
+    getcert: str = "getcert",
+    runner=run_command,
+) -> list:
+    """Take over what certmonger tracks (certmonger.py maps each request): each adoptable request is recorded in the
+    store, then certmonger stops tracking it (``getcert stop-tracking``; its files stay), so the two never renew one
+    certificate; should that fail, the record goes again. Nothing is issued. One dict per request, with ``outcome``:
+    adopted, would adopt (``dry_run``), not adopted (``refusal`` says why), failed, or not found."""
+    adoptions = certmonger_adoptions(requests_dir, cas_dir, ids)
+    results = []
+    for adoption in adoptions:
+        entry = dict(adoption.as_dict(), outcome="not adopted", message=adoption.refusal)
+        if adoption.request is not None:
+            if dry_run:
+                entry.update(outcome="would adopt", message="")
+            else:
+                entry["outcome"], entry["message"] = _adopt(store, adoption, getcert, runner)
+        results.append(entry)
+    for request_id in sorted(set(ids or ()) - {adoption.id for adoption in adoptions}):
+        results.append(
+            dict(
+                id=request_id,
+                source="",
+                ca_name="",
+                adoptable=False,
+                refusal="",
+                mapping=[],
+                outcome="not found",
+                message="certmonger tracks no request %r in %s" % (request_id, requests_dir),
+            )
+        )
+    return results
+
+
+def _adopt(store: Store, adoption, getcert: str, runner) -> tuple:
+    """(outcome, message) of adopting one request."""
+    request = adoption.request
+    with store.lock():
+        existing = store.load(request.id)
+        if existing is not None and existing.cert_path != request.cert_path:
+            return "not adopted", "certkeeper already tracks id %s, for %s" % (request.id, existing.cert_path)
+        change = store.record_change(request)
+        if change is not None:
+            apply_plan(Plan([change]))
+    code, out, err = runner("%s stop-tracking -i %s" % (shlex.quote(getcert), shlex.quote(request.id)))
+    if code == 0:
+        return "adopted", ""
+    with store.lock():  # certmonger still tracks it: certkeeper lets go again, so that one of them renews it
+        apply_plan(Plan(store.remove_changes(request.id, shown(request))))
+    return "failed", "getcert stop-tracking failed (%s); certmonger keeps tracking it" % (
+        (err or out).strip()[:300] or "exit %s" % code
+    )
 
 
 def _require(store: Store, request_id: str, crls: bool = False):
