@@ -20,3 +20,20 @@ attributes:
       - Every file is written to a temporary file in its own directory with its final owner and mode, synced,
         and renamed over the old one; when any write fails, every existing file stays as it was.
 """
+
+    # A module that only reads: cert_track_info, cert_report_info.
+    INFO_MODULE = r"""
+attributes:
+  check_mode:
+    support: full
+    details: Reads only.
+  diff_mode:
+    support: none
+    details: Changes nothing.
+  idempotent:
+    support: full
+    details: Reads only.
+  safe_file_operations:
+    support: none
+    details: Writes nothing.
+"""

@@ -19,19 +19,7 @@ author:
   - certkeeper.pki contributors (@certkeeper)
 extends_documentation_fragment:
   - certkeeper.pki.attributes
-attributes:
-  check_mode:
-    support: full
-    details: Reads only.
-  diff_mode:
-    support: none
-    details: Changes nothing.
-  idempotent:
-    support: full
-    details: Reads only.
-  safe_file_operations:
-    support: none
-    details: Writes nothing.
+  - certkeeper.pki.attributes.info_module
 options:
   store:
     description: Tracking store directory on the host (a missing store tracks nothing).

@@ -15,19 +15,7 @@ author:
   - certkeeper.pki contributors (@certkeeper)
 extends_documentation_fragment:
   - certkeeper.pki.attributes
-attributes:
-  check_mode:
-    support: full
-    details: Reads only.
-  diff_mode:
-    support: none
-    details: Changes nothing.
-  idempotent:
-    support: full
-    details: Reads only.
-  safe_file_operations:
-    support: none
-    details: Writes nothing.
+  - certkeeper.pki.attributes.info_module
 options:
   id:
     description: Only this request.

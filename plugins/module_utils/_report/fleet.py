@@ -40,19 +40,27 @@ def _moment(iso: str) -> datetime.datetime | None:
     return datetime.datetime.fromisoformat(iso) if iso else None
 
 
+def _state(unreadable: bool, stuck: bool, expires, in_window: bool, now) -> str:
+    """A row's state at ``now``, the worst first: stuck (a person must act), error (nothing to read), expired,
+    renewal window, ok."""
+    if stuck:
+        return "stuck"
+    if unreadable:
+        return "error"
+    if expires is not None and expires <= now:
+        return "expired"
+    return "renewal window" if in_window else "ok"
+
+
+def _days_left(moment, now) -> float | None:
+    return None if moment is None else round((moment - now).total_seconds() / 86400, 1)
+
+
 def _certificate_row(host: str, row: dict, now) -> dict:
     facts = row.get("certificate") or {}
     not_after, renew_at = _moment(facts.get("not_after", "")), _moment(row.get("renew_at", ""))
-    if row.get("error"):
-        state = "error"
-    elif row.get("stuck"):
-        state = "stuck"
-    elif not_after is not None and not_after <= now:
-        state = "expired"
-    elif renew_at is not None and renew_at <= now:
-        state = "renewal window"
-    else:
-        state = "ok"
+    in_window = renew_at is not None and renew_at <= now
+    state = _state(bool(row.get("error")), bool(row.get("stuck")), not_after, in_window, now)
     return dict(
         host=host,
         source=row["source"],
@@ -69,7 +77,7 @@ def _certificate_row(host: str, row: dict, now) -> dict:
         not_before=facts.get("not_before", ""),
         not_after=facts.get("not_after", ""),
         renew_at=row.get("renew_at", ""),
-        days_left=None if not_after is None else round((not_after - now).total_seconds() / 86400, 1),
+        days_left=_days_left(not_after, now),
         last_attempt=row.get("last_attempt", ""),
         last_renewed=row.get("last_renewed", ""),
         last_error=row.get("last_error", ""),
@@ -80,14 +88,7 @@ def _certificate_row(host: str, row: dict, now) -> dict:
 
 def _crl_row(host: str, row: dict, now) -> dict:
     next_update = _moment(row.get("next_update", ""))
-    if row.get("stuck") or not row.get("next_update"):
-        state = "stuck" if row.get("stuck") else "error"
-    elif next_update <= now:
-        state = "expired"
-    elif row.get("status") == "NEED_CA":
-        state = "renewal window"
-    else:
-        state = "ok"
+    state = _state(next_update is None, bool(row.get("stuck")), next_update, row.get("status") == "NEED_CA", now)
     return dict(
         host=host,
         path=row["crl_location"],
@@ -100,7 +101,7 @@ def _crl_row(host: str, row: dict, now) -> dict:
         revoked=row.get("revoked"),
         last_update=row.get("last_update", ""),
         next_update=row.get("next_update", ""),
-        days_left=None if next_update is None else round((next_update - now).total_seconds() / 86400, 1),
+        days_left=_days_left(next_update, now),
         last_error=row.get("last_error", ""),
     )
 
