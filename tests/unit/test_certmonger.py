@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import CertError
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.certmonger import (
     certmonger_adoptions,
     parse_file,
@@ -75,3 +76,24 @@ def test_only_the_ids_asked_for_and_missing_directories_hold_nothing(certmonger_
     assert [a.id for a in certmonger_adoptions(str(certmonger_dirs / "requests"), str(certmonger_dirs / "cas"),
                                                ["other"])] == ["other"]
     assert certmonger_adoptions(str(certmonger_dirs / "none"), str(certmonger_dirs / "cas")) == []
+
+
+@pytest.mark.parametrize("where", ["request", "ca"])
+def test_a_file_someone_else_can_write_is_never_adopted(certmonger_dirs, where):
+    """Its commands would run as root: a request or CA file others can write (or that is not root's) is refused."""
+    request = certmonger_dirs / "requests" / "1"
+    request.write_text(request_text(certmonger_dirs, post_certsave_command="chmod u+s /bin/sh"))
+    target = request if where == "request" else certmonger_dirs / "cas" / "20260101000000"
+    os.chmod(target, 0o666)
+    (adoption,) = certmonger_adoptions(str(certmonger_dirs / "requests"), str(certmonger_dirs / "cas"))
+    assert adoption.request is None and "is writable by its group and others" in adoption.refusal, adoption.refusal
+    os.chmod(target, 0o644)
+    os.chown(target, 65534, 65534)
+    (adoption,) = certmonger_adoptions(str(certmonger_dirs / "requests"), str(certmonger_dirs / "cas"))
+    assert adoption.request is None and "is not root's" in adoption.refusal
+
+
+def test_a_certmonger_directory_others_can_write_is_refused_whole(certmonger_dirs):
+    os.chmod(certmonger_dirs / "requests", 0o777)
+    with pytest.raises(CertError, match=r"certmonger's directory .*requests is writable by its group and others"):
+        certmonger_adoptions(str(certmonger_dirs / "requests"), str(certmonger_dirs / "cas"))

@@ -227,9 +227,14 @@ def _trusted(st: os.stat_result) -> bool:
 def foreign_problem(st: os.stat_result) -> str | None:
     """Why what ``st`` describes is not root's alone (or this user's, when certkeeper runs as another), or None:
     its owner, or a group or others who can write it, could steer what root does with it."""
-    if st.st_uid not in (0, os.geteuid()):
+    return ownership_problem(st.st_uid, st.st_mode)
+
+
+def ownership_problem(uid: int, mode: int) -> str | None:
+    """foreign_problem of an owner and a mode (those of a file as read, FileState.attributes)."""
+    if uid not in (0, os.geteuid()):
         return "is not root's"
-    writable = stat.S_IMODE(st.st_mode) & 0o022
+    writable = stat.S_IMODE(mode) & 0o022
     if writable:
         return "is writable by %s" % {0o020: "its group", 0o002: "others"}.get(writable, "its group and others")
     return None

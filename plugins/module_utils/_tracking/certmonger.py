@@ -17,7 +17,7 @@ import stat
 from dataclasses import dataclass
 
 from .._core.crypto import CertError
-from .._core.files import read_state
+from .._core.files import foreign_problem, ownership_problem, read_state
 from .request import ID_PATTERN, TrackedRequest
 
 DEFAULT_REQUESTS_DIR = "/var/lib/certmonger/requests"
@@ -47,18 +47,34 @@ def parse_file(text: str) -> dict:
 
 
 def _read_directory(directory: str) -> list:
-    """(file name, fields) of each file in ``directory``, in name order; a missing directory holds none."""
+    """(file name, fields, why it is not trusted or "") of each file in ``directory``, in name order; a missing
+    directory holds none. The commands in these files run as root once adopted: a directory or a file that is not
+    root's alone (whoever can write it would choose them) is refused, as certmonger's own files are root-only."""
     try:
-        names = sorted(os.listdir(directory))
+        st = os.stat(directory)
     except FileNotFoundError:
         return []
     except OSError as exc:
         raise CertError("cannot read certmonger's directory %s: %s" % (directory, exc.strerror)) from None
+    problem = foreign_problem(st)
+    if problem:
+        raise CertError(
+            "certmonger's directory %s %s: whoever can write it chooses the commands root would run; nothing is "
+            "adopted from it" % (directory, problem)
+        )
     found = []
-    for name in names:
+    for name in sorted(os.listdir(directory)):
         state = read_state(os.path.join(directory, name))
-        if state.data is not None and not state.error and not state.is_directory:
-            found.append((name, parse_file(state.data.decode("utf-8", "replace"))))
+        if state.data is None or state.error or state.is_directory:
+            continue
+        # the owner and mode of what was read (through its descriptor), not of what the path names now
+        file_problem = ownership_problem(state.attributes.uid, state.attributes.mode)
+        distrust = (
+            "its file %s %s: whoever can write it chooses the commands root would run" % (state.path, file_problem)
+            if file_problem
+            else ""
+        )
+        found.append((name, parse_file(state.data.decode("utf-8", "replace")), distrust))
     return found
 
 
@@ -86,14 +102,16 @@ class Adoption:
 
 def certmonger_adoptions(requests_dir: str, cas_dir: str, ids: list | None = None) -> list:
     """The requests of certmonger's ``requests_dir`` (those of ``ids`` when given) and how each is adopted."""
-    cas = {fields.get("id"): fields for _name, fields in _read_directory(cas_dir)}
+    cas = {fields.get("id"): dict(fields, distrust=distrust) for _name, fields, distrust in _read_directory(cas_dir)}
     adoptions = []
-    for name, fields in _read_directory(requests_dir):
+    for name, fields, distrust in _read_directory(requests_dir):
         request_id = fields.get("id", "")
         if ids and request_id not in ids:
             continue
         adoption = Adoption(request_id, os.path.join(requests_dir, name), fields.get("ca_name", ""))
         try:
+            if distrust:
+                raise CertError(distrust)
             adoption.request, adoption.mapping = _request_of(fields, cas)
         except CertError as exc:
             adoption.refusal = str(exc)
@@ -176,6 +194,8 @@ def _ca_of(ca_name: str, cas: dict) -> tuple:
     ca = cas.get(ca_name)
     if ca is None:
         raise CertError("its CA %r is not one of certmonger's CAs (getcert list-cas)" % ca_name)
+    if ca["distrust"]:
+        raise CertError("its CA %r is not trusted: %s" % (ca_name, ca["distrust"]))
     ca_type, helper = ca.get("ca_type", ""), " ".join(ca.get("ca_external_helper", "").split())
     if ca_type == "INTERNAL:SELF":
         return {"ca": "self_sign"}, (("CA", "self_sign (certmonger's %s, INTERNAL:SELF)" % ca_name),)
