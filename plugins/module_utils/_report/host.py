@@ -17,9 +17,9 @@ from .._core import crypto
 from .._core.crypto import CertError
 from .._core.facts import certificate_facts
 from .._core.files import check_absolute_path, read_state
-from .._tracking.crl import TrackedCRL
+from .._tracking.crl import TrackedCRL, describe_crl
+from .._tracking.listing import describe_request
 from .._tracking.store import Store
-from .._tracking.verbs import listing
 
 CERTIFICATE_SUFFIXES = (".crt", ".pem", ".cer", ".cert", ".der")
 MAX_FILE_BYTES = 1024 * 1024  # a certificate bundle is far smaller; anything larger is not read
@@ -33,11 +33,11 @@ def host_report(store_dir: str, paths: list) -> dict:
     for index, path in enumerate(paths):
         check_absolute_path(path, "paths[%d]" % index)
     store = Store(store_dir)
-    items = listing(store)
-    certificates = [_tracked_row(item) for item in items if item["kind"] == "certificate"]
-    crls = [item for item in items if item["kind"] == "crl"]
+    requests, tracked_crls = store.all(), store.all(TrackedCRL)  # each record read once, for its row and its CA
+    certificates = [_tracked_row(describe_request(request)) for request in requests]
+    crls = [describe_crl(record) for record in tracked_crls]
     seen = {row["path"] for row in certificates}
-    for path in _ca_paths(store):
+    for path in _ca_paths(requests + tracked_crls):
         if path not in seen:
             seen.add(path)
             certificates += _file_rows(path, "ca")
@@ -87,14 +87,11 @@ def _row(source: str, path: str, facts: dict | None, **fields) -> dict:
     return row
 
 
-def _ca_paths(store: Store) -> list:
-    """The CA certificates the store's records name: a request's chain and local CA, a CRL's CA."""
-    paths = []
-    for record in store.all():
-        paths += [getattr(record, name, "") for name in ("chain_path", "ca_cert_path")]
-    for record in store.all(TrackedCRL):
-        paths.append(getattr(record, "ca_cert_path", ""))
-    return sorted({path for path in paths if path})
+def _ca_paths(records: list) -> list:
+    """The CA certificates the store's records name: a request's chain and local CA, a CRL's CA (an unreadable
+    record names none)."""
+    paths = {getattr(record, name, "") for record in records for name in ("chain_path", "ca_cert_path")}
+    return sorted(path for path in paths if path)
 
 
 def _certificate_files(path: str) -> list:

@@ -23,7 +23,7 @@ from .._core.crypto import CertError
 from .._core.files import Change, Plan, apply_plan, describe_before, existing_problem, read_state
 from .._core.option_specs import DEFAULT_CRL_VALID_DAYS
 from .listing import record_listing
-from .renewal import Outcome, post_save_failure
+from .renewal import Outcome, post_save_failure, tick_each
 from .request import (
     MONITORING,
     NEED_CA,
@@ -214,17 +214,4 @@ def describe_crl(record) -> dict:
 
 def check_crls(store, records: list, now=None, runner=run_command) -> list:
     """One tick for each tracked CRL, saving each status that changed. Call under the store's lock."""
-    outcomes = []
-    for record in records:
-        if isinstance(record, UnreadableRecord):
-            outcomes.append(Outcome(record.id, "failed", NEED_GUIDANCE, record.error))
-            continue
-        before = _status_of(record)
-        outcomes.append(CRLCheck(record, now, runner).run())
-        if _status_of(record) != before:
-            store.save(record)
-    return outcomes
-
-
-def _status_of(record: TrackedCRL) -> tuple:
-    return tuple(getattr(record, name) for name in CRL_STATUS_FIELDS)
+    return tick_each(store, records, lambda record: CRLCheck(record, now, runner).run())

@@ -35,7 +35,6 @@ from .request import (
     NEED_GUIDANCE,
     POST_SAVE_FAILED,
     PRE_SAVE_FAILED,
-    STATUS_FIELDS,
     TrackedRequest,
     UnreadableRecord,
 )
@@ -315,19 +314,26 @@ def post_save_failure(command: str, runner) -> str | None:
     return "%s: %s" % ("stopped" if code is None else "exit %d" % code, (err or out)[:300])
 
 
-def _status_of(request) -> tuple:
-    return tuple(getattr(request, name) for name in STATUS_FIELDS)
+def _status_of(record) -> tuple:
+    return tuple(getattr(record, name) for name in record.status_fields)
+
+
+def tick_each(store, records: list, tick) -> list:
+    """``tick(record) -> Outcome`` for each record of the store (one that could not be read is a failure, and none
+    of its commands runs), saving each whose status fields changed: a tick changes those only, and comparing them
+    is cheap. Call under the store's lock."""
+    outcomes = []
+    for record in records:
+        if isinstance(record, UnreadableRecord):
+            outcomes.append(Outcome(record.id, "failed", NEED_GUIDANCE, record.error))
+            continue
+        before = _status_of(record)
+        outcomes.append(tick(record))
+        if _status_of(record) != before:
+            store.save(record)
+    return outcomes
 
 
 def renew_all(store, requests: list, force: bool = False, now=None, runner=run_command) -> list:
     """Renew each request that is due (all of them with ``force``), saving each status. Call under the lock."""
-    outcomes = []
-    for request in requests:
-        if isinstance(request, UnreadableRecord):
-            outcomes.append(Outcome(request.id, "failed", NEED_GUIDANCE, request.error))
-            continue
-        before = _status_of(request)  # a renewal changes the status fields only; comparing them is cheap
-        outcomes.append(Renewal(request, store.directory, now, runner).run(force=force))
-        if _status_of(request) != before:
-            store.save(request)
-    return outcomes
+    return tick_each(store, requests, lambda request: Renewal(request, store.directory, now, runner).run(force=force))
