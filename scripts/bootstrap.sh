@@ -3,7 +3,7 @@
 #   Debian packages: PostgreSQL 15 server/client, Java 17 and pgjdbc (for the JDBC test), openssl;
 #   debootstrap, systemd-nspawn and ssh for the Molecule labs (extensions/molecule/shared/); faketime (CRL timer test);
 #   prometheus-node-exporter and prometheus (promtool) for the metrics tests; certmonger (adoption test); chromium
-#   (the report page, headless).
+#   (the report page, headless); scep (micromdm's SCEP server, for the ca: scep tests); iproute2 (their netns).
 #   .venv/ with the pinned Python packages of requirements-test.txt.
 #   .work/collections/ansible_collections/certkeeper/pki -> this checkout, so Ansible finds the collection.
 set -euo pipefail
@@ -12,7 +12,7 @@ cd "$root"
 
 debs=(postgresql-15 postgresql-client-15 openjdk-17-jdk-headless libpostgresql-jdbc-java openssl python3-venv
       debootstrap openssh-client systemd-container faketime prometheus-node-exporter prometheus certmonger
-      chromium)
+      chromium scep iproute2)
 missing=()
 for pkg in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

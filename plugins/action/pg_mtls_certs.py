@@ -1,153 +1,27 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) certkeeper.pki contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Run pg_mtls_certs: with pipelining, in one short program on the host instead of a module run; record,
-on the controller, the names this host's certificate must carry.
-
-A module run costs a host about a quarter of a second of CPU before the module's first line (Python
-compiles ``ansible.module_utils.basic`` from the payload's zip on every run), however little the module
-then does. The work needs none of it. With pipelining the arguments are validated here, with the
-module's own argument spec, and the host gets the stamp reader and the program (``_core/stamp.py`` and
-``_host/program.py``, standard library only) over the same
-connection, user and interpreter a module run would use, with this collection's module_utils as a zip:
-an unchanged host answers from its stamp (about 25 ms of CPU, nothing unpacked); any other does the
-work from the zip (``direct_run``): the same function the module calls, its result shaped here as the
-module shapes it (diff, no_log masking, invocation). Without pipelining, with a path only the host can
-expand, with invalid arguments, or on a host that cannot do it this way, the module runs as usual.
+"""Run pg_mtls_certs in one short program on the host (``direct_action``: an unchanged host answers from its
+stamp); record, on the controller, the names this host's certificate must carry.
 
 The CA signs the names the inventory gives a host (``identity``), never names a host reports back:
 ``identity`` is set here from the task's own arguments, after the result arrived, so no host output can
-change it. In the collection's role, messages name the role variables (``role_words``)."""
+change it."""
 
 from __future__ import annotations
 
-import base64
-import functools
-import hashlib
-import json
-import os
-
-from ansible import constants as C
-from ansible.module_utils.basic import heuristic_log_sanitize
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.module_utils.common.parameters import remove_values
-from ansible.plugins.action import ActionBase
-from ansible.utils.display import Display
-
-from ansible_collections.certkeeper.pki.plugins.module_utils._core.stamp import WORK_OPTIONS
-from ansible_collections.certkeeper.pki.plugins.module_utils._host.module_shell import reported
 from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.arguments import ARGUMENT_RULES, ARGUMENT_SPEC
-from ansible_collections.certkeeper.pki.plugins.plugin_utils import ansible_core
-from ansible_collections.certkeeper.pki.plugins.plugin_utils.host_facts import (
-    refuse_injected_facts,
-    without_foreign_facts,
-)
-from ansible_collections.certkeeper.pki.plugins.plugin_utils.module_utils_files import (
-    module_utils_sources,
-    package_archive,
-)
-from ansible_collections.certkeeper.pki.plugins.plugin_utils.role_words import (
-    in_collection_role,
-    task_result_in_role_words,
-)
-
-MODULE = "certkeeper.pki.pg_mtls_certs"
-display = Display()
+from ansible_collections.certkeeper.pki.plugins.plugin_utils.direct_action import DirectRunAction
 
 
-@functools.cache
-def _host_program(compiled: bool) -> tuple:
-    """The program (the stamp reader, then the program that asks it), this collection's module_utils as its
-    base64 zip (``compiled``: with their .pyc), and the SHA-256 of each of those files (the module ships
-    those it imports; a stamp names those that verified, and counts only while each is the same here)."""
-    sources = module_utils_sources()
-    digests = {name: hashlib.sha256(data).hexdigest() for name, data in sources.items()}
-    program = sources["_core/stamp.py"] + b"\n" + sources["_host/program.py"]
-    return program.decode("utf-8"), _payload(sources, digests, compiled), digests
+class ActionModule(DirectRunAction):
+    MODULE = "certkeeper.pki.pg_mtls_certs"
+    NAME = "pg_mtls_certs"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    ARGUMENT_RULES = ARGUMENT_RULES
+    STAMP_OPTION = "path"
 
-
-def _payload(sources: dict, digests: dict, compiled: bool) -> str:
-    """The module_utils zip, base64, made once per playbook run: every task of every host runs in a worker
-    forked anew, and deflating the sources costs a worker more than the rest of a rerun's call. The first
-    worker leaves it in the run's private temporary directory (named by the sources' digests), the others
-    read it."""
-    key = hashlib.sha256(json.dumps([digests, compiled], sort_keys=True).encode("utf-8")).hexdigest()[:16]
-    path = os.path.join(C.DEFAULT_LOCAL_TMP, "certkeeper-module-utils-%s.b64" % key)
-    try:
-        with open(path, encoding="ascii") as handle:
-            return handle.read()
-    except OSError:
-        pass
-    payload = base64.b64encode(package_archive(sources, compiled)).decode("ascii")
-    staged = "%s.%d" % (path, os.getpid())
-    try:
-        with open(staged, "w", encoding="ascii") as handle:
-            handle.write(payload)
-        os.replace(staged, path)  # whole or not at all for the worker that reads it next
-    except OSError:  # no cache: each worker makes its own
-        pass
-    return payload
-
-
-def _path_options(spec: dict, args: dict):
-    """The values of type=path options, nested ones included (the module expands ~ and $VARS on the host)."""
-    for name, option in spec.items():
-        value = args.get(name) if isinstance(args, dict) else None
-        if option.get("type") == "path":
-            yield value
-        elif option.get("options") and isinstance(value, dict):
-            yield from _path_options(option["options"], value)
-
-
-def direct_options(args: dict) -> tuple | None:
-    """The module's params for these arguments as the host would compute them, and the values no output may
-    show (no_log); None when only the host can tell (invalid arguments, for the module to report; paths to
-    expand in the host's environment)."""
-    if any(isinstance(v, str) and ("~" in v or "$" in v) for v in _path_options(ARGUMENT_SPEC, args)):
-        return None
-    validated = ArgumentSpecValidator(ARGUMENT_SPEC, **ARGUMENT_RULES).validate(dict(args))
-    if validated.error_messages:
-        return None
-    return validated.validated_parameters, ansible_core.no_log_values(validated)
-
-
-def invocation_line(params: dict, no_log_values: set) -> str:
-    """The line AnsibleModule logs on the host for a module run: ``Invoked with name=value ...``, a no_log
-    option as NOT_LOGGING_PARAMETER and its value masked wherever else it shows."""
-    spec: dict = ARGUMENT_SPEC
-    shown = " ".join(
-        "%s=%s" % (name, "NOT_LOGGING_PARAMETER" if spec[name].get("no_log") else heuristic_log_sanitize(str(value)))
-        for name, value in params.items()
-    )
-    return remove_values("Invoked with " + shown, no_log_values)
-
-
-def as_module_reports(result: dict, params: dict, no_log_values: set, diff_mode: bool) -> dict:
-    """A work result as AnsibleModule.exit_json would send it: the diff only under ``--diff``, warnings only if
-    any, the module's ``invocation`` (plain data, as it comes back from a module), and every no_log value
-    masked (booleans and None kept, as the module keeps them)."""
-    result = dict(reported(result, diff_mode), invocation={"module_args": json.loads(json.dumps(params, default=str))})
-    if not result.get("warnings"):
-        result.pop("warnings", None)
-    kept = {key: value for key, value in result.items() if value is None or isinstance(value, bool)}
-    return dict(remove_values(result, no_log_values), **kept)
-
-
-class ActionModule(ActionBase):
-    _supports_check_mode = True
-    _supports_async = False
-
-    def run(self, tmp=None, task_vars=None):
-        if in_collection_role(task_vars):  # the arguments come from role variables a host's facts may override
-            refuse_injected_facts(task_vars or {}, self._task.delegate_to)
-        result = super().run(tmp, task_vars)
-        args = self._task.args
-        direct = self._direct_result(args, task_vars or {})
-        if direct is None:
-            result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
-        else:
-            result.update(direct)
-        result = without_foreign_facts(result)  # a host may not set variables (docs/pg_mtls.md, security notes)
+    def finish(self, result: dict, args: dict, task_vars: dict) -> dict:
         result["identity"] = {
             "profile": args.get("role"),
             "common_name": args.get("common_name"),
@@ -155,99 +29,5 @@ class ActionModule(ActionBase):
             "valid_days": args.get("valid_days"),
         }
         if args.get("role") == "ca":  # every host checks that this is the CA its own settings name
-            result["ca_host"] = self._task.delegate_to or (task_vars or {}).get("inventory_hostname")
-        return task_result_in_role_words(result, self._templar, task_vars)
-
-    def _direct_result(self, args: dict, task_vars: dict) -> dict | None:
-        """The task's result from the host's short program (its stamp, or the work done from the zip), or None
-        when the module must run instead."""
-        if not ansible_core.pipelining_enabled(self):
-            return None
-        direct = direct_options(args)
-        if direct is None:
-            return None
-        params, no_log_values = direct
-        response = self._run_program(args, params, no_log_values, task_vars)
-        host = self._task.delegate_to or task_vars.get("inventory_hostname")
-        answers = _answers(response.get("stdout", ""))
-        last = answers[-1] if answers else {}
-        if isinstance(last.get("recorded"), dict):
-            display.vvv("pg_mtls_certs: the stamp shows nothing moved; the module does not run", host)
-            return self._report(last["recorded"], params, no_log_values)
-        if isinstance(last.get("result"), dict):
-            display.vvv("pg_mtls_certs: done on the host without a module run", host)
-            return self._report(last["result"], params, no_log_values)
-        rc = response.get("rc")
-        if {"working": True} in answers:  # the work began and the process died: never run it a second time
-            display.vvv("pg_mtls_certs: the program on the host died at work (rc=%s)" % rc, host)
-            died = {
-                "failed": True,
-                "changed": False,
-                "msg": "pg_mtls_certs stopped without a result (rc=%s); the files it had not replaced yet are as "
-                "they were" % rc,
-                "module_stdout": response.get("stdout", ""),
-                "module_stderr": response.get("stderr", ""),
-                "rc": rc,
-            }
-            return self._report(died, params, no_log_values)
-        reason = last.get("fallback") or "rc=%s" % rc
-        display.vvv("pg_mtls_certs: the host cannot do it without the module (%s); running the module" % reason, host)
-        return None
-
-    def _run_program(self, args: dict, params: dict, no_log_values: set, task_vars: dict) -> dict:
-        """Run the program's ``answer`` on the host as a pipelined module would run: same become, interpreter and
-        environment; the request and the code on its stdin (the zip goes along even when the stamp answers:
-        80 kB on the same connection costs less than a second round trip)."""
-        # A call handed work (a certificate to install, CSRs to sign) never has its answer in a stamp: its zip
-        # carries the compiled code too, which spares the host most of its start; any other call may be answered
-        # without the zip, and a rerun sends the smaller one.
-        program, payload, digests = _host_program(any(params.get(name) for name in WORK_OPTIONS))
-        logged = not self._task.no_log and not C.config.get_config_value(
-            "DEFAULT_NO_TARGET_SYSLOG", variables=task_vars
-        )
-        log = {
-            "ident": "ansible-" + MODULE,
-            "facility": task_vars.get("ansible_syslog_facility", C.DEFAULT_SYSLOG_FACILITY),
-            "message": invocation_line(params, no_log_values),
-        }
-        request = json.dumps(
-            {
-                "path": params["path"],
-                "options": params,
-                "digests": digests,
-                "check_mode": bool(self._task.check_mode),
-                "log": log if logged else None,
-            },
-            default=str,
-        )
-        # the interpreter a module run would use (discovering it if need be)
-        shebang = ansible_core.module_shebang(self, MODULE, dict(args), task_vars)
-        # -I: a program read from stdin would import from the working directory first (the module's wrapper
-        # drops that from sys.path for the same reason).
-        command = ansible_core.pipelined_command(self, shebang, "-I")
-        script = "%s\nanswer(%r, %r, recorded_result)\n" % (program, request, payload)
-        return ansible_core.run_on_host(self, command, script.encode("utf-8"))
-
-    def _report(self, result: dict, params: dict, no_log_values: set) -> dict:
-        """The host's result as the module reports it (AnsibleModule, module_shell.run_module), cleaned as
-        _execute_module cleans a module's: no add_host/add_group or _ansible_* key a host could use to set
-        inventory variables, and no fact but the interpreter the controller discovered."""
-        result = dict(result)
-        ansible_core.clean_module_result(result)
-        result.pop("ansible_facts", None)
-        result = as_module_reports(result, params, no_log_values, self._task.diff)
-        ansible_core.add_interpreter_discovery(self, result)
+            result["ca_host"] = self._task.delegate_to or task_vars.get("inventory_hostname")
         return result
-
-
-def _answers(stdout: str) -> list:
-    """The JSON objects the program wrote, one per line; anything else on stdout is not an answer."""
-    answers = []
-    for line in stdout.splitlines():
-        try:
-            answer = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(answer, dict):
-            answers.append(answer)
-    return answers

@@ -15,6 +15,10 @@ description:
     C(certkeeper.pki.cert_report) role builds the fleet report from what every host returns.
   - Never reads a private key into its result; files named C(*.key) are not opened, and of other files only their
     certificates are parsed. A file that is not a certificate gives a row with its error.
+  - With pipelining on, the action plugin validates the arguments on the controller and runs the same work in one
+    short program on the host instead of the module, over the same connection, user and interpreter, and reports
+    its result as the module reports its own. A call costs the host its reading and not a module's start-up.
+    Without pipelining, with C(~) or C($) in a path, or on a host without C(cryptography), the module runs.
 author:
   - certkeeper.pki contributors (@certkeeper)
 extends_documentation_fragment:
@@ -66,23 +70,13 @@ crls:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.certkeeper.pki.plugins.module_utils._host.module_shell import run_module
-from ansible_collections.certkeeper.pki.plugins.module_utils._report.host import host_report
-from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.request import DEFAULT_STORE
-
-
-def _work(params: dict, check_mode: bool) -> dict:
-    return dict(host_report(params["store"], params["paths"]), changed=False)
+from ansible_collections.certkeeper.pki.plugins.module_utils._report.arguments import ARGUMENT_SPEC
+from ansible_collections.certkeeper.pki.plugins.module_utils._report.host import run_cert_report_info
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            store=dict(type="path", default=DEFAULT_STORE),
-            paths=dict(type="list", elements="path", default=[]),
-        ),
-        supports_check_mode=True,
-    )
-    run_module(module, _work)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run_module(module, run_cert_report_info)
 
 
 if __name__ == "__main__":

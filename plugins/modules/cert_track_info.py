@@ -66,9 +66,9 @@ crls:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.option_specs import DEFAULT_STORE
 from ansible_collections.certkeeper.pki.plugins.module_utils._host.module_shell import run_module
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.modules import run_cert_track_info
-from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.request import DEFAULT_STORE
 
 
 def main():

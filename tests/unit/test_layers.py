@@ -20,7 +20,7 @@ ALLOWED = {
     "_signing_cert": {"_core", "_ca"},
     "_pg_mtls": {"_core", "_ca", "_tracking"},
     "_report": {"_core", "_ca", "_tracking"},
-    "_host": {"_core", "_ca", "_tracking", "_signing_cert", "_pg_mtls"},
+    "_host": {"_core", "_ca", "_tracking", "_signing_cert", "_pg_mtls", "_report"},
 }
 
 

@@ -12,13 +12,18 @@ from types import SimpleNamespace
 
 import pytest
 
-from ansible_collections.certkeeper.pki.plugins.action.pg_mtls_certs import (
-    ActionModule,
-    _answers,
+from ansible_collections.certkeeper.pki.plugins.action.pg_mtls_certs import ActionModule
+from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.arguments import ARGUMENT_RULES, ARGUMENT_SPEC
+from ansible_collections.certkeeper.pki.plugins.plugin_utils.direct_action import (
+    answers,
     as_module_reports,
-    direct_options,
     invocation_line,
 )
+from ansible_collections.certkeeper.pki.plugins.plugin_utils.direct_action import direct_options as options_for
+
+def direct_options(args: dict):
+    return options_for(ARGUMENT_SPEC, ARGUMENT_RULES, args)
+
 
 CLIENT = dict(role="client", path="/etc/certkeeper/postgresql", common_name="app",
               ca_certificate="-----BEGIN CERTIFICATE-----", track=dict(store="/var/lib/certkeeper"))
@@ -135,7 +140,7 @@ def test_the_host_logs_the_invocation_as_a_module_run_does_unless_no_log(tmp_pat
 
 def test_the_invocation_line_masks_what_no_log_covers():
     params, no_log_values = direct_options(dict(CLIENT, pfx_password="pfx secret", common_name="pfx secret"))
-    line = invocation_line(params, no_log_values)
+    line = invocation_line(ARGUMENT_SPEC, params, no_log_values)
     assert line.startswith("Invoked with role=client path=/etc/certkeeper/postgresql ")
     assert "pfx_password=NOT_LOGGING_PARAMETER" in line and "common_name=********" in line
     assert "pfx secret" not in line
@@ -179,4 +184,4 @@ def test_the_module_runs_when_the_controller_cannot_prepare_the_call(args, pipel
 
 def test_only_json_objects_on_their_own_lines_are_answers():
     stdout = 'BECOME-SUCCESS-x\n{"working": true}\nnoise {"result": 1}\n[1]\n{"result": {"changed": false}}\n'
-    assert _answers(stdout) == [{"working": True}, {"result": {"changed": False}}]
+    assert answers(stdout) == [{"working": True}, {"result": {"changed": False}}]

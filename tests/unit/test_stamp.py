@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from ansible_collections.certkeeper.pki.plugins.action.pg_mtls_certs import _host_program
+from ansible_collections.certkeeper.pki.plugins.plugin_utils.direct_action import host_program
 from ansible_collections.certkeeper.pki.plugins.module_utils._core import stamp
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.stamp import STAMP_NAME, recorded_result
 from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.run import run_pg_mtls_certs
@@ -106,8 +106,8 @@ def test_the_stamp_names_the_code_that_verified_and_counts_only_with_that_code(c
 
 def _probe(request: dict, compiled: bool = False) -> list:
     """The program the action plugin sends, on a bare Python's stdin (no package around it): its answers."""
-    program, payload, digests = _host_program(compiled)
-    request = dict({"digests": digests, "check_mode": False, "log": None}, **request)
+    program, payload, digests = host_program(compiled)
+    request = dict({"module": "pg_mtls_certs", "digests": digests, "check_mode": False, "log": None}, **request)
     answer = subprocess.run([sys.executable, "-I", "-"], input="%s\nanswer(%r, %r, recorded_result)\n" % (
         program, json.dumps(request), payload), capture_output=True, text=True, check=False, timeout=60)
     assert answer.returncode == 0, answer.stderr

@@ -15,7 +15,11 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from .._core import crypto
+from .._core.cryptography_import import x509
 from .._core.errors import CertError
+
+CLOCK_SKEW = datetime.timedelta(minutes=5)  # how far in the future a CA's certificate may start
 
 # The outcomes of a request, named as certmonger's statuses are where one applies.
 ISSUED = "ISSUED"
@@ -36,6 +40,7 @@ class IssueRequest:
     valid_days: int
     now: datetime.datetime
     current_certificate: Any = None  # the one being renewed, if any
+    current_key: Any = None  # its key (a SCEP renewal is signed with it)
     cookie: str = ""  # what the CA gave to poll an earlier request with
 
 
@@ -53,7 +58,8 @@ class Answer:
 
 
 class Issuer:
-    """A CA type. ``settings``: the request's fields (a TrackedRequest or any object with these attributes)."""
+    """A CA type. ``settings``: the request's fields (a TrackedRequest or any object with these attributes);
+    ``store``: the tracking store (its ``load``), where the CA configurations a type reads are kept (ca scep)."""
 
     name: ClassVar[str]
     summary: ClassVar[str]  # one line: what this type is, for messages and docs
@@ -62,9 +68,10 @@ class Issuer:
     # The playbook's CA host issues: a due certificate waits for the next playbook run (no key is made here).
     defers: ClassVar[bool] = False
 
-    def __init__(self, settings, runner=None):
+    def __init__(self, settings, runner=None, store=None):
         self.settings = settings
         self.runner = runner
+        self.store = store
 
     @classmethod
     def check(cls, settings) -> None:
@@ -82,3 +89,40 @@ class Issuer:
     def deferral(self, reason: str) -> str:
         """The status message of a due certificate this type leaves to the playbook (``defers``)."""
         raise NotImplementedError
+
+
+def answer_problem(cert, sent_along: list, request: IssueRequest, anchors: list) -> str | None:
+    """Why a certificate a CA root does not control (a helper's, a SCEP server's) answered ``request`` must not be
+    saved, or None: it must be for the request's key, subject and SANs, with the profile's key usages, in force now
+    (give or take CLOCK_SKEW), and issued under one of ``anchors`` (when there are any)."""
+    if not crypto.same_public_key(cert.public_key(), request.private_key):
+        return "it certifies another key, not the one of this request"
+    if cert.subject != request.subject:
+        return "its subject is %r, the request's is %r" % (
+            cert.subject.rfc4514_string(),
+            request.subject.rfc4514_string(),
+        )
+    asked = sorted(_name_text(n) for n in request.subject_alt_names)
+    got = sorted(_name_text(n) for n in crypto.subject_alt_names_of(cert))
+    common_name = (crypto.common_name_of(cert) or "").lower()
+    if got != asked and not (not asked and got == ["DNS:" + common_name]):  # a CA may add the CN as its SAN
+        return "its subject alternative names are [%s], the request's [%s]" % (", ".join(got), ", ".join(asked))
+    if cert.not_valid_before_utc > request.now + CLOCK_SKEW:
+        return "it is valid only from %s, later than now (%s) by more than the %d minutes allowed for clock skew" % (
+            cert.not_valid_before_utc.isoformat(),
+            request.now.isoformat(),
+            CLOCK_SKEW.seconds // 60,
+        )
+    usage = crypto.PROFILES[request.profile]
+    problem = crypto.usage_problem(cert, list(usage.extended_key_usages), usage.allowed_extended_key_usages)
+    if problem:
+        return "%s (profile %s)" % (problem, request.profile)
+    if anchors:
+        return crypto.chain_problem(cert, sent_along, anchors, request.now)
+    return None
+
+
+def _name_text(name) -> str:
+    """A SAN as text, DNS names in lower case (as requests keep them; DNS compares without case)."""
+    text = crypto.general_name_text(name)
+    return "DNS:" + name.value.lower() if isinstance(name, x509.DNSName) else text

@@ -10,7 +10,6 @@ the configured CA), its output is capped and its run time bounded (commands.run_
 
 from __future__ import annotations
 
-import datetime
 import os
 from typing import ClassVar
 
@@ -18,9 +17,7 @@ from .._core import crypto
 from .._core.cryptography_import import x509
 from .._core.errors import CertError
 from .._core.files import read_state
-from .base import PENDING, REJECTED, UNCONFIGURED, UNREACHABLE, Answer, Issuer, IssueRequest
-
-CLOCK_SKEW = datetime.timedelta(minutes=5)  # how far in the future a helper's certificate may start
+from .base import PENDING, REJECTED, UNCONFIGURED, UNREACHABLE, Answer, Issuer, IssueRequest, answer_problem
 
 
 class HelperCA(Issuer):
@@ -100,36 +97,8 @@ class HelperCA(Issuer):
         )
 
     def _answer_problem(self, cert, sent_along, request: IssueRequest) -> Answer | None:
-        """The refusal of a helper's certificate, or None when it is what was asked for: the request's key,
-        subject and SANs, the profile's key usages, in force now (give or take CLOCK_SKEW), and issued by
-        the configured CA (ca_cert_path, chain_path) when one is configured."""
-
-        def refused(reason):
-            return Answer(REJECTED, message="the CA helper's certificate is refused (nothing saved): %s" % reason)
-
-        if not crypto.same_public_key(cert.public_key(), request.private_key):
-            return refused("it certifies another key, not the one of this request")
-        if cert.subject != request.subject:
-            return refused(
-                "its subject is %r, the request's is %r"
-                % (cert.subject.rfc4514_string(), request.subject.rfc4514_string())
-            )
-        asked = sorted(_name_text(n) for n in request.subject_alt_names)
-        got = sorted(_name_text(n) for n in crypto.subject_alt_names_of(cert))
-        common_name = (crypto.common_name_of(cert) or "").lower()
-        if got != asked and not (not asked and got == ["DNS:" + common_name]):  # a CA may add the CN as its SAN
-            return refused(
-                "its subject alternative names are [%s], the request's [%s]" % (", ".join(got), ", ".join(asked))
-            )
-        if cert.not_valid_before_utc > request.now + CLOCK_SKEW:
-            return refused(
-                "it is valid only from %s, later than now (%s) by more than the %d minutes allowed for clock skew"
-                % (cert.not_valid_before_utc.isoformat(), request.now.isoformat(), CLOCK_SKEW.seconds // 60)
-            )
-        usage = crypto.PROFILES[request.profile]
-        problem = crypto.usage_problem(cert, list(usage.extended_key_usages), usage.allowed_extended_key_usages)
-        if problem:
-            return refused("%s (profile %s)" % (problem, request.profile))
+        """The refusal of a helper's certificate (base.answer_problem), or None when it is what was asked for; the
+        anchors are the configured CA (ca_cert_path, chain_path) when one is configured."""
         anchors = []
         for option in ("ca_cert_path", "chain_path"):
             path = getattr(self.settings, option, "")
@@ -144,14 +113,7 @@ class HelperCA(Issuer):
                 anchors += crypto.load_certificates(state.data)
             except CertError:
                 return Answer(UNCONFIGURED, message="%s %s holds no certificate" % (option, path))
-        if anchors:
-            problem = crypto.chain_problem(cert, sent_along, anchors, request.now)
-            if problem:
-                return refused(problem)
+        problem = answer_problem(cert, sent_along, request, anchors)
+        if problem:
+            return Answer(REJECTED, message="the CA helper's certificate is refused (nothing saved): %s" % problem)
         return None
-
-
-def _name_text(name) -> str:
-    """A SAN as text, DNS names in lower case (as requests keep them; DNS compares without case)."""
-    text = crypto.general_name_text(name)
-    return "DNS:" + name.value.lower() if isinstance(name, x509.DNSName) else text

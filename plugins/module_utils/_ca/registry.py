@@ -10,9 +10,10 @@ from .base import Issuer
 from .deferred import DeferredCA
 from .helper import HelperCA
 from .local import LocalCA
+from .scep import ScepCA
 from .self_signed import SelfSignedCA
 
-CA_TYPES: dict = {issuer.name: issuer for issuer in (LocalCA, SelfSignedCA, HelperCA, DeferredCA)}
+CA_TYPES: dict = {issuer.name: issuer for issuer in (LocalCA, SelfSignedCA, HelperCA, DeferredCA, ScepCA)}
 
 
 def issuer_class(name: str) -> type[Issuer]:
@@ -22,11 +23,11 @@ def issuer_class(name: str) -> type[Issuer]:
         raise CertError("ca must be one of %s, got %r" % (", ".join(CA_TYPES), name)) from None
 
 
-def issuer_for(settings, runner=None) -> Issuer:
-    """The issuer of a request's ``ca``, its settings checked."""
+def issuer_for(settings, runner=None, store=None) -> Issuer:
+    """The issuer of a request's ``ca``, its settings checked; ``store``: where its CA configuration is kept."""
     issuer = issuer_class(settings.ca)
     issuer.check(settings)
-    return issuer(settings, runner)
+    return issuer(settings, runner, store)
 
 
 def ca_options() -> dict:

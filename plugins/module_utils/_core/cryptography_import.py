@@ -15,16 +15,20 @@ import traceback
 try:
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES  # SCEP servers still send it
     from cryptography.hazmat.primitives import hashes, hmac, padding, serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
     from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
     from cryptography.hazmat.primitives.serialization import pkcs12
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from cryptography.hazmat.primitives.serialization.pkcs7 import load_der_pkcs7_certificates
+    from cryptography.x509.oid import AttributeOID, ExtendedKeyUsageOID, NameOID
 except ImportError:
     CRYPTOGRAPHY_IMPORT_ERROR: str | None = traceback.format_exc()
     x509 = InvalidSignature = hashes = hmac = padding = serialization = ec = rsa = None  # type: ignore
     Cipher = algorithms = modes = PBKDF2HMAC = pkcs12 = ExtendedKeyUsageOID = NameOID = None  # type: ignore
+    TripleDES = PKCS1v15 = load_der_pkcs7_certificates = AttributeOID = None  # type: ignore
 else:
     CRYPTOGRAPHY_IMPORT_ERROR = None
 

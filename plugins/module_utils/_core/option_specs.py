@@ -34,4 +34,5 @@ REVOCATION_REASONS = (
     "privilegeWithdrawn",
 )
 DEFAULT_CRL_VALID_DAYS = 30
+DEFAULT_STORE = "/var/lib/certkeeper"  # the tracking store a host keeps when none is named
 SUBJECT_ALT_NAMES_OPTION = {"subject_alt_names": {"type": "list", "elements": "str", "default": []}}

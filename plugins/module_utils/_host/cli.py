@@ -13,6 +13,9 @@ so the command and the modules share one implementation.
   certkeeper renew (--all | -i ID) [--json] [--prometheus FILE]
   certkeeper report --prometheus FILE
   certkeeper adopt-certmonger [--dry-run] [-i ID]... [--json]
+  certkeeper add-scep-ca -c NAME -u URL [-R CAFILE] [--renewal-challenge]
+  certkeeper list-cas [-c NAME] [--json]
+  certkeeper remove-ca -c NAME
 """
 
 from __future__ import annotations
@@ -21,12 +24,25 @@ import argparse
 import json
 import sys
 
+from .._ca.scep import ScepCAConfig
 from .._core.crypto import CertError
+from .._core.option_specs import DEFAULT_STORE
 from .._tracking.certmonger import DEFAULT_CAS_DIR, DEFAULT_REQUESTS_DIR
 from .._tracking.listing import format_listing
-from .._tracking.request import DEFAULT_STORE, REQUEST_OPTIONS, request_from_options
+from .._tracking.request import REQUEST_OPTIONS, request_from_options
 from .._tracking.store import Store
-from .._tracking.verbs import adopt_certmonger, listing, renew, report_prometheus, resubmit, track, untrack
+from .._tracking.verbs import (
+    add_scep_ca,
+    adopt_certmonger,
+    list_cas,
+    listing,
+    remove_ca,
+    renew,
+    report_prometheus,
+    resubmit,
+    track,
+    untrack,
+)
 
 # start-tracking's options: the request's (request.py) that have a flag; the SANs and --keep-key are shaped here.
 _FLAGGED = {name: spec for name, spec in REQUEST_OPTIONS.items() if "cli" in spec}
@@ -83,6 +99,21 @@ def _parser() -> argparse.ArgumentParser:
     adopt.add_argument("--cas-dir", default=DEFAULT_CAS_DIR, help="certmonger's CAs (%(default)s)")
     adopt.add_argument("--getcert", default="getcert", help="the getcert command that stops certmonger's tracking")
     adopt.add_argument("--json", action="store_true")
+
+    add_ca = verbs.add_parser("add-scep-ca", help="add a SCEP CA configuration, like getcert add-scep-ca")
+    add_ca.add_argument("-c", "--ca-name", required=True, help="the name requests give as --scep-ca")
+    add_ca.add_argument("-u", "--url", required=True, help="the URL of the server's SCEP interface")
+    add_ca.add_argument("-R", "--ca-file", default="", help="the CA certificate (PEM) of an https:// server")
+    add_ca.add_argument(
+        "--renewal-challenge",
+        action="store_true",
+        help="renewals carry the challenge password too (certmonger's challenge_password_otp off; NDES needs it on)",
+    )
+    cas = verbs.add_parser("list-cas", help="show the CA configurations and their certificates' thumbprints")
+    cas.add_argument("-c", "--ca-name")
+    cas.add_argument("--json", action="store_true")
+    remove = verbs.add_parser("remove-ca", help="remove a CA configuration no request uses")
+    remove.add_argument("-c", "--ca-name", required=True)
     return parser
 
 
@@ -110,6 +141,18 @@ def main(argv=None) -> int:
         if args.verb == "report":
             report_prometheus(store, args.prometheus)
             return 0
+        if args.verb == "add-scep-ca":
+            config = ScepCAConfig(args.ca_name, args.url, args.ca_file, args.renewal_challenge)
+            result = add_scep_ca(store, config, check_mode=False)
+            _report(result)
+            _say(_cas_text([result["ca"]]))
+            return 0
+        if args.verb == "list-cas":
+            items = list_cas(store, args.ca_name)
+            _say(json.dumps(items, indent=2) + "\n" if args.json else _cas_text(items))
+            return 0
+        if args.verb == "remove-ca":
+            return _report(remove_ca(store, args.ca_name, check_mode=False))
         if args.verb == "adopt-certmonger":
             results = adopt_certmonger(store, args.requests_dir, args.cas_dir, args.ids, args.dry_run, args.getcert)
             _say(json.dumps(results, indent=2) + "\n" if args.json else _adoption_text(results))
@@ -156,6 +199,29 @@ def _adoption_text(results: list) -> str:
             "%s: %s%s" % (result["id"], result["outcome"], ": " + result["message"] if result["message"] else "")
         )
         lines += ["\t%s: %s" % (what, how) for what, how in result["mapping"]]
+    return "\n".join(lines) + "\n"
+
+
+def _cas_text(items: list) -> str:
+    """The CA configurations as ``getcert list-cas`` shows them, with the thumbprints to compare with the CA's."""
+    lines = [] if items else ["no CA configuration (certkeeper add-scep-ca adds one)"]
+    for item in items:
+        lines.append("CA '%s':" % item["name"])
+        if item.get("error"):
+            lines.append("\terror: %s" % item["error"])
+            continue
+        lines += [
+            "\tca-type: %s" % item["ca_type"],
+            "\turl: %s" % item["url"],
+            "\tca-file: %s" % (item["ca_file"] or "-"),
+            "\trenewal challenge: %s" % ("yes" if item["renewal_challenge"] else "no"),
+            "\tcapabilities: %s" % " ".join(item["capabilities"]),
+        ]
+        for cert in item["certificates"]:
+            kind = "CA" if cert["is_ca"] else "RA"
+            lines.append("\t%s certificate: %s (expires %s)" % (kind, cert["subject"], cert["not_after"]))
+            for name, label in (("md5", "MD5"), ("sha1", "SHA1"), ("sha256", "SHA256")):
+                lines.append("\t\tthumbprint (%s): %s" % (label, cert["thumbprints"][name]))
     return "\n".join(lines) + "\n"
 
 

@@ -1,11 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) certkeeper.pki contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""pg_mtls_certs's work without the module's start-up, in the process that read the stamp.
+"""A module's work without the module's start-up (pg_mtls_certs, in the process that read the stamp; cert_report_info).
 
 A module run spends about a quarter of a second of a host's CPU before its first line (Python compiles
 ``ansible.module_utils.basic`` and its imports from the payload on every run); the work itself needs
-none of it. When the stamp has no answer, the program (``stamp.answer``) puts the module_utils the
+none of it. When there is no stamp to answer, the program (``program.answer``) puts the module_utils the
 controller sent on ``sys.path`` and calls ``run``, which does what the module does between its argument
 checks (made on the controller, with the module's own spec) and its exit: the same function, the same
 errors, the same result. The controller shapes the result as the module would (diff, no_log, invocation).
@@ -24,7 +24,17 @@ import traceback
 
 from .._core.cryptography_import import HAS_CRYPTOGRAPHY
 from .._core.errors import CertError
-from .._pg_mtls import run as pg_mtls_module
+
+
+def _work(module: str):
+    """The work function of ``module``, imported for it alone: a report needs none of pg_mtls's code."""
+    if module == "cert_report_info":
+        from .._report.host import run_cert_report_info
+
+        return run_cert_report_info
+    from .._pg_mtls.run import run_pg_mtls_certs
+
+    return run_pg_mtls_certs
 
 
 def _say(**answer) -> None:
@@ -33,7 +43,9 @@ def _say(**answer) -> None:
 
 
 def run(asked: dict) -> None:
-    """Do the work for the request the program read (``options``, ``check_mode``) and answer on stdout."""
+    """Do the work for the request the program read (``module``, ``options``, ``check_mode``) and answer on
+    stdout."""
+    module = asked["module"]
     if not HAS_CRYPTOGRAPHY:  # the module says so in Ansible's words (missing_required_lib)
         _say(fallback="cryptography cannot be imported")
         return
@@ -43,14 +55,14 @@ def run(asked: dict) -> None:
         pass
     _say(working=True)
     try:
-        result = pg_mtls_module.run_pg_mtls_certs(asked["options"], check_mode=asked["check_mode"])
+        result = _work(module)(asked["options"], check_mode=asked["check_mode"])
     except CertError as exc:
         result = {"failed": True, "changed": False, "msg": str(exc)}
     except Exception as exc:  # pylint: disable=broad-except  # the module would end with a traceback too
         result = {
             "failed": True,
             "changed": False,
-            "msg": "pg_mtls_certs stopped on an unexpected error: %s" % exc,
+            "msg": "%s stopped on an unexpected error: %s" % (module, exc),
             "exception": traceback.format_exc(),
         }
     _say(result=result)

@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) certkeeper.pki contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The program the pg_mtls_certs action plugin runs on a host: ``_core/stamp.py`` (standard library only),
-then this file, then ``answer(request, payload, recorded_result)``, as one script for the host's Python.
+"""The program the direct-run action plugins (``plugin_utils/direct_action.py``) run on a host: ``_core/stamp.py``
+(standard library only), then this file, then ``answer(request, payload, recorded_result)``, as one script for the host's Python.
 
 It needs nothing but the standard library and the stamp reader it is handed, so an unchanged host answers
 at a fraction of a module's start-up; only when the stamp has no answer does it unpack the module_utils
@@ -14,16 +14,17 @@ import sys
 
 
 def answer(request, payload, recorded_result):
-    """The program the pg_mtls_certs action plugin runs on a host, for a JSON request of ``path``, ``options``,
-    ``digests`` (SHA-256 by module_utils file name, of the controller's files), ``check_mode`` and ``log``
-    (the line a module run writes to syslog, or null): writes ``{"recorded": <result>}`` when the stamp has
-    one, otherwise what ``direct_run`` answers, run from ``payload`` (those module_utils as a base64 zip).
+    """For a JSON request of ``module`` (its short name), ``path`` (the directory whose stamp may answer, or
+    null), ``options``, ``digests`` (SHA-256 by module_utils file name, of the controller's files),
+    ``check_mode`` and ``log`` (the line a module run writes to syslog, or null): writes
+    ``{"recorded": <result>}`` when the stamp has one, otherwise what ``direct_run`` answers, run from
+    ``payload`` (those module_utils as a base64 zip).
     ``recorded_result``: the stamp reader's (``_core/stamp.py``), the script's first part."""
     asked = json.loads(request)
     if asked["log"]:
         _log(**asked["log"])
-    recorded = recorded_result(asked["path"], asked["options"], asked["digests"].get)
-    if recorded is not None:
+    recorded = asked["path"] and recorded_result(asked["path"], asked["options"], asked["digests"].get)
+    if recorded:
         sys.stdout.write(json.dumps({"recorded": recorded}) + "\n")
         return
     import base64  # the work's needs, imported here so that an answer from the stamp needs none

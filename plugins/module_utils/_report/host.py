@@ -27,6 +27,11 @@ MAX_FILES_PER_PATH = 2000
 _PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 
 
+def run_cert_report_info(params: dict, check_mode: bool) -> dict:
+    """The cert_report_info module's work (read-only: check mode changes nothing)."""
+    return dict(host_report(params["store"], params["paths"]), changed=False)
+
+
 def host_report(store_dir: str, paths: list) -> dict:
     """Rows of the host's certificates (``source`` tracked, ca or file) and of its tracked CRLs, and when the timer last
     went through its store (``last_check``)."""

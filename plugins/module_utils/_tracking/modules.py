@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from .request import DEFAULT_STORE, argument_spec, request_from_options
+from .._core.option_specs import DEFAULT_STORE
+from .request import argument_spec, request_from_options
 from .store import Store
 from .verbs import listing, resubmit, track, untrack
 

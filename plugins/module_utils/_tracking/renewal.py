@@ -60,7 +60,8 @@ class Renewal:
         self.request = request
         self.now = now or datetime.datetime.now(datetime.timezone.utc)
         self.runner = runner
-        self.pending_key_path = Store(store_dir).pending_key_path(request.id)
+        self.store = Store(store_dir)
+        self.pending_key_path = self.store.pending_key_path(request.id)
 
     # -- the steps ---------------------------------------------------------------------------
 
@@ -108,11 +109,11 @@ class Renewal:
         """One attempt through the request's CA; only a certificate that is fit to be saved replaces the files."""
         r = self.request
         r.last_attempt = self.now.isoformat()
-        issuer = issuer_for(r, self.runner)
+        issuer = issuer_for(r, self.runner, self.store)
         if issuer.defers:  # no key is made here: the CA host's run makes the next one
             return self._finish("waiting", NEED_CA, issuer.deferral(reason or "the CA is working on it"))
         key = self._key(current_key, current_cert is None)
-        answer = issuer.issue(self._issue_request(key, current_cert))
+        answer = issuer.issue(self._issue_request(key, current_cert, current_key))
         if answer.outcome != base.ISSUED:
             return self._not_issued(answer, key)
         refusal = self._refusal(answer.certificate, key)
@@ -120,7 +121,7 @@ class Renewal:
             return refusal
         return self._save(key, answer.certificate, current_key, reason or "the CA issued it")
 
-    def _issue_request(self, key, current_cert) -> base.IssueRequest:
+    def _issue_request(self, key, current_cert, current_key) -> base.IssueRequest:
         """The CA's question: this key, the names as tracked, and the cookie of a request it is still working on."""
         r = self.request
         return base.IssueRequest(
@@ -131,6 +132,7 @@ class Renewal:
             valid_days=r.valid_days,
             now=self.now,
             current_certificate=current_cert,
+            current_key=current_key,
             cookie=r.ca_cookie,
         )
 

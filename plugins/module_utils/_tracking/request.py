@@ -13,6 +13,7 @@ status names where the meaning is the same."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -27,8 +28,6 @@ from .._core.files import parse_mode, private_file_attributes
 from .._core.option_specs import KEY_OPTIONS, SUBJECT_ALT_NAMES_OPTION, VALIDITY_OPTIONS
 from .._core.outputs import FORMATS, Output
 from .._core.policy import check_days, check_renewal_window
-
-DEFAULT_STORE = "/var/lib/certkeeper"
 
 # certmonger's names, plus PRE_SAVE_FAILED / POST_SAVE_FAILED / NEED_GUIDANCE for what it has no name for.
 MONITORING = "MONITORING"
@@ -53,7 +52,8 @@ STATUSES = (
     POST_SAVE_FAILED,
 )
 
-STATUS_FIELDS = ("status", "last_error", "last_attempt", "last_renewed", "ca_cookie")
+# The challenge password is kept with the status: it is an input the CA spends (compared by its digest, never shown).
+STATUS_FIELDS = ("status", "last_error", "last_attempt", "last_renewed", "ca_cookie", "challenge", "challenge_digest")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 
 # The options of a request, as the cert_track module, the role's items and ``certkeeper start-tracking`` take
@@ -121,7 +121,25 @@ def request_from_options(request_id: str, options: dict) -> TrackedRequest:
         given.get("key_type", _default("key_type"))
     )
     given["outputs"] = [dict(o) for o in given.get("outputs", [])]
+    if given.get("challenge"):
+        given["challenge_digest"] = challenge_digest(given["challenge"])
     return TrackedRequest(id=request_id, **given)
+
+
+def challenge_digest(challenge: str, salt: bytes | None = None) -> str:
+    """``salt:PBKDF2-SHA256`` of a challenge password, to tell a new one from the one given before once it is spent
+    (salted and slow: a short PIN is not read back from it)."""
+    salt = salt if salt is not None else os.urandom(16)
+    digest = hashlib.pbkdf2_hmac("sha256", challenge.encode("utf-8"), salt, 100_000)
+    return "%s:%s" % (salt.hex(), digest.hex())
+
+
+def _same_challenge(digest: str, challenge: str) -> bool:
+    salt, _sep, _digest = digest.partition(":")
+    try:
+        return hmac.compare_digest(digest, challenge_digest(challenge, bytes.fromhex(salt)))
+    except ValueError:
+        return False
 
 
 def request_id_for(prefix: str, cert_path: str) -> str:
@@ -157,6 +175,13 @@ class TrackedRecord:
             data.pop(name)
         return data
 
+    def keep_status(self, existing) -> str:
+        """Take the status fields of the stored record ``existing`` (a new record of the same request); a reason
+        to save it all the same when an input it carries with its status is new, else ""."""
+        for name in self.status_fields:
+            setattr(self, name, getattr(existing, name))
+        return ""
+
 
 @dataclass
 class TrackedRequest(TrackedRecord):
@@ -190,12 +215,23 @@ class TrackedRequest(TrackedRecord):
     pre_save_command: str = ""
     post_save_command: str = ""
     auto_renew: bool = _default("auto_renew")
+    scep_ca: str = ""
     # status of the last attempt
     status: str = MONITORING
     last_error: str = ""
     last_attempt: str = ""
     last_renewed: str = ""
     ca_cookie: str = ""
+    challenge: str = ""  # the CA's challenge password until it is spent (ca scep)
+    challenge_digest: str = ""  # of the last one given (challenge_digest), kept once it is spent
+
+    def keep_status(self, existing) -> str:
+        given = self.challenge
+        super().keep_status(existing)
+        if given and not _same_challenge(existing.challenge_digest, given):
+            self.challenge, self.challenge_digest = given, challenge_digest(given)
+            return "a new challenge password"
+        return ""
 
     def output_list(self) -> list:
         return [Output(**o) for o in self.outputs]
@@ -218,6 +254,7 @@ class TrackedRequest(TrackedRecord):
         data = asdict(self)
         data["outputs"] = [o.public() for o in self.output_list()]
         data["stuck"] = self.stuck
+        del data["challenge"], data["challenge_digest"]
         return data
 
     def validate(self) -> TrackedRequest:

@@ -27,8 +27,8 @@ from .._core.files import (
     os_error_text,
     read_state,
 )
+from .._core.option_specs import DEFAULT_STORE
 from .request import (
-    DEFAULT_STORE,
     ID_PATTERN,
     TrackedRequest,
     UnreadableRecord,
@@ -274,10 +274,9 @@ class Store:
         desired.validate()
         existing = existing or self.load(desired.id, type(desired))
         if existing is not None:
-            for name in desired.status_fields:
-                setattr(desired, name, getattr(existing, name))
+            new_input = desired.keep_status(existing)
             reset = bool(status_reset) and desired.reset_status()
-            if not reset and existing.settings() == desired.settings():
+            if not reset and not new_input and existing.settings() == desired.settings():
                 return None
             before, after = existing.settings(), desired.settings()
             updated = sorted(k for k in after if before.get(k) != after[k])
@@ -286,6 +285,7 @@ class Store:
                 for part in (
                     "update %s" % ", ".join(updated) if updated else "",
                     "status %s -> MONITORING: %s" % (existing.status, status_reset) if reset else "",
+                    new_input,
                 )
                 if part
             )

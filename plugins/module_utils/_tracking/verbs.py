@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 
 from .._ca.registry import issuer_for
+from .._ca.scep import ScepCAConfig, fetch_config
 from .._core import crypto
 from .._core.commands import run_command
 from .._core.crypto import CertError
@@ -39,7 +40,7 @@ def names_from_certificate(desired: TrackedRequest) -> None:
 def track(store: Store, desired: TrackedRequest, check_mode: bool, runner=run_command) -> dict:
     """Start tracking (or update) ``desired``; request its certificate when the file does not exist yet."""
     names_from_certificate(desired)
-    issuer_for(desired).preflight()
+    issuer_for(desired, store=store).preflight()
     with store.lock(create=not check_mode):
         plan = Plan(store.directory_changes())
         record = store.record_change(desired)
@@ -196,6 +197,56 @@ def _adopt(store: Store, adoption, getcert: str, runner) -> tuple:
     return "failed", "getcert stop-tracking failed (%s); certmonger keeps tracking it" % (
         (err or out).strip()[:300] or "exit %s" % code
     )
+
+
+def add_scep_ca(store: Store, config: ScepCAConfig, check_mode: bool, fetch=fetch_config) -> dict:
+    """Add (or update) the SCEP CA configuration ``config`` (name, URL, CA file, renewal challenge): the server's
+    capabilities and CA certificates are asked now and kept; ``list-cas`` shows their thumbprints to compare."""
+    fetched = fetch(config.id, config.url, config.ca_file, config.renewal_challenge)
+    with store.lock(create=not check_mode):
+        existing = store.load(fetched.id, ScepCAConfig)
+        plan = Plan()
+        if existing != fetched:
+            reason = "add SCEP CA" if existing is None else "update SCEP CA"
+            before = existing.shown() if existing is not None else "absent\n"
+            plan.changes = store.directory_changes(ScepCAConfig)
+            plan.changes.append(store.save_change(fetched, reason, before, fetched.shown()))
+            if not check_mode:
+                store.ensure(ScepCAConfig)
+                apply_plan(Plan([c for c in plan.changes if not c.directory]))
+    return dict(plan.result(), ca=fetched.describe())
+
+
+def list_cas(store: Store, name: str | None = None) -> list:
+    """The CA configurations, as ``getcert list-cas`` shows them (one, or all)."""
+    if name:
+        return [_require_ca(store, name).describe()]
+    return [
+        config.describe() if isinstance(config, ScepCAConfig) else {"name": config.id, "error": config.error}
+        for config in store.all(ScepCAConfig)
+    ]
+
+
+def remove_ca(store: Store, name: str, check_mode: bool) -> dict:
+    """Remove a CA configuration that no tracked request uses."""
+    with store.lock(create=False):
+        config = _require_ca(store, name)
+        users = sorted(r.id for r in store.all() if getattr(r, "scep_ca", "") == name)
+        if users:
+            raise CertError(
+                "CA %r is used by %s; stop tracking them or move them to another CA first" % (name, ", ".join(users))
+            )
+        plan = Plan([store.record_removal(name, "remove CA", config.shown(), "absent\n", kind=ScepCAConfig)])
+        if not check_mode:
+            apply_plan(plan)
+    return plan.result()
+
+
+def _require_ca(store: Store, name: str) -> ScepCAConfig:
+    config = store.load(name, ScepCAConfig)
+    if config is None:
+        raise CertError("no CA configuration named %r (certkeeper list-cas shows them)" % name)
+    return config
 
 
 def _require(store: Store, request_id: str, crls: bool = False):
