@@ -136,11 +136,13 @@ class ScepServer:
         self.stop()
         subprocess.run(["ip", "netns", "delete", self.netns], check=False)
 
-    def start(self, challenge: str | None = None, csr_verifier: str | None = None) -> None:
-        """Start the server (``challenge``: a new challenge password; ``csr_verifier``: -csrverifierexec)."""
+    def start(self, challenge: str | None = None, csr_verifier: str | None = None, valid_days: int = 365) -> None:
+        """Start the server (``challenge``: a new challenge password; ``csr_verifier``: -csrverifierexec;
+        ``valid_days``: what its certificates get, -crtvalid)."""
         self.challenge = challenge or self.challenge
         command = ["ip", "netns", "exec", self.netns, "scepserver", "-depot", self.depot]
         command += ["-port", str(_SERVER_PORT), "-challenge", self.challenge, "-allowrenew", "0", "-debug"]
+        command += ["-crtvalid", str(valid_days)]
         command += ["-csrverifierexec", csr_verifier] if csr_verifier else []
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
