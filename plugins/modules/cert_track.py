@@ -65,9 +65,10 @@ options:
         (C(CERTMONGER_OPERATION=SUBMIT)/C(POLL), C(CERTMONGER_CSR), the certificate on stdout, exit 0 issued,
         1 wait, 2 rejected, 3 unreachable, 4 under-configured, 5 wait with delay, 6 unsupported);
         V(ansible) the host only reports that the certificate is due (C(NEED_CA)) and the next playbook run
-        re-issues it through the CA host.
+        re-issues it through the CA host; V(scep) a SCEP server, through the CA configuration O(scep_ca)
+        (M(certkeeper.pki.cert_track_ca), C(certkeeper add-scep-ca)), with an RSA key.
     type: str
-    choices: [local, self_sign, helper, ansible]
+    choices: [local, self_sign, helper, ansible, scep]
     default: self_sign
   ca_cert_path:
     description: For O(ca=local), the CA certificate on this host.
@@ -77,6 +78,15 @@ options:
     type: path
   helper:
     description: For O(ca=helper), the command to run (through C(/bin/sh -c)).
+    type: str
+  scep_ca:
+    description: For O(ca=scep), the name of the SCEP CA configuration (M(certkeeper.pki.cert_track_ca)).
+    type: str
+  challenge:
+    description:
+      - For O(ca=scep), the challenge password (one-time PIN) the CA gave for this request (certmonger's C(-L)).
+      - Kept in the root-only store until the first certificate is issued, then forgotten unless the CA configuration
+        says renewals carry it. Never shown; a rerun with the same value changes nothing, another value is a new PIN.
     type: str
   subject:
     description:
@@ -185,16 +195,27 @@ EXAMPLES = r"""
     key_group: postgres
     post_save_command: systemctl reload postgresql
 
-- name: Request a certificate from an external CA through a certmonger helper (SCEP here)
+- name: Request a certificate from the company CA through its certmonger-protocol helper
   certkeeper.pki.cert_track:
     id: web
     cert_path: /etc/pki/tls/certs/web.crt
     key_path: /etc/pki/tls/private/web.key
     ca: helper
-    helper: /usr/libexec/certmonger/scep-submit -u http://scep.example.com/cgi-bin/pkiclient.exe
+    helper: /usr/local/libexec/example-ca-submit
     subject: CN=web.example.com
     subject_alt_names: [web.example.com]
     post_save_command: systemctl reload nginx
+
+- name: Request a client certificate through SCEP with the one-time PIN (the CA added with cert_track_ca)
+  certkeeper.pki.cert_track:
+    id: app-client
+    cert_path: /etc/pki/tls/certs/app-client.crt
+    key_path: /etc/pki/tls/private/app-client.key
+    ca: scep
+    scep_ca: SCEP_example
+    challenge: "{{ vault_scep_pin }}"
+    subject: CN=app1
+    profile: client
 
 - name: Renew now with a new SAN
   certkeeper.pki.cert_track:

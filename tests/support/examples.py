@@ -2,8 +2,8 @@
 
 The tasks are the documented ones, word for word, except for what only a real server has:
 - absolute paths under /etc, /root, /usr/local and /var go under ``{{ example_root }}/``;
-- reload commands (``systemctl reload ...``) become ``true``, and the SCEP helper a local CA helper
-  (certmonger's protocol, signing with openssl and the example company CA);
+- reload commands (``systemctl reload ...``) become ``true``; the company CA's helper (certmonger's protocol) signs
+  with openssl and an example company CA; the SCEP server's URL is the one the test started (``example_scep_url``);
 - options whose default is a system path (the tracking store) get a default under the root through
   ``module_defaults``.
 Hosts db1 (group pg_servers) and app1 (group pg_clients) are both this machine (connection local); the
@@ -27,8 +27,7 @@ MODULES = os.path.join(ROOT, "plugins", "modules")
 HOST_ROOT = "{{ example_root }}"
 SYSTEM_PATH = re.compile(r"(?<![\w/.])/(?=(etc|root|usr/local|var)/)")
 RELOAD = re.compile(r"systemctl reload \S+")
-SCEP_HELPER = re.compile(r"/usr/libexec/certmonger/scep-submit [^\n]*")
-HELPER = HOST_ROOT + "/usr/local/libexec/example-ca-submit"
+SCEP_URL = "http://scep.example.com/scep"
 # certmonger's helper protocol: the CSR in $CERTMONGER_CSR, the certificate on stdout, exit 0
 HELPER_SCRIPT = """#!/bin/sh
 set -e
@@ -37,8 +36,10 @@ printf '%s\\n' "$CERTMONGER_CSR" | openssl x509 -req -days 365 -CA "$pki/company
   -CAkey "$pki/private/company-ca.key" -copy_extensions copy 2>/dev/null
 """
 PLAY_HOSTS = {"pg_mtls_certs": "all"}
-ORDER = ["pg_mtls_certs", "cert_track", "cert_track_info", "cert_report_info", "signing_cert", "certkeeper_command"]
+ORDER = ["pg_mtls_certs", "cert_track_ca", "cert_track", "cert_track_info", "cert_report_info", "signing_cert",
+         "certkeeper_command"]
 STORE_DEFAULTS = {"certkeeper.pki.cert_track": {"store": HOST_ROOT + "/var/lib/certkeeper"},
+                  "certkeeper.pki.cert_track_ca": {"store": HOST_ROOT + "/var/lib/certkeeper"},
                   "certkeeper.pki.cert_track_info": {"store": HOST_ROOT + "/var/lib/certkeeper"},
                   "certkeeper.pki.cert_report_info": {"store": HOST_ROOT + "/var/lib/certkeeper"}}
 EXAMPLE_PASSWORD = "example-pfx-password"
@@ -66,7 +67,7 @@ def runnable(value):
         return {key: runnable(item) for key, item in value.items()}
     if isinstance(value, str):
         value = RELOAD.sub("true", SYSTEM_PATH.sub(HOST_ROOT + "/", value))
-        return SCEP_HELPER.sub(HELPER, value)
+        return value.replace(SCEP_URL, "{{ example_scep_url }}")
     return value
 
 
@@ -100,14 +101,16 @@ class _IndentedLists(yaml.SafeDumper):
         return super().increase_indent(flow, False)
 
 
-def write_playbooks(dest: str, python: str = sys.executable) -> dict[str, str]:
-    """Writes one playbook per module (in ORDER) and the inventory; returns {module: playbook path}."""
+def write_playbooks(dest: str, scep_url: str, scep_pin: str, python: str = sys.executable) -> dict[str, str]:
+    """Writes one playbook per module (in ORDER) and the inventory; returns {module: playbook path}. ``scep_url``
+    and ``scep_pin``: the SCEP server the examples' SCEP CA stands for, and its challenge."""
     os.makedirs(dest, exist_ok=True)
     root = os.path.join(dest, "root")
     prepare_root(root)
     inventory = {"all": {
         "vars": {"ansible_connection": "local", "ansible_python_interpreter": python,
-                 "example_root": root, "vault_safeq_pfx_password": EXAMPLE_PASSWORD},
+                 "example_root": root, "vault_safeq_pfx_password": EXAMPLE_PASSWORD,
+                 "example_scep_url": scep_url, "vault_scep_pin": scep_pin},
         "children": {"pg_servers": {"hosts": {"db1": {}}}, "pg_clients": {"hosts": {"app1": {}}}}}}
     with open(os.path.join(dest, "inventory.yml"), "w") as handle:
         yaml.safe_dump(inventory, handle)
@@ -127,4 +130,4 @@ def write_playbooks(dest: str, python: str = sys.executable) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    write_playbooks(sys.argv[1])
+    write_playbooks(sys.argv[1], SCEP_URL, "PIN")

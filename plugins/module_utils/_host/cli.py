@@ -13,7 +13,7 @@ so the command and the modules share one implementation.
   certkeeper renew (--all | -i ID) [--json] [--prometheus FILE]
   certkeeper report --prometheus FILE
   certkeeper adopt-certmonger [--dry-run] [-i ID]... [--json]
-  certkeeper add-scep-ca -c NAME -u URL [-R CAFILE] [--renewal-challenge]
+  certkeeper add-scep-ca -c NAME -u URL [-R CAFILE] [--renewal-challenge] [--thumbprint SHA256]
   certkeeper list-cas [-c NAME] [--json]
   certkeeper remove-ca -c NAME
 """
@@ -104,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     add_ca.add_argument("-c", "--ca-name", required=True, help="the name requests give as --scep-ca")
     add_ca.add_argument("-u", "--url", required=True, help="the URL of the server's SCEP interface")
     add_ca.add_argument("-R", "--ca-file", default="", help="the CA certificate (PEM) of an https:// server")
+    add_ca.add_argument("--thumbprint", default="", help="the SHA-256 thumbprint one of the server's certificates must have")
     add_ca.add_argument(
         "--renewal-challenge",
         action="store_true",
@@ -143,7 +144,7 @@ def main(argv=None) -> int:
             return 0
         if args.verb == "add-scep-ca":
             config = ScepCAConfig(args.ca_name, args.url, args.ca_file, args.renewal_challenge)
-            result = add_scep_ca(store, config, check_mode=False)
+            result = add_scep_ca(store, config, check_mode=False, thumbprint=args.thumbprint)
             _report(result)
             _say(_cas_text([result["ca"]]))
             return 0

@@ -6,7 +6,9 @@ request / start-tracking, stop-tracking, resubmit, renew, list."""
 
 from __future__ import annotations
 
+import re
 import shlex
+from dataclasses import asdict
 
 from .._ca.registry import issuer_for
 from .._ca.scep import ScepCAConfig, fetch_config
@@ -199,22 +201,60 @@ def _adopt(store: Store, adoption, getcert: str, runner) -> tuple:
     )
 
 
-def add_scep_ca(store: Store, config: ScepCAConfig, check_mode: bool, fetch=fetch_config) -> dict:
-    """Add (or update) the SCEP CA configuration ``config`` (name, URL, CA file, renewal challenge): the server's
-    capabilities and CA certificates are asked now and kept; ``list-cas`` shows their thumbprints to compare."""
-    fetched = fetch(config.id, config.url, config.ca_file, config.renewal_challenge)
+def add_scep_ca(
+    store: Store,
+    config: ScepCAConfig,
+    check_mode: bool,
+    thumbprint: str = "",
+    declared: bool = False,
+    fetch=fetch_config,
+) -> dict:
+    """Add (or update) the SCEP CA configuration ``config`` (name, URL, CA file, renewal challenge). The server's
+    capabilities and CA certificates are asked and kept; ``list-cas`` shows their thumbprints to compare, and a
+    ``thumbprint`` (SHA-256) given must be one of them.
+
+    ``declared`` (the cert_track_ca module: a playbook states what should be): a configuration already there for the
+    same server is kept without asking it again, and a server whose certificates changed since is refused unless
+    ``thumbprint`` names one of the new ones, so no run takes a new CA silently. ``certkeeper add-scep-ca`` run again
+    by a person takes what the server sends now, as ``getcert add-scep-ca`` does."""
     with store.lock(create=not check_mode):
-        existing = store.load(fetched.id, ScepCAConfig)
+        existing = store.load(config.id, ScepCAConfig)
+        same_server = existing is not None and (existing.url, existing.ca_file) == (config.url, config.ca_file)
+        if declared and same_server and (not thumbprint or _has_thumbprint(existing, thumbprint)):
+            wanted = ScepCAConfig(**dict(asdict(existing), renewal_challenge=config.renewal_challenge))
+        else:
+            wanted = fetch(config.id, config.url, config.ca_file, config.renewal_challenge)
+            if thumbprint and not _has_thumbprint(wanted, thumbprint):
+                raise CertError(
+                    "none of the certificates the SCEP server %s sent has the SHA-256 thumbprint %s (theirs: %s); "
+                    "nothing changed" % (config.url, thumbprint, "; ".join(_sha256s(wanted)))
+                )
+            if declared and existing is not None and not thumbprint and existing.ca_certs != wanted.ca_certs:
+                raise CertError(
+                    "the SCEP server %s now sends other CA certificates than when CA %r was added (now: %s); compare "
+                    "them with the CA's and give the thumbprint to accept them; nothing changed"
+                    % (config.url, config.id, "; ".join(_sha256s(wanted)))
+                )
         plan = Plan()
-        if existing != fetched:
+        if existing != wanted:
             reason = "add SCEP CA" if existing is None else "update SCEP CA"
             before = existing.shown() if existing is not None else "absent\n"
             plan.changes = store.directory_changes(ScepCAConfig)
-            plan.changes.append(store.save_change(fetched, reason, before, fetched.shown()))
+            plan.changes.append(store.save_change(wanted, reason, before, wanted.shown()))
             if not check_mode:
                 store.ensure(ScepCAConfig)
                 apply_plan(Plan([c for c in plan.changes if not c.directory]))
-    return dict(plan.result(), ca=fetched.describe())
+    return dict(plan.result(), ca=wanted.describe())
+
+
+def _sha256s(config: ScepCAConfig) -> list:
+    return [cert["thumbprints"]["sha256"] for cert in config.describe()["certificates"]]
+
+
+def _has_thumbprint(config: ScepCAConfig, thumbprint: str) -> bool:
+    """Whether a certificate of ``config`` has this SHA-256 thumbprint (spaces, colons and case aside)."""
+    wanted = re.sub(r"[\s:]", "", thumbprint).upper()
+    return any(re.sub(r"\s", "", sha256) == wanted for sha256 in _sha256s(config))
 
 
 def list_cas(store: Store, name: str | None = None) -> list:
