@@ -104,7 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     add_ca.add_argument("-c", "--ca-name", required=True, help="the name requests give as --scep-ca")
     add_ca.add_argument("-u", "--url", required=True, help="the URL of the server's SCEP interface")
     add_ca.add_argument("-R", "--ca-file", default="", help="the CA certificate (PEM) of an https:// server")
-    add_ca.add_argument("--thumbprint", default="", help="the SHA-256 thumbprint one of the server's certificates must have")
+    add_ca.add_argument(
+        "--thumbprint", default="", help="the SHA-256 thumbprint one of the server's certificates must have"
+    )
     add_ca.add_argument(
         "--renewal-challenge",
         action="store_true",

@@ -5,11 +5,11 @@
 
 from __future__ import annotations
 
+from .._ca.scep import ScepCAConfig
+from .._core.files import Plan
 from .._core.option_specs import DEFAULT_STORE
 from .request import argument_spec, request_from_options
 from .store import Store
-from .._ca.scep import ScepCAConfig
-from .._core.files import Plan
 from .verbs import add_scep_ca, listing, remove_ca, resubmit, track, untrack
 
 CERT_TRACK_CA_ARGUMENT_SPEC = dict(
