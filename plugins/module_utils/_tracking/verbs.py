@@ -42,7 +42,13 @@ def names_from_certificate(desired: TrackedRequest) -> None:
 def track(store: Store, desired: TrackedRequest, check_mode: bool, runner=run_command) -> dict:
     """Start tracking (or update) ``desired``; request its certificate when the file does not exist yet."""
     names_from_certificate(desired)
-    issuer_for(desired, store=store).preflight()
+    unchecked = ""
+    try:
+        issuer_for(desired, store=store).preflight()
+    except CertError as exc:
+        if not check_mode:
+            raise
+        unchecked = "%s (check mode: a task before this one, such as the CA's configuration, may still add it)" % exc
     with store.lock(create=not check_mode):
         plan = Plan(store.directory_changes())
         record = store.record_change(desired)
@@ -74,6 +80,8 @@ def track(store: Store, desired: TrackedRequest, check_mode: bool, runner=run_co
             "requesting %s failed with %s: %s (the request stays tracked and is retried)"
             % (desired.cert_path, outcome.status, outcome.message)
         )
+    if unchecked:
+        plan.warnings.append(unchecked)
     return _result(plan, desired, outcome)
 
 
