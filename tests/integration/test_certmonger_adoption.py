@@ -2,7 +2,7 @@
 started here in private-socket mode (no D-Bus) with every directory in the test's own, requests made with getcert
 from its local CA, from an external helper and self-signed, with pre/post-save commands; then the cert_track role
 with cert_track_adopt_certmonger, as users run it (check mode first). Hand-written request files give the other
-outcomes: an NSS database, an unknown CA, a SCEP CA (not adoptable yet)."""
+outcomes: an NSS database, an unknown CA, a SCEP CA (its certificates a person compares first: add-scep-ca)."""
 
 from __future__ import annotations
 
@@ -168,7 +168,7 @@ def test_the_requests_move_with_the_same_ids_and_files_and_certmonger_lets_go(ce
     output = adopted["first"].output
     for request_id, reason in (("nssreq", "stored in an NSS database (key_storage_type=NSSDB, /etc/pki/nssdb)"),
                                ("orphan", "its CA 'gone' is not one of certmonger's CAs"),
-                               ("scepreq", "not adoptable yet: its CA 'corp-scep' is a SCEP CA")):
+                               ("scepreq", "not adopted: its CA 'corp-scep' is a SCEP CA")):
         assert request_id in output and reason in output, output
     assert "h1" in adopted["first"].changed
 

@@ -202,8 +202,9 @@ def _ca_of(ca_name: str, cas: dict) -> tuple:
     if ca_type == "EXTERNAL" and helper:
         if os.path.basename(helper.split()[0]) == _SCEP_HELPER:
             raise CertError(
-                "not adoptable yet: its CA %r is a SCEP CA (%s); certkeeper has no SCEP CA type yet, so certmonger "
-                "keeps tracking it" % (ca_name, helper)
+                "not adopted: its CA %r is a SCEP CA (%s), whose certificates a person must compare first; add it with "
+                "certkeeper add-scep-ca and track the files with certkeeper start-tracking -c scep --scep-ca NAME "
+                "(certmonger keeps tracking it until then)" % (ca_name, helper)
             )
         return {"ca": "helper", "helper": helper}, (("CA", "helper %s (certmonger's %s)" % (helper, ca_name)),)
     raise CertError("its CA %r has a type certkeeper cannot use (ca_type=%s)" % (ca_name, ca_type or "none"))
