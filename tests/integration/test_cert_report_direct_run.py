@@ -25,8 +25,8 @@ def _calls(directory: str) -> list:
     tasks = [
         {"name": "material", "certkeeper.pki.pg_mtls_certs": made},
         {"name": "a directory to read", "ansible.builtin.file": {"path": directory + "/extra", "state": "directory"}},
-        {"name": "a corrupt certificate", "ansible.builtin.copy": {"dest": directory + "/extra/bad.crt",
-                                                                  "content": "not a certificate\n"}},
+        {"name": "a corrupt certificate",
+         "ansible.builtin.copy": {"dest": directory + "/extra/bad.crt", "content": "not a certificate\n"}},
         {"name": "read", read: {"store": directory + "/store", "paths": [directory + "/extra"]}, "register": "read"},
         {"name": "checked", read: {"store": directory + "/store"}, "register": "checked", "check_mode": True},
         {"name": "refused", read: {"paths": ["relative/path"]}, "register": "refused", "ignore_errors": True},

@@ -59,7 +59,7 @@ class _Forwarder:
     def _accept(self) -> None:
         while True:
             try:
-                client, _ = self.listener.accept()
+                client = self.listener.accept()[0]
             except OSError:  # closed by close()
                 return
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()

@@ -21,6 +21,7 @@ from ansible_collections.certkeeper.pki.plugins.plugin_utils.direct_action impor
 )
 from ansible_collections.certkeeper.pki.plugins.plugin_utils.direct_action import direct_options as options_for
 
+
 def direct_options(args: dict):
     return options_for(ARGUMENT_SPEC, ARGUMENT_RULES, args)
 

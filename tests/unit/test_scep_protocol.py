@@ -168,35 +168,30 @@ def test_a_reply_not_signed_by_a_trusted_certificate_is_refused(server, monkeypa
         .add_extension(ENCRYPT_ONLY, critical=True)
         .sign(other_key, hashes.SHA256())
     )
-    key = new_key()
-    csr = scep.csr_with_challenge(crypto.build_csr(key, SUBJECT), key, server.challenge)
     with pytest.raises(scep.ScepError, match="not signed by the server's CA or RA certificate"):
-        scep.enroll(
-            server.url,
-            csr=csr,
-            signer_key=key,
-            signer_cert=scep.throwaway_signer(key, SUBJECT),
-            ca_certs=[other_ca, encrypt_only],
-            caps=scep.get_ca_caps(server.url),
-            message_type=scep.PKCS_REQ,
-        )
+        _pkcs_req_trusting(server, [other_ca, encrypt_only])
 
 
 def test_requests_encrypted_for_another_ca_get_no_reply(server):
     """The server cannot open them and answers HTTP 500: unreachable, not a verdict on the request."""
     other_ca = crypto.issue_ca_certificate(new_key(), "unrelated CA", 30)
+    with pytest.raises(scep.ScepUnreachable, match="HTTP 500"):
+        _pkcs_req_trusting(server, [other_ca])
+
+
+def _pkcs_req_trusting(server, ca_certs: list):
+    """A PKCSReq with the right challenge, encrypted to and checked against ``ca_certs`` instead of the server's."""
     key = new_key()
     csr = scep.csr_with_challenge(crypto.build_csr(key, SUBJECT), key, server.challenge)
-    with pytest.raises(scep.ScepUnreachable, match="HTTP 500"):
-        scep.enroll(
-            server.url,
-            csr=csr,
-            signer_key=key,
-            signer_cert=scep.throwaway_signer(key, SUBJECT),
-            ca_certs=[other_ca],
-            caps=scep.get_ca_caps(server.url),
-            message_type=scep.PKCS_REQ,
-        )
+    return scep.enroll(
+        server.url,
+        csr=csr,
+        signer_key=key,
+        signer_cert=scep.throwaway_signer(key, SUBJECT),
+        ca_certs=ca_certs,
+        caps=scep.get_ca_caps(server.url),
+        message_type=scep.PKCS_REQ,
+    )
 
 
 def test_a_stopped_server_is_unreachable_and_a_restarted_one_takes_its_new_challenge(own_server):

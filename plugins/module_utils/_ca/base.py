@@ -43,6 +43,13 @@ class IssueRequest:
     current_key: Any = None  # its key (a SCEP renewal is signed with it)
     cookie: str = ""  # what the CA gave to poll an earlier request with
 
+    def csr(self):
+        """The CSR of this request: its key, names and the profile's usages, signed by the key."""
+        usage = crypto.PROFILES[self.profile]
+        return crypto.build_csr(
+            self.private_key, self.subject, self.subject_alt_names, list(usage.extended_key_usages), usage.encipherment
+        )
+
 
 @dataclass
 class Answer:

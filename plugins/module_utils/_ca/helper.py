@@ -39,13 +39,7 @@ class HelperCA(Issuer):
 
     def issue(self, request: IssueRequest) -> Answer:
         """SUBMIT (or POLL with the cookie); the exit code tells the outcome."""
-        csr = crypto.build_csr(
-            request.private_key,
-            request.subject,
-            request.subject_alt_names,
-            list(crypto.PROFILES[request.profile].extended_key_usages),
-            crypto.PROFILES[request.profile].encipherment,
-        )
+        csr = request.csr()
         sans = request.subject_alt_names
         env = dict(
             os.environ,

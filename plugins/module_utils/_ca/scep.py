@@ -154,7 +154,7 @@ class ScepCA(Issuer):
             return Answer(REJECTED, message="the SCEP server's certificate is refused (nothing saved): %s" % problem)
         if not config.renewal_challenge:  # a one-time PIN: spent
             self.settings.challenge = ""
-        return Answer.issued(reply.certificate, [cert for cert in reply.chain if cert != reply.certificate])
+        return Answer.issued(reply.certificate, reply.chain)
 
     def _config(self) -> ScepCAConfig:
         name = self.settings.scep_ca
@@ -173,13 +173,7 @@ class ScepCA(Issuer):
         caps = set(config.caps)
         renewal = request.current_certificate is not None and request.current_key is not None
         challenge = self.settings.challenge if (not renewal or config.renewal_challenge) else ""
-        csr = crypto.build_csr(
-            request.private_key,
-            request.subject,
-            request.subject_alt_names,
-            list(crypto.PROFILES[request.profile].extended_key_usages),
-            crypto.PROFILES[request.profile].encipherment,
-        )
+        csr = request.csr()
         if challenge:
             csr = scep.csr_with_challenge(csr, request.private_key, challenge)
         transaction = None

@@ -16,9 +16,7 @@ import datetime
 import http.client
 import os
 import ssl
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 
 from .._core.crypto import is_ca_certificate, key_usage_of, same_public_key, signing_hash
@@ -153,29 +151,43 @@ def _http(
     url: str, operation: str, *, timeout: float, cafile: str, message: str | None = None, body: bytes | None = None
 ):
     """(content type, body) of the server's answer to ``operation``; ScepUnreachable when there is none.
-    ``cafile``: the CA certificate an https:// server's must chain to (else the system's)."""
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise CertError("the SCEP URL must be http:// or https://, got %r" % url)
-    query = urllib.parse.urlencode({"operation": operation, **({"message": message} if message else {})})
-    headers = {"Content-Type": "application/x-pki-message"} if body is not None else {}
-    request = urllib.request.Request(url + ("&" if "?" in url else "?") + query, data=body, headers=headers)
+    ``cafile``: the CA certificate an https:// server's must chain to (else the system's). One request on its own
+    connection (http.client): a redirect is an answer like any other, never followed to another server."""
+    parts = urllib.parse.urlsplit(url)
     try:
-        context = ssl.create_default_context(cafile=cafile or None) if url.startswith("https:") else None
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
-            data = response.read(_MAX_REPLY + 1)
-            content_type = response.headers.get_content_type()
-    except urllib.error.HTTPError as error:
-        said = error.read(200).decode("utf-8", "replace").strip()
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
+        raise CertError("the SCEP URL must be http://HOST[:PORT]/... or https://HOST[:PORT]/..., got %r" % url)
+    query = urllib.parse.urlencode({"operation": operation, **({"message": message} if message else {})})
+    target = (parts.path or "/") + "?" + (parts.query + "&" if parts.query else "") + query
+    headers = {"Content-Type": "application/x-pki-message"} if body is not None else {}
+    if parts.scheme == "https":
+        context = ssl.create_default_context(cafile=cafile or None)
+        connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+            parts.hostname, port, timeout=timeout, context=context
+        )
+    else:
+        connection = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
+    try:
+        connection.request("POST" if body is not None else "GET", target, body=body, headers=headers)
+        response = connection.getresponse()
+        data = response.read(_MAX_REPLY + 1)
+        content_type = response.headers.get_content_type()
+    except (OSError, http.client.HTTPException) as error:  # refused, timeout, reset, DNS, TLS
+        raise ScepUnreachable("the SCEP server %s did not answer %s: %s" % (url, operation, error)) from None
+    finally:
+        connection.close()
+    if response.status != 200:
+        said = data[:200].decode("utf-8", "replace").strip()
         text = "the SCEP server %s answered %s with HTTP %d%s" % (
             url,
             operation,
-            error.code,
+            response.status,
             ": " + said if said else "",
         )
-        raise (ScepUnreachable if error.code >= 500 else ScepError)(text) from None
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:  # refused, timeout, reset, DNS
-        reason = getattr(error, "reason", None) or error
-        raise ScepUnreachable("the SCEP server %s did not answer %s: %s" % (url, operation, reason)) from None
+        raise (ScepUnreachable if response.status >= 500 else ScepError)(text)
     if len(data) > _MAX_REPLY:
         raise ScepError("the SCEP server %s answered %s with more than %d bytes" % (url, operation, _MAX_REPLY))
     return content_type, data
