@@ -236,7 +236,7 @@ changes:
   elements: dict
 request:
   description: The request as C(certkeeper list --json) shows it (request_id, status, stuck, key_location, cert_location,
-    ca, issuer, subject, expires, dns, ip, key_usage, eku, pre/post-save commands, track, auto_renew, last_error, outputs).
+    ca, ca_name (a SCEP CA configuration), issuer, subject, expires, dns, ip, key_usage, eku, pre/post-save commands, track, auto_renew, last_error, outputs).
   returned: when O(state) is present or resubmit
   type: dict
 outcome:

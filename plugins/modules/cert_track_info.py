@@ -40,7 +40,7 @@ EXAMPLES = r"""
 RETURN = r"""
 requests:
   description:
-    - One entry per tracked request (request_id, status, stuck, key_location, cert_location, ca, issuer,
+    - One entry per tracked request (request_id, status, stuck, key_location, cert_location, ca, ca_name, issuer,
       subject, expires, dns, ip, key_usage, eku, pre_save_command, post_save_command, track, auto_renew,
       last_error, last_renewed, outputs, serial_number), read from the record and the certificate on disk.
     - C(certificate) holds the certificate's facts in the shape every certkeeper result uses (subject, issuer,

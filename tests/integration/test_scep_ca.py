@@ -120,7 +120,8 @@ def test_the_certificate_is_issued_by_the_scep_ca_for_the_key_on_disk(lab, issue
     assert key_modulus == cert_modulus
     assert os.stat(os.path.join(issued["dir"], "client.key")).st_mode & 0o777 == 0o600
     listed = {item["request_id"]: item for item in json.loads(certkeeper(lab, "list", "--json").stdout)}
-    assert listed["app1"]["status"] == "MONITORING" and listed["app1"]["ca"] == "scep"
+    assert listed["app1"]["status"] == "MONITORING" and (listed["app1"]["ca"], listed["app1"]["ca_name"]) == ("scep", "lab")
+    assert "\tCA: scep (lab)\n" in certkeeper(lab, "list", "-i", "app1").stdout
     assert "challenge" not in json.dumps(listed["app1"])  # never shown, not even its digest
 
 

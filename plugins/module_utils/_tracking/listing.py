@@ -50,6 +50,7 @@ def describe_request(request) -> dict:
         request = TrackedRequest(request.id, "", "", status=NEED_GUIDANCE, last_error=request.error)
     listing = dict(
         record_listing(request, "certificate", request.ca),
+        ca_name=request.scep_ca,  # the CA configuration it names (ca scep), as getcert list names the CA
         key_location=request.key_path,
         cert_location=request.cert_path,
         issuer="",
@@ -111,7 +112,7 @@ def format_listing(listings: list) -> str:
         lines += [
             "\tkey pair storage: type=FILE,location='%s'" % item["key_location"],
             "\tcertificate: type=FILE,location='%s'" % item["cert_location"],
-            "\tCA: %s" % item["ca"],
+            "\tCA: %s" % ("%s (%s)" % (item["ca"], item["ca_name"]) if item.get("ca_name") else item["ca"]),
             "\tissuer: %s" % item["issuer"],
             "\tsubject: %s" % item["subject"],
             "\texpires: %s" % _getcert_time(item["expires"]),
