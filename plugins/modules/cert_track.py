@@ -159,7 +159,8 @@ options:
         type: str
         default: user
   chain_path:
-    description: CA certificate put into PKCS#12 outputs.
+    description:
+      - CA certificates (PEM, one or several) put into PKCS#12 outputs, the one that issued the certificate first.
     type: path
   pre_save_command:
     description: Command run before a renewed certificate is saved (through C(/bin/sh -c)); a failure saves nothing.

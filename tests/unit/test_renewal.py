@@ -120,6 +120,23 @@ def test_a_due_certificate_is_renewed_with_a_new_key_and_every_output(tmp_path, 
     assert [o.action for o in renew(store)] == ["not due"]  # the renewed one lasts 500 days
 
 
+def test_a_chain_file_of_several_cas_goes_whole_into_the_pfx_its_issuer_first(tmp_path, ca):
+    """A chain_path bundle (two CAs while trust moves, or an intermediate and its root): every certificate of it goes
+    with the renewed certificate, the one that issued it first, whatever the file's order."""
+    ca_cert_path, ca_key_path, ca_cert = ca
+    other = crypto.issue_ca_certificate(KeySpec().generate(), "Other CA", 3650)
+    bundle_path = tmp_path / "bundle.crt"
+    bundle_path.write_bytes(crypto.certificate_pem(other) + crypto.certificate_pem(ca_cert))
+    store = Store(str(tmp_path / "store"))
+    tracked(tmp_path, store, ca="local", ca_cert_path=ca_cert_path, ca_key_path=ca_key_path, chain_path=str(bundle_path),
+            outputs=[dict(path=str(tmp_path / "web.pfx"), format="pkcs12", password="", friendly_name="user")])
+    make_due(store, "web")
+    assert [o.action for o in renew(store)] == ["renewed"]
+    sent_along = load_pkcs12((tmp_path / "web.pfx").read_bytes(), "").additional_certs
+    assert [c.certificate for c in sent_along] == [ca_cert, other]
+    assert crypto.chain_for(crypto.load_certificate((tmp_path / "web.crt").read_bytes()), [other]) == (other,)
+
+
 def test_resubmit_applies_changed_names(tmp_path):
     store = Store(str(tmp_path / "store"))
     tracked(tmp_path, store)

@@ -423,6 +423,13 @@ def issued_by(cert, ca_cert) -> bool:
     return True
 
 
+def chain_for(cert, bundle: list) -> tuple:
+    """The certificates of ``bundle`` to send along with ``cert`` (a PKCS#12 chain): the one that issued it first,
+    then the others in bundle order (a chain file with an intermediate and its root, or two CAs while trust moves)."""
+    issuers = [ca for ca in bundle if issued_by(cert, ca)]
+    return tuple(issuers[:1] + [ca for ca in bundle if ca not in issuers[:1]])
+
+
 def load_certificates(data) -> list:
     """Every certificate of a PEM bundle (a leaf and the chain a CA sent with it), or the one DER certificate."""
     data = data.encode() if isinstance(data, str) else data

@@ -294,7 +294,10 @@ class Renewal:
             chain_state = read_state(r.chain_path)
             if chain_state.data is None or chain_state.error:
                 raise CertError("chain_path %s cannot be read: %s" % (r.chain_path, chain_state.error or "missing"))
-            chain = (crypto.load_certificate(chain_state.data),)
+            try:
+                chain = crypto.chain_for(cert, crypto.load_certificates(chain_state.data))
+            except CertError:
+                raise CertError("chain_path %s holds no certificate" % r.chain_path) from None
         states = {o.path: read_state(o.path) for o in outputs}
         key_attributes = resolve_attributes(r.key_owner, r.key_group, r.key_mode, "key")
         changes += plan_outputs(outputs, key, cert, chain, key_attributes, states, os.path.basename(r.key_path))
