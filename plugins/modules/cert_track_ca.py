@@ -65,8 +65,9 @@ options:
     default: false
   thumbprint:
     description:
-      - The SHA-256 thumbprint (hex, spaces or colons allowed) that one of the server's certificates must have, as the
-        CA publishes it. Also accepts the server's certificates when they changed since the configuration was added.
+      - The SHA-256 thumbprint (hex, spaces or colons allowed) of the server's CA certificate, as the CA publishes it.
+        Every certificate the server sends must be that one or issued under it (its RA certificates, intermediates).
+        Also accepts the server's certificates when they changed since the configuration was added.
     type: str
     default: ""
   store:

@@ -80,5 +80,5 @@ def test_a_thumbprint_that_is_not_the_servers_stops_the_run(scep_lab):
                                                 "thumbprint": "00" * 32}], cert_track_requests=[])
     run = run_playbook("certkeeper.pki.cert_track", path, tmp_dir=scep_lab["base"])
     assert run.returncode != 0
-    assert "none of the certificates the SCEP server" in run.output and "nothing changed" in run.output
+    assert "none of its certificates has the SHA-256 thumbprint" in run.output and "nothing changed" in run.output
     assert not os.path.exists(os.path.join(scep_lab["base"], "store", "cas", "other.json"))

@@ -8,7 +8,13 @@ import os
 
 import pytest
 
+from cryptography import x509
+
+from ansible_collections.certkeeper.pki.plugins.module_utils._ca.base import IssueRequest
+from ansible_collections.certkeeper.pki.plugins.module_utils._ca.registry import issuer_for
 from ansible_collections.certkeeper.pki.plugins.module_utils._ca.scep import ScepCAConfig
+from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import KeySpec
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.errors import CertError
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.request import (
     TrackedRequest,
@@ -16,7 +22,7 @@ from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.request i
     request_from_options,
 )
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store
-from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.verbs import add_scep_ca, list_cas
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.verbs import add_scep_ca, list_cas, track
 from tests.support.scep_server import ScepServer
 
 
@@ -61,7 +67,7 @@ def test_a_declared_configuration_never_takes_a_new_ca_silently(servers, tmp_pat
 
 def test_a_wrong_thumbprint_stops_before_anything_is_kept(servers, tmp_path):
     store = Store(str(tmp_path / "store"))
-    with pytest.raises(CertError, match="none of the certificates"):
+    with pytest.raises(CertError, match="none of its certificates has the SHA-256 thumbprint"):
         add_scep_ca(store, ScepCAConfig("corp", servers[0].url), check_mode=False, thumbprint="00" * 32)
     assert not os.path.exists(os.path.join(str(tmp_path / "store"), "cas"))
 
@@ -92,3 +98,43 @@ def test_scep_needs_an_rsa_key():
                              subject="CN=app", key_type="ecdsa", key_size=256)
     with pytest.raises(CertError, match="ca: scep needs key_type rsa"):
         request.validate()
+
+
+def test_a_thumbprint_anchors_every_certificate_that_comes_with_it(servers):
+    """A set with the pinned CA and a certificate of another key (an 'RA' someone on the path added): refused,
+    naming it, for requests would be encrypted to it and its replies taken."""
+    first = servers[0]
+    real = open(first.ca_pem).read()
+    stray = crypto.issue_ca_certificate(KeySpec().generate(), "Not the CA", 30)
+    config = ScepCAConfig("corp", first.url, ca_certs=crypto.certificate_pem(stray).decode() + real)
+    pinned = ScepCAConfig("x", first.url, ca_certs=real).sha256_thumbprints()[0]
+    assert "CN=Not the CA came with the certificate" in config.pinned_problem(pinned)
+    assert ScepCAConfig("corp", first.url, ca_certs=real).pinned_problem(pinned) is None
+    assert "none of its certificates" in config.pinned_problem("AB" * 32)
+
+
+def test_a_cookie_another_ca_type_left_starts_the_request_anew(servers, tmp_path):
+    """A request that was waiting on a helper (its cookie kept) and is moved to ca: scep is issued, not stuck on a
+    cookie SCEP cannot read."""
+    first = servers[0]
+    store = Store(str(tmp_path / "store"))
+    add_scep_ca(store, ScepCAConfig("corp", first.url, renewal_challenge=True), check_mode=False)
+    request = TrackedRequest(id="app", cert_path=str(tmp_path / "app.crt"), key_path=str(tmp_path / "app.key"),
+                             ca="scep", scep_ca="corp", subject="CN=app", profile="client",
+                             challenge=first.challenge, renew_before=1)
+    key = KeySpec().generate()
+    answer = issuer_for(request, store=store).issue(IssueRequest(
+        private_key=key, subject=x509.Name.from_rfc4514_string("CN=app"), subject_alt_names=[], profile="client",
+        valid_days=365, now=crypto.now_utc(), cookie="helper-cookie-42"))
+    assert answer.outcome == "ISSUED" and crypto.same_public_key(answer.certificate.public_key(), key)
+
+
+def test_check_mode_forgives_only_a_missing_scep_configuration(tmp_path):
+    """An earlier task may add the SCEP CA configuration; a CA that is there but unfit is an error in check mode too."""
+    store = Store(str(tmp_path / "store"))
+    scep_request = request_from_options("app", dict(cert_path=str(tmp_path / "a.crt"), key_path=str(tmp_path / "a.key"),
+                                                    ca="scep", scep_ca="corp", subject="CN=app"))
+    checked = track(store, scep_request, check_mode=True)
+    assert "no SCEP CA configuration 'corp'" in " ".join(checked["warnings"])
+    with pytest.raises(CertError, match="no SCEP CA configuration"):
+        track(store, scep_request, check_mode=False)

@@ -6,10 +6,13 @@ with the ``scep`` package installed (scripts/bootstrap.sh), and fails loudly whe
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import socket
 import subprocess
+import threading
+import time
 
 import pytest
 from cryptography import x509
@@ -223,8 +226,26 @@ def test_a_stopped_server_is_unreachable_and_a_restarted_one_takes_its_new_chall
 def test_a_server_that_never_answers_is_unreachable():
     with socket.create_server(("127.0.0.1", 0)) as silent:  # connections complete in the backlog, unanswered
         url = "http://127.0.0.1:%d/scep" % silent.getsockname()[1]
-        with pytest.raises(scep.ScepUnreachable, match="timed out"):
+        with pytest.raises(scep.ScepUnreachable, match="timed out|no answer within"):
             scep.get_ca_caps(url, timeout=0.5)
+
+
+def test_a_server_that_answers_a_byte_at_a_time_is_cut_off_at_the_timeout():
+    """Each byte comes well within the read timeout; the whole answer would not: the exchange ends at the timeout,
+    so no server holds the renewal run (and the store's lock) for longer."""
+    with socket.create_server(("127.0.0.1", 0)) as dripping:
+        def drip():
+            client = dripping.accept()[0]
+            with contextlib.suppress(OSError), client:
+                client.recv(4096)
+                for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 100:
+                    client.sendall(bytes([byte]))
+                    time.sleep(0.1)
+        threading.Thread(target=drip, daemon=True).start()
+        started = time.monotonic()
+        with pytest.raises(scep.ScepUnreachable, match="no answer within 1 s"):
+            scep.get_ca_caps("http://127.0.0.1:%d/scep" % dripping.getsockname()[1], timeout=1.0)
+        assert time.monotonic() - started < 3
 
 
 def test_this_server_never_answers_pending(own_server, tmp_path):

@@ -93,6 +93,9 @@ class Issuer:
     def issue(self, request: IssueRequest) -> Answer:
         raise NotImplementedError  # every registered type answers
 
+    def saved(self) -> None:
+        """What the issuer does once the certificate it issued is saved (ca scep forgets a spent one-time PIN)."""
+
     def deferral(self, reason: str) -> str:
         """The status message of a due certificate this type leaves to the playbook (``defers``)."""
         raise NotImplementedError

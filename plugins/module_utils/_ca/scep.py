@@ -16,6 +16,7 @@ server offers it."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar
@@ -56,6 +57,37 @@ class ScepCAConfig:
 
     def certificates(self) -> list:
         return crypto.load_certificates(self.ca_certs.encode())
+
+    def sha256_thumbprints(self) -> list:
+        return [scep.thumbprints(cert)["sha256"] for cert in self.certificates()]
+
+    def pinned_problem(self, thumbprint: str) -> str | None:
+        """Why these certificates do not all rest on the one with this SHA-256 thumbprint (spaces, colons and case
+        aside), or None. Every certificate must be it or be issued under it: an RA or CA certificate of another key
+        sent along would otherwise be trusted with it (requests encrypted to it, its replies and leaves taken)."""
+        wanted = re.sub(r"[\s:]", "", thumbprint).upper()
+        certs = self.certificates()
+        anchored = [cert for cert in certs if scep.thumbprints(cert)["sha256"].replace(" ", "") == wanted]
+        if not anchored:
+            return "none of its certificates has the SHA-256 thumbprint %s (theirs: %s)" % (
+                thumbprint,
+                "; ".join(self.sha256_thumbprints()),
+            )
+        grown = True
+        while grown:  # the certificates issued under the pinned one, directly or through another of the set
+            grown = False
+            for cert in certs:
+                if cert not in anchored and any(crypto.issued_by(cert, ca) for ca in anchored):
+                    anchored.append(cert)
+                    grown = True
+        strays = [cert.subject.rfc4514_string() for cert in certs if cert not in anchored]
+        if strays:
+            return "%s came with the certificate of thumbprint %s but %s not issued under it" % (
+                ", ".join(strays),
+                thumbprint,
+                "is" if len(strays) == 1 else "are",
+            )
+        return None
 
     def shown(self) -> str:
         """The configuration for --diff."""
@@ -115,6 +147,7 @@ class ScepCA(Issuer):
         },
     }
     required = ("scep_ca",)
+    _spent = False  # the issued certificate spent a one-time PIN (forgotten once it is saved)
 
     @classmethod
     def check(cls, settings) -> None:
@@ -131,11 +164,20 @@ class ScepCA(Issuer):
         except CertError as exc:
             return Answer(UNCONFIGURED, message=str(exc))
         try:
-            reply, cookie = self._exchange(config, request)
+            return self._answer(config, request)
         except scep.ScepUnreachable as exc:
             return Answer(UNREACHABLE, message="%s; retried on the next tick" % exc)
         except CertError as exc:
             return Answer(REJECTED, message="%s (nothing saved)" % exc)
+        except Exception as exc:  # pylint: disable=broad-except  # a reply no parser foresaw: this request only
+            return Answer(REJECTED, message="the SCEP server's reply cannot be used (nothing saved): %r" % exc)
+
+    def saved(self) -> None:
+        if self._spent:  # a one-time PIN, spent on the certificate just saved
+            self.settings.challenge = ""
+
+    def _answer(self, config: ScepCAConfig, request: IssueRequest) -> Answer:
+        reply, cookie = self._exchange(config, request)
         if reply.status == scep.PENDING:
             return Answer(
                 PENDING,
@@ -152,41 +194,41 @@ class ScepCA(Issuer):
         problem = answer_problem(reply.certificate, list(reply.chain), request, config.certificates())
         if problem:
             return Answer(REJECTED, message="the SCEP server's certificate is refused (nothing saved): %s" % problem)
-        if not config.renewal_challenge:  # a one-time PIN: spent
-            self.settings.challenge = ""
+        self._spent = not config.renewal_challenge
         return Answer.issued(reply.certificate, reply.chain)
 
     def _config(self) -> ScepCAConfig:
         name = self.settings.scep_ca
         config = self.store.load(name, ScepCAConfig) if self.store is not None else None
         if config is None:
-            raise CertError(
+            raise MissingConfiguration(
                 "there is no SCEP CA configuration %r in the tracking store; add it with "
                 "certkeeper add-scep-ca -c %s -u URL" % (name, name)
             )
+        if config.ca_file and not os.access(config.ca_file, os.R_OK):
+            raise CertError("the SCEP server's CA file %s (-R) of CA %r cannot be read" % (config.ca_file, name))
         return config.validate()
 
     def _exchange(self, config: ScepCAConfig, request: IssueRequest) -> tuple:
         """(the server's reply, the cookie to poll with): a CertPoll for a request the server holds (the cookie),
         else a RenewalReq signed with the current certificate when the server takes one, else a PKCSReq signed
-        with a throwaway certificate of the new key."""
+        with a throwaway certificate of the new key. A PKCSReq carries the challenge held; a RenewalReq only when
+        the configuration says renewals carry it."""
         caps = set(config.caps)
-        renewal = request.current_certificate is not None and request.current_key is not None
-        challenge = self.settings.challenge if (not renewal or config.renewal_challenge) else ""
-        csr = request.csr()
-        if challenge:
-            csr = scep.csr_with_challenge(csr, request.private_key, challenge)
-        transaction = None
-        if request.cookie:  # poll with the very signer and transaction of the request the server holds
-            held = json.loads(request.cookie)
+        held = _held(request.cookie)
+        if held:  # poll with the very signer and transaction of the request the server holds
             signed_by_current, transaction = held["signed_by_current"], held["transaction_id"]
             signer_cert = crypto.load_certificate(held["signer"].encode())
             message_type = scep.CERT_POLL
-        elif renewal and "RENEWAL" in caps:
+        elif request.current_certificate is not None and request.current_key is not None and "RENEWAL" in caps:
             signed_by_current, signer_cert, message_type = True, request.current_certificate, scep.RENEWAL_REQ
+            transaction = None
         else:
-            signed_by_current, message_type = False, scep.PKCS_REQ
+            signed_by_current, message_type, transaction = False, scep.PKCS_REQ, None
             signer_cert = scep.throwaway_signer(request.private_key, request.subject)
+        csr = request.csr()
+        if self.settings.challenge and (message_type != scep.RENEWAL_REQ or config.renewal_challenge):
+            csr = scep.csr_with_challenge(csr, request.private_key, self.settings.challenge)
         reply = scep.enroll(
             config.url,
             csr=csr,
@@ -205,3 +247,24 @@ class ScepCA(Issuer):
             "signer": crypto.certificate_pem(signer_cert).decode(),
         }
         return reply, json.dumps(cookie)
+
+
+class MissingConfiguration(CertError):
+    """The request names a SCEP CA configuration the store does not hold (yet: in check mode, an earlier task of the
+    play may add it)."""
+
+
+def _held(cookie: str) -> dict | None:
+    """The request a SCEP server holds, from the cookie of its PENDING answer; None for no cookie, or for one this
+    type did not write (another CA type's, left from before ``ca`` changed): the request then starts anew."""
+    try:
+        held = json.loads(cookie) if cookie else None
+        if held is not None:
+            return {
+                "signed_by_current": bool(held["signed_by_current"]),
+                "transaction_id": str(held["transaction_id"]),
+                "signer": str(held["signer"]),
+            }
+    except (ValueError, TypeError, KeyError):
+        pass
+    return None

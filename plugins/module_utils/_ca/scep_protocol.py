@@ -15,7 +15,9 @@ import base64
 import datetime
 import http.client
 import os
+import socket
 import ssl
+import threading
 import urllib.parse
 from dataclasses import dataclass
 
@@ -44,6 +46,7 @@ SUCCESS, FAILURE, PENDING = "SUCCESS", "FAILURE", "PENDING"
 _STATUSES = {"0": SUCCESS, "2": FAILURE, "3": PENDING}
 _FAIL_INFOS = {"0": "badAlg", "1": "badMessageCheck", "2": "badRequest", "3": "badTime", "4": "badCertId"}
 _MAX_REPLY = 1 << 20  # a CertRep holds a few certificates; anything far larger is not one
+_MAX_OID = 32
 
 _DATA, _SIGNED_DATA, _ENVELOPED_DATA = "1.2.840.113549.1.7.1", "1.2.840.113549.1.7.2", "1.2.840.113549.1.7.3"
 _CONTENT_TYPE, _MESSAGE_DIGEST = "1.2.840.113549.1.9.3", "1.2.840.113549.1.9.4"
@@ -164,20 +167,29 @@ def _http(
     target = (parts.path or "/") + "?" + (parts.query + "&" if parts.query else "") + query
     headers = {"Content-Type": "application/x-pki-message"} if body is not None else {}
     if parts.scheme == "https":
-        context = ssl.create_default_context(cafile=cafile or None)
+        try:
+            context = ssl.create_default_context(cafile=cafile or None)
+        except (OSError, ssl.SSLError) as error:
+            raise CertError("the SCEP server's CA file %s cannot be used: %s" % (cafile, error)) from None
         connection: http.client.HTTPConnection = http.client.HTTPSConnection(
             parts.hostname, port, timeout=timeout, context=context
         )
     else:
         connection = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
+    # ``timeout`` bounds each read; the watchdog bounds the whole exchange, so a server that answers a byte at a
+    # time cannot hold the renewal run (and the store's lock) for longer
+    watchdog = threading.Timer(timeout, _cut, (connection,))
+    watchdog.start()
     try:
         connection.request("POST" if body is not None else "GET", target, body=body, headers=headers)
         response = connection.getresponse()
         data = response.read(_MAX_REPLY + 1)
         content_type = response.headers.get_content_type()
     except (OSError, http.client.HTTPException) as error:  # refused, timeout, reset, DNS, TLS
-        raise ScepUnreachable("the SCEP server %s did not answer %s: %s" % (url, operation, error)) from None
+        reason = "no answer within %g s" % timeout if not watchdog.is_alive() else error
+        raise ScepUnreachable("the SCEP server %s did not answer %s: %s" % (url, operation, reason)) from None
     finally:
+        watchdog.cancel()
         connection.close()
     if response.status != 200:
         said = data[:200].decode("utf-8", "replace").strip()
@@ -191,6 +203,16 @@ def _http(
     if len(data) > _MAX_REPLY:
         raise ScepError("the SCEP server %s answered %s with more than %d bytes" % (url, operation, _MAX_REPLY))
     return content_type, data
+
+
+def _cut(connection: http.client.HTTPConnection) -> None:
+    """End an exchange that ran out of time: a blocked read returns at once."""
+    sock = connection.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 # --- what a caller prepares ----------------------------------------------------------------------
@@ -324,6 +346,8 @@ class _Node:
         return nodes
 
     def oid(self) -> str:
+        if len(self.content) > _MAX_OID:  # every OID SCEP uses is short; a long one is an attack on this loop
+            raise ValueError("an OBJECT IDENTIFIER of %d bytes" % len(self.content))
         arcs, value = [], 0
         for byte in self.content:
             value = (value << 7) | (byte & 0x7F)

@@ -32,9 +32,11 @@ def _work(module: str):
         from .._report.host import run_cert_report_info
 
         return run_cert_report_info
-    from .._pg_mtls.run import run_pg_mtls_certs
+    if module == "pg_mtls_certs":
+        from .._pg_mtls.run import run_pg_mtls_certs
 
-    return run_pg_mtls_certs
+        return run_pg_mtls_certs
+    raise CertError("no direct run of %r" % module)
 
 
 def _say(**answer) -> None:

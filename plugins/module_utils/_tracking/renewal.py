@@ -119,7 +119,10 @@ class Renewal:
         refusal = self._refusal(answer.certificate, key)
         if refusal is not None:
             return refusal
-        return self._save(key, answer.certificate, current_key, reason or "the CA issued it")
+        outcome = self._save(key, answer.certificate, current_key, reason or "the CA issued it")
+        if outcome.action == "renewed":
+            issuer.saved()
+        return outcome
 
     def _issue_request(self, key, current_cert, current_key) -> base.IssueRequest:
         """The CA's question: this key, the names as tracked, and the cookie of a request it is still working on."""

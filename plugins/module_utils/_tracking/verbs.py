@@ -6,12 +6,11 @@ request / start-tracking, stop-tracking, resubmit, renew, list."""
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import asdict
 
 from .._ca.registry import issuer_for
-from .._ca.scep import ScepCAConfig, fetch_config
+from .._ca.scep import MissingConfiguration, ScepCAConfig, fetch_config
 from .._core import crypto
 from .._core.commands import run_command
 from .._core.crypto import CertError
@@ -21,7 +20,7 @@ from .crl import TrackedCRL, check_crls, describe_crl
 from .listing import describe_request
 from .metrics import prometheus_text
 from .renewal import Renewal, renew_all
-from .request import TrackedRequest, shown
+from .request import TrackedRequest, UnreadableRecord, shown
 from .store import Store
 
 
@@ -45,10 +44,10 @@ def track(store: Store, desired: TrackedRequest, check_mode: bool, runner=run_co
     unchecked = ""
     try:
         issuer_for(desired, store=store).preflight()
-    except CertError as exc:
+    except MissingConfiguration as exc:  # a CA configuration an earlier task of the play adds
         if not check_mode:
             raise
-        unchecked = "%s (check mode: a task before this one, such as the CA's configuration, may still add it)" % exc
+        unchecked = "%s (check mode: a task before this one may still add it)" % exc
     with store.lock(create=not check_mode):
         plan = Plan(store.directory_changes())
         record = store.record_change(desired)
@@ -228,20 +227,18 @@ def add_scep_ca(
     with store.lock(create=not check_mode):
         existing = store.load(config.id, ScepCAConfig)
         same_server = existing is not None and (existing.url, existing.ca_file) == (config.url, config.ca_file)
-        if declared and same_server and (not thumbprint or _has_thumbprint(existing, thumbprint)):
+        if declared and same_server and not (thumbprint and existing.pinned_problem(thumbprint)):
             wanted = ScepCAConfig(**dict(asdict(existing), renewal_challenge=config.renewal_challenge))
         else:
             wanted = fetch(config.id, config.url, config.ca_file, config.renewal_challenge)
-            if thumbprint and not _has_thumbprint(wanted, thumbprint):
-                raise CertError(
-                    "none of the certificates the SCEP server %s sent has the SHA-256 thumbprint %s (theirs: %s); "
-                    "nothing changed" % (config.url, thumbprint, "; ".join(_sha256s(wanted)))
-                )
+            problem = thumbprint and wanted.pinned_problem(thumbprint)
+            if problem:
+                raise CertError("the SCEP server %s: %s; nothing changed" % (config.url, problem))
             if declared and existing is not None and not thumbprint and existing.ca_certs != wanted.ca_certs:
                 raise CertError(
                     "the SCEP server %s now sends other CA certificates than when CA %r was added (now: %s); compare "
                     "them with the CA's and give the thumbprint to accept them; nothing changed"
-                    % (config.url, config.id, "; ".join(_sha256s(wanted)))
+                    % (config.url, config.id, "; ".join(wanted.sha256_thumbprints()))
                 )
         plan = Plan()
         if existing != wanted:
@@ -253,16 +250,6 @@ def add_scep_ca(
                 store.ensure(ScepCAConfig)
                 apply_plan(Plan([c for c in plan.changes if not c.directory]))
     return dict(plan.result(), ca=wanted.describe())
-
-
-def _sha256s(config: ScepCAConfig) -> list:
-    return [cert["thumbprints"]["sha256"] for cert in config.describe()["certificates"]]
-
-
-def _has_thumbprint(config: ScepCAConfig, thumbprint: str) -> bool:
-    """Whether a certificate of ``config`` has this SHA-256 thumbprint (spaces, colons and case aside)."""
-    wanted = re.sub(r"[\s:]", "", thumbprint).upper()
-    return any(re.sub(r"\s", "", sha256) == wanted for sha256 in _sha256s(config))
 
 
 def list_cas(store: Store, name: str | None = None) -> list:
@@ -279,7 +266,13 @@ def remove_ca(store: Store, name: str, check_mode: bool) -> dict:
     """Remove a CA configuration that no tracked request uses."""
     with store.lock(create=False):
         config = _require_ca(store, name)
-        users = sorted(r.id for r in store.all() if getattr(r, "scep_ca", "") == name)
+        records = store.all()
+        unreadable = sorted(r.id for r in records if isinstance(r, UnreadableRecord))
+        if unreadable:  # it may use this CA
+            raise CertError(
+                "CA %r is not removed while tracking records cannot be read (%s)" % (name, ", ".join(unreadable))
+            )
+        users = sorted(r.id for r in records if r.ca == "scep" and r.scep_ca == name)
         if users:
             raise CertError(
                 "CA %r is used by %s; stop tracking them or move them to another CA first" % (name, ", ".join(users))
