@@ -192,6 +192,26 @@ def test_helper_wait_then_poll_issues_for_the_pending_key(tmp_path, ca):
     assert not (tmp_path / "store" / "pending" / "web.key").exists()
 
 
+def test_a_first_request_the_ca_holds_is_polled_by_the_timer(tmp_path, ca):
+    """The CA asks to wait on the very first request (a SCEP server awaiting approval, a helper): the next
+    ``renew --all`` polls it and saves the certificate, rather than calling the missing file a problem."""
+    store = Store(str(tmp_path / "store"))
+    log = tmp_path / "operations.log"
+    body = f'''
+        if [ "$CERTMONGER_OPERATION" = SUBMIT ]; then echo SUBMIT >> {log}; echo cookie-7; exit 1; fi
+        [ "$CERTMONGER_CA_COOKIE" = cookie-7 ] || exit 4
+    ''' + SIGNING_HELPER.format(log=log, dir=tmp_path)
+    request = TrackedRequest(id="web", cert_path=str(tmp_path / "web.crt"), key_path=str(tmp_path / "web.key"),
+                             subject="CN=web.example.com", ca="helper", helper=helper(tmp_path, body))
+    assert track(store, request, check_mode=False)["outcome"]["status"] == "CA_WORKING"
+    assert not (tmp_path / "web.crt").exists()
+    polled = renew(store)[0]
+    assert (polled.action, polled.status) == ("renewed", "MONITORING"), polled.message
+    assert log.read_text().split() == ["SUBMIT", "POLL"]
+    cert = crypto.load_certificate((tmp_path / "web.crt").read_bytes())
+    assert crypto.same_public_key(cert.public_key(), crypto.load_private_key((tmp_path / "web.key").read_bytes()))
+
+
 def test_post_save_failure_is_reported_and_pre_save_failure_saves_nothing(tmp_path):
     store = Store(str(tmp_path / "store"))
     tracked(tmp_path, store, post_save_command="echo reload failed >&2; exit 7")

@@ -182,9 +182,10 @@ class Renewal:
         return Outcome(r.id, "not due", r.status, r.last_error)
 
     def _current_certificate(self, first_issue: bool):
-        """(certificate, problem); the certificate is None when a first issue has none yet."""
+        """(certificate, problem); the certificate is None when a first issue has none yet, or when the CA still
+        holds the first request (its cookie kept): the timer polls it as it polls a renewal."""
         state = read_state(self.request.cert_path)
-        if state.data is None and not state.error and first_issue:
+        if state.data is None and not state.error and (first_issue or self.request.ca_cookie):
             return None, None
         if state.data is None or state.error or state.is_directory:
             return None, "tracked certificate %s is %s" % (
