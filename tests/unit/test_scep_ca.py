@@ -7,7 +7,6 @@ import json
 import os
 
 import pytest
-
 from cryptography import x509
 
 from ansible_collections.certkeeper.pki.plugins.module_utils._ca.base import IssueRequest
@@ -82,6 +81,7 @@ def test_the_pin_is_told_apart_by_a_salted_digest_and_never_shown():
     options = dict(cert_path="/etc/app.crt", key_path="/etc/app.key", ca="scep", scep_ca="corp", challenge="1234",
                    subject="CN=app")
     stored = request_from_options("app", options)
+    assert stored.keep_status(None) == ""  # a new record: what the store does before it saves one
     assert stored.challenge == "1234" and "1234" not in stored.challenge_digest
     assert challenge_digest("1234") != challenge_digest("1234")  # salted: equal PINs give unequal digests
     stored.challenge = ""  # spent

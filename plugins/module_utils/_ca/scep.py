@@ -23,11 +23,11 @@ from typing import ClassVar
 
 from .._core import crypto
 from .._core.errors import CertError
+from .._core.option_specs import ID_PATTERN
 from . import scep_protocol as scep
 from .base import PENDING, REJECTED, UNCONFIGURED, UNREACHABLE, Answer, Issuer, IssueRequest, answer_problem
 
 TIMEOUT = 30.0  # seconds for one HTTP exchange with the server
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 
 
 @dataclass
@@ -44,7 +44,7 @@ class ScepCAConfig:
     caps: list = field(default_factory=list)
 
     def validate(self) -> ScepCAConfig:
-        if not _NAME.match(self.id or ""):
+        if not ID_PATTERN.match(self.id or ""):
             raise CertError(
                 "the CA name %r must be 1-128 letters, digits, '_', '.', '@' or '-', starting with a letter or digit"
                 % (self.id,)

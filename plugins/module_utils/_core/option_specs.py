@@ -9,6 +9,8 @@ forked worker, where importing ``cryptography`` would cost each task tens of mil
 
 from __future__ import annotations
 
+import re
+
 DEFAULT_KEY_SIZES = {"rsa": 2048, "ecdsa": 256}  # the size a key type gets when none is asked for
 
 # The private key a module makes (doc fragment private_key).
@@ -35,4 +37,6 @@ REVOCATION_REASONS = (
 )
 DEFAULT_CRL_VALID_DAYS = 30
 DEFAULT_STORE = "/var/lib/certkeeper"  # the tracking store a host keeps when none is named
+# What names a record of the store (a request's id, a CA configuration's name): it is also its file name there.
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 SUBJECT_ALT_NAMES_OPTION = {"subject_alt_names": {"type": "list", "elements": "str", "default": []}}

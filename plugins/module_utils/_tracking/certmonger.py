@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from .._core.crypto import CertError
 from .._core.files import foreign_problem, ownership_problem, read_state
-from .request import ID_PATTERN, TrackedRequest
+from .._core.option_specs import ID_PATTERN
+from .request import TrackedRequest
 
 DEFAULT_REQUESTS_DIR = "/var/lib/certmonger/requests"
 DEFAULT_CAS_DIR = "/var/lib/certmonger/cas"

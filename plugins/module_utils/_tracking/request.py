@@ -25,7 +25,7 @@ from .._core import crypto
 from .._core.crypto import CertError
 from .._core.cryptography_import import x509
 from .._core.files import parse_mode, private_file_attributes
-from .._core.option_specs import KEY_OPTIONS, SUBJECT_ALT_NAMES_OPTION, VALIDITY_OPTIONS
+from .._core.option_specs import ID_PATTERN, KEY_OPTIONS, SUBJECT_ALT_NAMES_OPTION, VALIDITY_OPTIONS
 from .._core.outputs import FORMATS, Output
 from .._core.policy import check_days, check_renewal_window
 
@@ -54,7 +54,6 @@ STATUSES = (
 
 # The challenge password is kept with the status: it is an input the CA spends (compared by its digest, never shown).
 STATUS_FIELDS = ("status", "last_error", "last_attempt", "last_renewed", "ca_cookie", "challenge", "challenge_digest")
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 
 # The options of a request, as the cert_track module, the role's items and ``certkeeper start-tracking`` take
 # them: argument-spec entries (``cli``: the command's flags; ``help``: its one line). The CA types add theirs.
@@ -121,8 +120,6 @@ def request_from_options(request_id: str, options: dict) -> TrackedRequest:
         given.get("key_type", _default("key_type"))
     )
     given["outputs"] = [dict(o) for o in given.get("outputs", [])]
-    if given.get("challenge"):
-        given["challenge_digest"] = challenge_digest(given["challenge"])
     return TrackedRequest(id=request_id, **given)
 
 
@@ -176,10 +173,11 @@ class TrackedRecord:
         return data
 
     def keep_status(self, existing) -> str:
-        """Take the status fields of the stored record ``existing`` (a new record of the same request); a reason
-        to save it all the same when an input it carries with its status is new, else ""."""
-        for name in self.status_fields:
-            setattr(self, name, getattr(existing, name))
+        """Take the status fields of the stored record ``existing`` (None: there is none, this record is new); a
+        reason to save it all the same when an input it carries with its status is new, else ""."""
+        if existing is not None:
+            for name in self.status_fields:
+                setattr(self, name, getattr(existing, name))
         return ""
 
 
@@ -226,11 +224,12 @@ class TrackedRequest(TrackedRecord):
     challenge_digest: str = ""  # of the last one given (challenge_digest), kept once it is spent
 
     def keep_status(self, existing) -> str:
+        """Also: a challenge password given is kept with its digest when it is not the one given before."""
         given = self.challenge
         super().keep_status(existing)
-        if given and not _same_challenge(existing.challenge_digest, given):
+        if given and (existing is None or not _same_challenge(existing.challenge_digest, given)):
             self.challenge, self.challenge_digest = given, challenge_digest(given)
-            return "a new challenge password"
+            return "a new challenge password" if existing is not None else ""
         return ""
 
     def output_list(self) -> list:

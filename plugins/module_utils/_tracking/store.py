@@ -27,9 +27,8 @@ from .._core.files import (
     os_error_text,
     read_state,
 )
-from .._core.option_specs import DEFAULT_STORE
+from .._core.option_specs import DEFAULT_STORE, ID_PATTERN
 from .request import (
-    ID_PATTERN,
     TrackedRequest,
     UnreadableRecord,
     shown,
@@ -273,8 +272,8 @@ class Store:
         ``existing``: the record to take over, when it is stored under another id."""
         desired.validate()
         existing = existing or self.load(desired.id, type(desired))
+        new_input = desired.keep_status(existing)
         if existing is not None:
-            new_input = desired.keep_status(existing)
             reset = bool(status_reset) and desired.reset_status()
             if not reset and not new_input and existing.settings() == desired.settings():
                 return None

@@ -217,8 +217,8 @@ def add_scep_ca(
     fetch=fetch_config,
 ) -> dict:
     """Add (or update) the SCEP CA configuration ``config`` (name, URL, CA file, renewal challenge). The server's
-    capabilities and CA certificates are asked and kept; ``list-cas`` shows their thumbprints to compare, and a
-    ``thumbprint`` (SHA-256) given must be one of them.
+    capabilities and CA certificates are asked and kept; ``list-cas`` shows their thumbprints to compare, and with a
+    ``thumbprint`` (SHA-256) every one of them must be that certificate or issued under it (``pinned_problem``).
 
     ``declared`` (the cert_track_ca module: a playbook states what should be): a configuration already there for the
     same server is kept without asking it again, and a server whose certificates changed since is refused unless
