@@ -23,7 +23,7 @@ from ansible_collections.certkeeper.pki.plugins.module_utils._core.files import 
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.policy import due_at
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.stamp import STAMP_NAME, recorded_result
 from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls import run as pg_mtls_run
-from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.plan import CARequest, plan_ca, plan_ca_records
+from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.plan import CARequest, ca_paths, plan_ca, plan_ca_records
 from ansible_collections.certkeeper.pki.plugins.module_utils._pg_mtls.run import run_pg_mtls_certs
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.request import TrackedRequest
 from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store
@@ -169,6 +169,8 @@ def test_the_stamp_covers_the_files_the_ca_and_the_leaf_were_planned_from(tmp_pa
         srv, os.path.join(srv, "server.key"), os.path.join(srv, "server.crt"), os.path.join(srv, "root.crt"),
         os.path.join(srv, "server.key.pending"), os.path.join(srv, "root.crl"),
         ca, os.path.join(ca, "root.key"), os.path.join(ca, "root.crt"), os.path.join(ca, "root.crl"),
+        os.path.join(ca, "rollover.json"),  # a CA key rollover's record and layout: each step moves this host on
+        *(os.path.join(ca, sub, name) for sub in ("next", "previous") for name in ("", "root.key", "root.crt", "root.crl")),
     }  # not the CA index: the CA call's stamp covers it (a batch the CA signs leaves this stamp standing)
     os.chmod(os.path.join(ca, "root.crt"), 0o600)  # the CA part of the plan moved
     assert recorded_result(srv, options) is None
@@ -232,15 +234,13 @@ def test_a_plan_takes_in_its_parts_with_what_they_cover():
 
 def test_the_ca_plan_was_made_from_its_states_and_holds_until_the_ca_is_due_or_the_crl_must_be_signed(tmp_path):
     directory = str(tmp_path / "ca")
-    states = [FileState(directory)] + [FileState(os.path.join(directory, name))
-                                       for name in ("root.key", "root.crt", "index.json")]
+    states = {path: FileState(path) for path in ca_paths(directory)}
+    assert {os.path.join(directory, name) for name in ("root.key", "root.crt", "root.crl", "index.json")} <= set(states)
     request = CARequest(directory, renew_before_days=40)
-    plan = plan_ca(request, *states, now=NOW)
-    assert plan.read == [state.path for state in states]
+    plan = plan_ca(request, states, now=NOW)
+    assert plan.read == sorted(states)
     assert plan.deadlines == [due_at(plan.certificate, 40, fraction=None)]
     assert crypto.is_ca_certificate(plan.certificate)
-    crl_state = FileState(os.path.join(directory, "root.crl"))
-    plan_ca_records(plan, crl_state, 30, NOW)
-    assert plan.read[-1] == crl_state.path
+    plan_ca_records(plan, 30, NOW)
     assert plan.deadlines[-1] == plan.crl.next_update_utc - datetime.timedelta(days=10)
     assert revocation.crl_problem(plan.crl, plan.certificate, [], NOW) is None

@@ -57,6 +57,9 @@ class IssuedCertificate:
     revoked_at: str = ""
     reason: str = ""
     key_sha256: str = ""  # of its public key: a revoked key is never certified again ("" in entries before 0.2)
+    # the key digest of the CA that issued it: several CAs share the index while a CA key rolls over (_ca/rollover.py);
+    # "" in entries written before any rollover, all of the CA key then in place
+    issuer_key_sha256: str = ""
 
     def expired(self, now) -> bool:
         return datetime.datetime.fromisoformat(self.not_after) <= now
@@ -94,7 +97,7 @@ class CAIndex:
         }
         return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode("utf-8")
 
-    def record(self, cert, name: str, profile: str) -> None:
+    def record(self, cert, name: str, profile: str, issuer_key_sha256: str = "") -> None:
         """Note a certificate the CA just issued to ``name``."""
         self.certificates.append(
             IssuedCertificate(
@@ -105,6 +108,7 @@ class CAIndex:
                 not_before=cert.not_valid_before_utc.isoformat(),
                 not_after=cert.not_valid_after_utc.isoformat(),
                 key_sha256=key_digest(cert.public_key()),
+                issuer_key_sha256=issuer_key_sha256,
             )
         )
 
@@ -122,9 +126,21 @@ class CAIndex:
         for entry in entries:
             entry.status, entry.revoked_at, entry.reason = REVOKED, now.isoformat(), reason
 
-    def revoked(self, now) -> list:
-        """What the CRL lists: revoked certificates not expired yet (an expired one is refused anyway)."""
-        return [entry for entry in self.certificates if entry.status == REVOKED and not entry.expired(now)]
+    def revoked(self, now, issuer: str | None = None) -> list:
+        """What the CRL lists: revoked certificates not expired yet (an expired one is refused anyway); with
+        ``issuer`` (a CA key's digest) only those that CA issued, for its own CRL while two CAs are trusted."""
+        return [
+            entry
+            for entry in self.certificates
+            if entry.status == REVOKED and not entry.expired(now) and issuer in (None, entry.issuer_key_sha256)
+        ]
+
+    def attribute_unknown_issuers(self, issuer: str) -> int:
+        """Give ``issuer`` (the one CA key before a rollover) as the issuer of every entry that names none; how many."""
+        unnamed = [entry for entry in self.certificates if not entry.issuer_key_sha256]
+        for entry in unnamed:
+            entry.issuer_key_sha256 = issuer
+        return len(unnamed)
 
     def revoked_key(self, public_key) -> IssuedCertificate | None:
         """The revoked certificate of ``public_key``, if there is one."""
@@ -181,6 +197,8 @@ class CARecords:
     as_read: bytes  # the index as read, serialized: index.json is written only when this changes
     reasons: list = field(default_factory=list)
     revoked: list = field(default_factory=list)
+    signer_key_sha256: str = ""  # the key of the CA that signs now, recorded as the issuer of what it signs
+    by_issuer: bool = False  # two CAs are trusted: each CRL lists only the certificates of its own CA
 
     @classmethod
     def read(cls, state: FileState) -> CARecords:
@@ -192,7 +210,7 @@ class CARecords:
 
     def record(self, cert, name: str, profile: str) -> None:
         """Note a certificate this call issued to ``name``."""
-        self.index.record(cert, name, profile)
+        self.index.record(cert, name, profile, self.signer_key_sha256)
         self.reasons.append("record the %s certificate issued to %s" % (profile, name))
 
     def revoke(self, identity: str, reason: str, now, what: str) -> list:
@@ -225,6 +243,7 @@ class CARecords:
                     status=REVOKED,
                     revoked_at=now.isoformat(),
                     reason=reason,
+                    issuer_key_sha256=self.signer_key_sha256,
                 )
             )
             self.revoked.append({"name": identity, "serial": serial, "reason": reason})
@@ -247,6 +266,10 @@ class CARecords:
         if not self.revoke(identity, "keyCompromise", now, what):
             self.reasons.append("%s: no current certificate to revoke" % what)
 
+    def revoked_by(self, ca_key, now) -> list:
+        """What the CRL of ``ca_key`` lists: every revocation, or only its own while two CAs are trusted."""
+        return self.index.revoked(now, key_digest(ca_key.public_key()) if self.by_issuer else None)
+
     def index_change(self) -> Change | None:
         """index.json written when what it records changed (or it is missing), else only its owner/mode fixed."""
         data = self.index.serialize()
@@ -264,13 +287,14 @@ class CARecords:
 
     def plan_crl(self, ca_key, ca_cert, state: FileState, now, valid_days: int) -> tuple:
         """(the CRL in force after this call, its Change or None): the CRL in ``state`` kept while crl_problem finds
-        nothing, else the next CRL number signed (the index keeps the number)."""
-        crl, problem = _stored_crl(state, ca_cert, self.index.revoked(now), now, valid_days)
+        nothing, else the next CRL number signed (the index keeps the number, one counter for every CA it serves)."""
+        revoked = self.revoked_by(ca_key, now)
+        crl, problem = _stored_crl(state, ca_cert, revoked, now, valid_days)
         if problem is None:
             return crl, attribute_change(state, CRL_ATTRIBUTES, "CRL")
         self.index.crl_number += 1
         self.reasons.append("CRL number %d signed" % self.index.crl_number)
-        crl = sign_crl(ca_key, ca_cert, self.index.revoked(now), self.index.crl_number, now, valid_days)
+        crl = sign_crl(ca_key, ca_cert, revoked, self.index.crl_number, now, valid_days)
         change = Change(
             state.path,
             "%s: sign CRL number %d" % (problem, self.index.crl_number),
@@ -376,6 +400,24 @@ def crl_of(data, ca_cert) -> x509.CertificateRevocationList | None:
     except CertError:
         return None
     return crl if crl.issuer == ca_cert.subject and crl.is_signature_valid(ca_cert.public_key()) else None
+
+
+def crls_of(data, ca_certs, foreign_ok: bool = False) -> list | None:
+    """The CRL of each of ``ca_certs`` found in ``data`` (PEM CRLs, concatenated), None for a CA without one; None
+    altogether when ``data`` is not PEM CRLs, or holds one no CA of ``ca_certs`` signed (unless ``foreign_ok``)."""
+    text = data if isinstance(data, str) else data.decode("ascii", "replace")
+    marker = "-----BEGIN X509 CRL-----"
+    blocks = [marker + part for part in text.split(marker)[1:]]
+    if not blocks or text.split(marker)[0].strip():
+        return None
+    found: list = [None] * len(ca_certs)
+    for block in blocks:
+        signers = [position for position, ca in enumerate(ca_certs) if crl_of(block, ca) is not None]
+        if not signers and not foreign_ok:
+            return None
+        for position in signers[:1]:
+            found[position] = load_crl(block)
+    return found
 
 
 def listed_reason(crl, serial_number: int) -> str | None:

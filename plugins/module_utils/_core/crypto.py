@@ -236,14 +236,16 @@ def now_utc() -> datetime.datetime:
 _BACKDATE = datetime.timedelta(minutes=5)
 
 
-def issue_ca_certificate(key, common_name: str, valid_days: int, now=None) -> x509.Certificate:
-    """A self-signed root: CA:TRUE (pathlen 0), keyCertSign + cRLSign, random serial."""
+def issue_ca_certificate(key, subject, valid_days: int, now=None) -> x509.Certificate:
+    """A self-signed root: CA:TRUE (pathlen 0), keyCertSign + cRLSign, random serial; ``subject`` an x509.Name or a
+    common name."""
     now = now or now_utc()
     public = key.public_key()
+    name = common_name_subject(subject) if isinstance(subject, str) else subject
     return (
         x509.CertificateBuilder()
-        .subject_name(common_name_subject(common_name))
-        .issuer_name(common_name_subject(common_name))
+        .subject_name(name)
+        .issuer_name(name)
         .public_key(public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - _BACKDATE)

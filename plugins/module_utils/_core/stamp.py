@@ -44,7 +44,7 @@ import time
 STAMP_NAME = ".certkeeper-stamp.json"
 # Options that hand a run material to install or work to do: a run given one always takes the full
 # path, and the state a stamp describes does not depend on them.
-WORK_OPTIONS = ("certificate", "sign")
+WORK_OPTIONS = ("certificate", "sign", "rollover_report")
 # The files certkeeper wrote that a later run may take over only if they are the very inodes it wrote (a new
 # key that waits for its certificate): an entry per file name, see written_marks().
 WRITTEN = "written"

@@ -24,6 +24,7 @@ ARGUMENT_SPEC = dict(
     path=dict(type="path", required=True),
     common_name=dict(type="str"),
     ca_certificate=dict(type="str"),
+    ca_bundle=dict(type="str"),
     ca_path=dict(type="path"),
     identity=dict(type="str"),
     ca_common_name=dict(type="str", default="certkeeper.pki PostgreSQL CA"),
@@ -32,6 +33,17 @@ ARGUMENT_SPEC = dict(
     ca_key_type=dict(type="str", choices=["rsa", "ecdsa"]),
     ca_key_size=dict(type="int"),
     ca_reissue=dict(type="bool", default=False),
+    ca_generation=dict(type="int", default=1),
+    rollover_hosts=dict(type="list", elements="str", default=[]),
+    rollover_waive=dict(type="list", elements="str", default=[]),
+    rollover_report=dict(
+        type="dict",
+        options=dict(
+            generation=dict(type="int", required=True),
+            phase=dict(type="str", required=True),
+            hosts=dict(type="dict", default={}),
+        ),
+    ),
     certificate=dict(type="str"),
     sign=dict(
         type="list",
@@ -88,5 +100,5 @@ ARGUMENT_SPEC = dict(
 ARGUMENT_RULES = dict(
     required_if=[("role", "server", ("common_name",)), ("role", "client", ("common_name",))],
     required_together=[("postgresql_conf", "postgresql_conf_block"), ("pg_hba_conf", "pg_hba_block")],
-    mutually_exclusive=[("ca_certificate", "ca_path")],
+    mutually_exclusive=[("ca_certificate", "ca_path"), ("ca_bundle", "ca_path")],
 )

@@ -24,8 +24,9 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from .._ca import local, revocation
+from .._ca import local, revocation, rollover
 from .._ca.revocation import CARecords
+from .._ca.rollover import TRUST, Ask, Decision, RolloverState
 from .._core import crypto
 from .._core.crypto import CertError, KeySpec
 from .._core.facts import certificate_facts, certificate_line
@@ -75,6 +76,14 @@ class CARequest:
     renew_before_days: int = 30
     public_attributes: Attributes = Attributes(0o644, 0, 0)
     reissue: bool = False  # certify the existing CA key anew when root.crt is missing or unreadable
+    generation: int = 1  # the CA generation asked for: one more than the CA's starts a rollover (_ca/rollover.py)
+    rollover_hosts: tuple = ()  # the hosts a rollover waits for: every server and client of the inventory
+    rollover_waive: tuple = ()  # hosts step 3 does not wait for
+    transitions: bool = False  # the CA call moves a rollover on; the CA host's own call only reads where it is
+    report: dict | None = None  # what the hosts of a run confirmed (rollover.record_report): recorded, nothing else
+
+    def path(self, *names: str) -> str:
+        return os.path.join(self.directory, *names)
 
 
 @dataclass(frozen=True)
@@ -82,7 +91,7 @@ class LeafRequest:
     role: str  # "server" or "client"
     directory: str
     common_name: str
-    ca_certificate: x509.Certificate  # the certificate the leaf must chain to
+    ca_certificate: x509.Certificate  # the certificate the leaf must chain to: the CA that signs
     subject_alt_names: tuple = ()
     key_spec: KeySpec = KeySpec()
     renew_before_days: int = 30
@@ -94,9 +103,31 @@ class LeafRequest:
     pfx_friendly_name: str = "user"
     rotate_key: bool = True  # a certificate that is replaced gets a new key (the timer's renewals do the same)
     crl: x509.CertificateRevocationList | None = None  # the CA's CRL, verified: kept as root.crl, its serials replaced
+    # while a CA key rolls over: every CA root.crt holds (ca_certificate among them) and one CRL of each, in that order
+    trusted: tuple = ()
+    crls: tuple = ()
+
+    @property
+    def bundle(self) -> tuple:
+        return self.trusted or (self.ca_certificate,)
+
+    @property
+    def crl_list(self) -> tuple:
+        return self.crls or ((self.crl,) if self.crl is not None else ())
 
     def path(self, name: str) -> str:
         return os.path.join(self.directory, name)
+
+
+@dataclass(frozen=True)
+class TrustedCA:
+    """One CA of the bundle: its generation, key and certificate, where its CRL lives, whether it signs."""
+
+    generation: int
+    key: object
+    certificate: x509.Certificate
+    crl_path: str
+    signs: bool
 
 
 @dataclass
@@ -104,7 +135,11 @@ class CAPlan(Plan):
     key: object = None
     certificate: x509.Certificate = None
     records: CARecords = None  # the CA index as read, and what this call changes in it
-    crl: x509.CertificateRevocationList = None  # the CRL in force after applying (plan_ca_records)
+    crl: x509.CertificateRevocationList = None  # the signing CA's CRL in force after applying (plan_ca_records)
+    trusted: list = field(default_factory=list)  # TrustedCA in bundle order (by generation)
+    crls: list = field(default_factory=list)  # one CRL per trusted CA, in bundle order (plan_ca_records)
+    rollover: Decision = None
+    states: dict = field(default_factory=dict)  # every file of the CA as it is once the layout changes are applied
 
 
 @dataclass
@@ -125,37 +160,171 @@ def _describe_key(spec: KeySpec, attributes: Attributes) -> str:
 # --- CA ------------------------------------------------------------------------------------
 
 
-def plan_ca(
-    request: CARequest,
-    directory: FileState,
-    key_state: FileState,
-    cert_state: FileState,
-    index_state: FileState,
-    now=None,
-) -> CAPlan:
+def ca_paths(directory: str, rollover_state: RolloverState | None = None) -> list:
+    """Every path the CA is planned from: its directory, files, index and the rollover's layout (absent ones too)."""
+    return [directory, os.path.join(directory, CA_INDEX)] + rollover.paths_read(directory, rollover_state)
+
+
+def plan_ca(request: CARequest, states: dict, now=None) -> CAPlan:
     """Create the CA on first use; afterwards only reissue root.crt (same key) when it is due. The CA index is read
-    (plan.records) for the call to record, revoke and publish with (plan_ca_records).
+    (plan.records) for the call to record, revoke and publish with (plan_ca_records). ``states``: path -> FileState of
+    every path ca_paths names.
 
     A CA key that exists but cannot be used is an error, never replaced: a new CA key would
-    orphan every certificate the old one signed.
+    orphan every certificate the old one signed. A new one comes only by a rollover (_ca/rollover.py): the CA call
+    (``transitions``) moves it on by one step at the start of a run, from what the hosts confirmed in the last.
     """
     now = now or now_utc()
+
+    def state(*names: str) -> FileState:
+        return states.get(request.path(*names)) or FileState(request.path(*names))
+
     plan = CAPlan(
-        changes=directory_changes(directory, ROOT_ONLY_DIRECTORY, "CA directory", enforce=True),
-        read=[directory.path, key_state.path, cert_state.path, index_state.path],
+        changes=directory_changes(state(), ROOT_ONLY_DIRECTORY, "CA directory", enforce=True), read=sorted(states)
     )
+    plan.records = CARecords.read(state(CA_INDEX))
+    as_read = rollover.RolloverState.parse(state(rollover.ROLLOVER_NAME))
+    current = rollover.RolloverState.parse(state(rollover.ROLLOVER_NAME))
+    if request.report:
+        plan.warnings += rollover.record_report(current, request.report, plan.records.index)
+    found = rollover.find_material(states)
+    decision = _decide(plan, request, current, state, found, now) if request.transitions else Decision(current)
+    plan.rollover = decision
+    _plan_rollover_layout(plan, request, as_read, decision, states, found, now)
+    key_state, cert_state = plan.states.get(request.path(CA_KEY)), plan.states.get(request.path(CA_CERT))
+    key_state = key_state or state(CA_KEY)
+    cert_state = cert_state or state(CA_CERT)
     if key_state.error:
         raise CertError("cannot read CA key %s: %s" % (key_state.path, key_state.error))
     if key_state.data is None:
-        reason = _plan_new_ca_key(plan, request, key_state, cert_state, index_state)
+        reason = _plan_new_ca_key(plan, request, key_state, cert_state, state(CA_INDEX))
     else:
         reason = _plan_existing_ca_key(plan, request, key_state, cert_state, now)
     if reason is None:
         _keep_ca_certificate(plan, request, cert_state)
     else:
         _certify_ca_key(plan, request, cert_state, reason, now, anew=key_state.data is not None)
-    plan.records = CARecords.read(index_state)
+    _trust(plan, request, decision.state)
     return _until_ca_renewal(plan, request)
+
+
+def _decide(plan: CAPlan, request: CARequest, current: RolloverState, state: Callable, found: dict, now) -> Decision:
+    """The rollover's step for this run; a step that starts makes the new CA (in memory until applied)."""
+    top = _top_key(state(CA_KEY), found, current)
+    ask = Ask(request.generation, request.key_spec, tuple(request.rollover_hosts), tuple(request.rollover_waive))
+    if top is None:  # a new CA: made now, the key asked for is its key
+        return Decision(current)
+    decision = rollover.decide(current, ask, plan.records.index, top, now)
+    new_state = decision.state
+    if decision.transition == "start":
+        key = request.key_spec.generate()
+        subject = rollover.ca_subject(request.common_name, request.generation)
+        cert = crypto.issue_ca_certificate(key, subject, request.valid_days, now)
+        old_generation = current.generation
+        new_state.old = rollover.Generation(
+            old_generation, revocation.key_digest(top.public_key()), str(KeySpec.of(top)),
+            rollover.ca_subject(request.common_name, old_generation).rfc4514_string(),
+        )
+        new_state.new = rollover.Generation(
+            request.generation, revocation.key_digest(key.public_key()), str(request.key_spec), subject.rfc4514_string()
+        )
+        new_state.generation, new_state.phase, new_state.holding, new_state.moved = request.generation, TRUST, [], {}
+        new_state.started, new_state.switched, new_state.finished = now.isoformat(), "", ""
+        found[new_state.new.key_sha256] = rollover.Material(crypto.pkcs8_pem(key), crypto.certificate_pem(cert))
+        attributed = plan.records.index.attribute_unknown_issuers(new_state.old.key_sha256)
+        if attributed:
+            plan.records.reasons.append(
+                "record generation %d as the issuer of %d certificates" % (old_generation, attributed)
+            )
+        decision.reasons.append(
+            "CA rollover to generation %d (%s), step 1 of 3: new CA made beside generation %d, which keeps signing; "
+            "every host gets root.crt with both CAs and root.crl with a CRL of each"
+            % (request.generation, request.key_spec, old_generation)
+        )
+        plan.warnings.append(
+            "CA rollover to generation %d started: systems outside this inventory that pinned root.crt need the new "
+            "CA too (SHA-256 fingerprint %s) before step 2" % (request.generation, crypto.fingerprint_sha256(cert))
+        )
+    elif decision.transition == "switch":
+        new_state.phase, new_state.switched = rollover.SIGN, now.isoformat()
+        decision.reasons.append(
+            "CA rollover step 2 of 3: every host of the servers and clients holds both CAs: generation %d signs from "
+            "now; generation %d moves to previous/ and stays trusted" % (new_state.generation, new_state.old.number)
+        )
+    elif decision.transition == "retire":
+        new_state.phase, new_state.finished = rollover.DONE, now.isoformat()
+        decision.reasons.append(
+            "CA rollover step 3 of 3: no host that has not moved holds a current certificate of generation %d: it "
+            "leaves root.crt and root.crl everywhere; its key is archived, root-only" % new_state.old.number
+        )
+    plan.warnings += decision.warnings
+    return decision
+
+
+def _top_key(key_state: FileState, found: dict, current: RolloverState):
+    """The key that signs as the CA directory holds it (found by content after a run cut short), or None (new CA)."""
+    if key_state.data is None and not found:
+        return None
+    signer = current.old if current.phase == TRUST else current.new
+    data = found[signer.key_sha256].key if signer and signer.key_sha256 in found else key_state.data
+    try:
+        return crypto.load_private_key(data)
+    except CertError:
+        return None  # the signer's own checks say what is wrong with it
+
+
+def _plan_rollover_layout(
+    plan: CAPlan, request: CARequest, as_read: RolloverState, decision: Decision, states: dict, found: dict, now
+) -> None:
+    """Each generation's files where its phase wants them, and rollover.json: written before the files move at the
+    switch (the target first), after them when a step adds or archives a CA (the files first), so that a run cut
+    short leaves every key in at least one place and the next run completes the step."""
+    plan.states = dict(states)
+    target = decision.state
+    if target.new is None:
+        return
+    retiring = target.old if decision.transition == "retire" else None
+    if retiring is not None:
+        target.archived = sorted(set(target.archived) | {rollover.archive_directory(retiring)})
+    changes, plan.states = rollover.layout_changes(request.directory, target, states, found, retiring)
+    record = []
+    if target.serialize() != as_read.serialize():
+        path = request.path(rollover.ROLLOVER_NAME)
+        reason = "; ".join(decision.reasons) or "record what the hosts confirmed (step %d of 3)" % rollover.STEP[
+            target.phase
+        ]
+        record.append(
+            Change(
+                path,
+                reason,
+                ROOT_ONLY_FILE,
+                target.serialize(),
+                before=describe_before(states.get(path) or FileState(path), "rollover record"),
+                after="rollover record: generation %d, step %d of 3 (%s), %s\n"
+                % (target.generation, rollover.STEP[target.phase], target.phase, ROOT_ONLY_FILE.describe()),
+            )
+        )
+    plan.changes += record + changes if decision.transition == "switch" else changes + record
+
+
+def _signing_generation(plan: CAPlan) -> int:
+    """The generation of the CA at root.key: the old one while step 1 runs, else the newest."""
+    target = plan.rollover.state
+    return 1 if target.new is None else target.old.number if target.phase == TRUST else target.new.number
+
+
+def _trust(plan: CAPlan, request: CARequest, target: RolloverState) -> None:
+    """The CAs of the bundle, by generation: the one that signs (plan.key, plan.certificate) and, while a rollover
+    runs, the other one; the index records the signer as the issuer, and each CRL lists only its own CA's."""
+    plan.trusted = [TrustedCA(_signing_generation(plan), plan.key, plan.certificate, request.path(CRL), True)]
+    for sub, generation in rollover.locations(target).items():
+        if sub:
+            key = crypto.load_private_key(plan.states[request.path(sub, CA_KEY)].data)
+            cert = crypto.load_certificate(plan.states[request.path(sub, CA_CERT)].data)
+            plan.trusted.append(TrustedCA(generation.number, key, cert, request.path(sub, CRL), False))
+    plan.trusted.sort(key=lambda ca: ca.generation)
+    plan.records.signer_key_sha256 = revocation.key_digest(plan.key.public_key())
+    plan.records.by_issuer = target.new is not None
 
 
 def _plan_new_ca_key(
@@ -223,7 +392,8 @@ def _keep_ca_certificate(plan: CAPlan, request: CARequest, cert_state: FileState
 
 def _certify_ca_key(plan: CAPlan, request: CARequest, cert_state: FileState, reason: str, now, anew: bool) -> None:
     """A new self-signed root.crt for the CA key; certified ``anew``, its fingerprint changes: pinners must hear."""
-    plan.certificate = crypto.issue_ca_certificate(plan.key, request.common_name, request.valid_days, now)
+    subject = rollover.ca_subject(request.common_name, _signing_generation(plan))
+    plan.certificate = crypto.issue_ca_certificate(plan.key, subject, request.valid_days, now)
     if anew:
         plan.warnings.append(
             "CA certificate %s is certified anew from the same CA key (%s); its new SHA-256 fingerprint is %s: "
@@ -361,16 +531,22 @@ def _check_identity(plan: CAPlan, name: str, option: str, unknown_is_error: bool
         )
 
 
-def plan_ca_records(plan: CAPlan, crl_state: FileState, crl_valid_days: int, now) -> CAPlan:
-    """index.json and root.crl as the call leaves them, once it revoked and signed what it had to: the index written
-    when what it records changed, the CRL (valid ``crl_valid_days``) signed anew only when crl_problem says so. The
-    plan holds until the CRL enters its renewal window."""
-    plan.read.append(crl_state.path)
-    plan.crl, crl_change = plan.records.plan_crl(plan.key, plan.certificate, crl_state, now, crl_valid_days)
-    for change in (plan.records.index_change(), crl_change):  # the index first: it is the source of truth
-        if change is not None:
-            plan.changes.append(change)
-    plan.deadlines.append(revocation.crl_due_at(plan.crl, plan.records.index.revoked(now), crl_valid_days))
+def plan_ca_records(plan: CAPlan, crl_valid_days: int, now) -> CAPlan:
+    """index.json and each trusted CA's root.crl as the call leaves them, once it revoked and signed what it had to:
+    the index written when what it records changed, a CRL (valid ``crl_valid_days``) signed anew only when
+    crl_problem says so. The plan holds until the first CRL enters its renewal window."""
+    plan.crls = []
+    for ca in plan.trusted:
+        crl_state = plan.states.get(ca.crl_path) or FileState(ca.crl_path)
+        crl, change = plan.records.plan_crl(ca.key, ca.certificate, crl_state, now, crl_valid_days)
+        if change is not None and change.data is not None:  # signed anew: it replaces what the layout put there
+            plan.changes = [c for c in plan.changes if c.path != ca.crl_path]
+        plan.crls.append((ca, crl, change))
+        plan.deadlines.append(revocation.crl_due_at(crl, plan.records.revoked_by(ca.key, now), crl_valid_days))
+    index_change = plan.records.index_change()  # the index first: it is the source of truth
+    plan.changes += [c for c in [index_change] + [change for _ca, _crl, change in plan.crls] if c is not None]
+    plan.crls = [crl for _ca, crl, _change in plan.crls]
+    plan.crl = next(crl for ca, crl in zip(plan.trusted, plan.crls) if ca.signs)
     return plan
 
 
@@ -468,6 +644,11 @@ def _keep_or_request_certificate(
     return key, key_change
 
 
+# A certificate of the CA that no longer signs while a CA key rolls over keeps its key: libpq reads client.crt and
+# client.key as two files, and with the key kept the old and the new certificate both match it at every instant.
+ROLLED_OVER = "issued by the CA that signed until the CA rollover"
+
+
 def _key_for_replacement(request: LeafRequest, files: _LeafFiles, key, problem: str, now) -> tuple:
     """(key, key Change or None, problem or None) when only the certificate is wrong: the key policy picks its key."""
     pending_key = _pending_key(files.pending, request.key_spec)
@@ -475,7 +656,7 @@ def _key_for_replacement(request: LeafRequest, files: _LeafFiles, key, problem: 
         # an install was cut short (whatever the key policy): the certificate already belongs to the pending key
         reason = "the pending key of the certificate in force (install completed)"
         return pending_key, _new_key_change(files.key, request, pending_key, reason), None
-    if request.rotate_key and _loadable(files.cert):
+    if request.rotate_key and _loadable(files.cert) and not problem.startswith(ROLLED_OVER):
         # one key policy for the playbook and the timer (renewal.py): a certificate that is replaced gets a
         # new key; a missing one is issued for the key in place
         key = pending_key or request.key_spec.generate()
@@ -568,43 +749,56 @@ def _pending_key_removal(request: LeafRequest, pending_state: FileState, install
 def _plan_trust(plan: LeafPlan, request: LeafRequest, states: dict, now) -> None:
     """root.crt, and root.crl when the call hands in the CA's CRL."""
     _plan_ca_certificate(plan, request, states)
-    if request.crl is not None:
-        _plan_crl_file(plan, request, request.crl, states.get(CRL) or FileState(request.path(CRL)), now)
+    if request.crl_list:
+        _plan_crl_file(plan, request, request.crl_list, states.get(CRL) or FileState(request.path(CRL)), now)
 
 
-def _plan_crl_file(plan: LeafPlan, request: LeafRequest, crl, state: FileState, now) -> None:
-    """root.crl as the CA published it, rewritten only when its bytes differ; what it says holds until its nextUpdate
-    (after which PostgreSQL refuses every certificate of the CA)."""
-    if crl.next_update_utc is not None:
-        plan.deadlines.append(crl.next_update_utc)
-        if crl.next_update_utc <= now:
-            plan.warnings.append(
-                "crl expired on %s: PostgreSQL refuses every certificate of this CA until a current CRL is installed; "
-                "the CA call (role=ca) signs a new one" % revocation.crl_next_update(crl)
-            )
+def _plan_crl_file(plan: LeafPlan, request: LeafRequest, crls: tuple, state: FileState, now) -> None:
+    """root.crl as the CA published it (a CRL of each trusted CA while a CA key rolls over: PostgreSQL refuses the
+    certificates of a CA without one), rewritten only when its bytes differ; what it says holds until the first
+    nextUpdate (after which PostgreSQL refuses every certificate of that CA)."""
+    for crl in crls:
+        if crl.next_update_utc is not None:
+            plan.deadlines.append(crl.next_update_utc)
+            if crl.next_update_utc <= now:
+                plan.warnings.append(
+                    "crl expired on %s: PostgreSQL refuses every certificate of this CA until a current CRL is "
+                    "installed; the CA call (role=ca) signs a new one" % revocation.crl_next_update(crl)
+                )
     _plan_public(
         plan,
         state,
-        revocation.crl_pem(crl),
+        b"".join(revocation.crl_pem(crl) for crl in crls),
         request.public_attributes,
         "CRL",
         None,
-        lambda: revocation.crl_line(crl, request.public_attributes),
+        lambda: "".join(revocation.crl_line(crl, request.public_attributes) for crl in crls),
         same=bytes.__eq__,
-        differs="differs from the CA's current CRL",
+        differs="differs from the CA's current CRL" if len(crls) == 1 else "differs from the CAs' current CRLs",
     )
 
 
 def _plan_ca_certificate(plan: LeafPlan, request: LeafRequest, states: dict) -> None:
+    bundle = request.bundle
     _plan_public(
         plan,
         states[CA_CERT],
-        crypto.certificate_pem(request.ca_certificate),
+        b"".join(crypto.certificate_pem(ca) for ca in bundle),
         request.public_attributes,
         "CA certificate",
         None,
-        lambda: certificate_line(request.ca_certificate, request.public_attributes),
+        lambda: "".join(certificate_line(ca, request.public_attributes) for ca in bundle),
+        same=_same_bundle,
+        differs="differs from the CA's current certificate" if len(bundle) == 1 else "differs from the CA bundle",
     )
+
+
+def _same_bundle(data: bytes, wanted_pem: bytes) -> bool:
+    """The same certificates in the same order, whatever their encoding."""
+    try:
+        return crypto.load_certificates(data) == crypto.load_certificates(wanted_pem)
+    except CertError:
+        return False
 
 
 def pending_key_name(role: str) -> str:
@@ -708,7 +902,12 @@ def _certificate_problem(cert, key, request: LeafRequest, now, renewal_window: b
     if hygiene:
         return hygiene
     if not crypto.issued_by(cert, request.ca_certificate):
-        return "not issued by the CA in root.crt"
+        earlier = next((ca for ca in request.bundle if crypto.issued_by(cert, ca)), None)
+        if earlier is None:
+            return "not issued by the CA in root.crt"
+        return "%s (%s); %s signs now: a new certificate for the same key" % (
+            ROLLED_OVER, earlier.subject.rfc4514_string(), request.ca_certificate.subject.rfc4514_string()
+        )
     revoked = _revocation_problem(request, cert)
     if revoked:
         return revoked
@@ -727,11 +926,12 @@ def _certificate_problem(cert, key, request: LeafRequest, now, renewal_window: b
 
 
 def _revocation_problem(request: LeafRequest, cert) -> str | None:
-    """Why the CA's CRL (option crl) rules ``cert`` out, or None."""
-    if request.crl is None or not crypto.issued_by(cert, request.ca_certificate):
-        return None
-    reason = revocation.listed_reason(request.crl, cert.serial_number)
-    return None if reason is None else "revoked (%s) by the CA" % reason
+    """Why the CRL of the CA that issued ``cert`` (option crl) rules it out, or None."""
+    for ca, crl in zip(request.bundle, request.crl_list):
+        if crypto.issued_by(cert, ca):
+            reason = revocation.listed_reason(crl, cert.serial_number)
+            return None if reason is None else "revoked (%s) by the CA" % reason
+    return None
 
 
 def _revoked(request: LeafRequest, cert_state: FileState) -> bool:
@@ -797,7 +997,7 @@ def _plan_client_formats(plan: LeafPlan, request: LeafRequest, states: dict, key
         client_outputs(request),
         key,
         plan.certificate,
-        (request.ca_certificate,),
+        crypto.chain_for(plan.certificate, list(request.bundle)) if plan.certificate is not None else request.bundle,
         request.key_attributes,
         by_path,
         LEAF_NAMES["client"]["key"],

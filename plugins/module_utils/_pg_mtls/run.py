@@ -9,7 +9,7 @@ import os
 from dataclasses import asdict
 from typing import Callable
 
-from .._ca import local, revocation
+from .._ca import local, revocation, rollover
 from .._core import crypto, stamp_record
 from .._core.config_blocks import plan_block
 from .._core.crypto import CertError, KeySpec
@@ -24,7 +24,6 @@ from .._tracking.store import Store
 from . import pg_hba
 from .plan import (
     CA_CERT,
-    CA_INDEX,
     CA_KEY,
     CRL,
     LEAF_NAMES,
@@ -34,6 +33,7 @@ from .plan import (
     LeafRequest,
     SigningRequest,
     check_key_not_revoked,
+    ca_paths,
     client_outputs,
     now_utc,
     pending_key_name,
@@ -82,6 +82,11 @@ def _ca_request(params: dict, directory: str) -> CARequest:
         _positive(params, "ca_valid_days"),
         _ca_renew_before(params),
         reissue=bool(params.get("ca_reissue")),
+        generation=params.get("ca_generation") or 1,
+        rollover_hosts=tuple(params.get("rollover_hosts") or ()),
+        rollover_waive=tuple(params.get("rollover_waive") or ()),
+        transitions=params["role"] == "ca" and not params.get("rollover_report"),
+        report=params.get("rollover_report"),
     )
 
 
@@ -93,20 +98,22 @@ def _ca_directory(params: dict) -> str:
 def _plan_ca_in(params: dict, now) -> CAPlan:
     """The CA with its index read; _finish_ca_plan completes it once the call revoked and signed what it had to."""
     directory = _ca_directory(params)
-    return plan_ca(
-        _ca_request(params, directory),
-        read_state(directory),
-        read_state(os.path.join(directory, CA_KEY)),
-        read_state(os.path.join(directory, CA_CERT)),
-        read_state(os.path.join(directory, CA_INDEX)),
-        now,
-    )
+    return plan_ca(_ca_request(params, directory), _read_ca_states(directory), now)
+
+
+def _read_ca_states(directory: str) -> dict:
+    """Every file the CA is planned from, as it is (the archive a rollover under way retires to included)."""
+    states = {path: read_state(path) for path in ca_paths(directory)}
+    try:
+        under_way = rollover.RolloverState.parse(states[os.path.join(directory, rollover.ROLLOVER_NAME)])
+    except CertError:
+        return states  # plan_ca says what is wrong with it
+    return dict(states, **{path: read_state(path) for path in ca_paths(directory, under_way) if path not in states})
 
 
 def _finish_ca_plan(params: dict, plan: CAPlan, now) -> CAPlan:
-    """The CA's index and CRL as this call leaves them (after its revocations and signatures)."""
-    crl_state = read_state(os.path.join(_ca_directory(params), CRL))
-    return plan_ca_records(plan, crl_state, _positive(params, "crl_valid_days"), now)
+    """The CA's index and CRLs as this call leaves them (after its revocations and signatures)."""
+    return plan_ca_records(plan, _positive(params, "crl_valid_days"), now)
 
 
 def _subject_alt_names(profile: str, common_name: str, entries, prefix: str = "") -> tuple:
@@ -163,8 +170,8 @@ def _run_leaf(params: dict, check_mode: bool) -> dict:
     reported; once the leaf holds its certificate, the state it leaves is stamped for the next run."""
     _check_leaf_options(params)
     now = now_utc()
-    ca_plan, ca_cert, signer = _leaf_ca(params, now)
-    request = _leaf_request(params, ca_cert)
+    ca_plan, ca_cert, trusted, signer = _leaf_ca(params, now)
+    request = _leaf_request(params, ca_cert, trusted)
     issued = _certificate_to_install(params)
     leaf = plan_leaf(request, _read_leaf_states(request), issued=issued, signer=signer, now=now)
     if ca_plan is not None:
@@ -189,7 +196,7 @@ def _without_ca_index(params: dict, plan: Plan) -> Plan:
     path on the next run."""
     if not params.get("ca_path"):
         return plan
-    index = os.path.join(params["ca_path"], CA_INDEX)
+    index = os.path.join(params["ca_path"], revocation.INDEX_NAME)
     changes = [change for change in plan.changes if change.path != index]
     return Plan(changes, read=[path for path in plan.read if path != index], deadlines=plan.deadlines)
 
@@ -198,7 +205,7 @@ def _check_leaf_options(params: dict) -> None:
     """A server's or client's own options: a renewal window that does not reissue on every run, no batch to
     sign and nothing to revoke (only the CA does), a common name a certificate can carry."""
     check_renewal_window(params["renew_before"], params["valid_days"])
-    for option in ("sign", "revoke", "rekey"):
+    for option in ("sign", "revoke", "rekey", "rollover_hosts", "rollover_waive", "rollover_report"):
         if params.get(option):
             raise CertError("%s applies to role=ca only" % option)
     if params.get("identity") and not params.get("ca_path"):
@@ -207,16 +214,18 @@ def _check_leaf_options(params: dict) -> None:
 
 
 def _leaf_ca(params: dict, now) -> tuple:
-    """(CA plan or None, CA certificate, signer or None): the CA the leaf chains to.
+    """(CA plan or None, CA certificate, the CAs root.crt holds, signer or None): the CA the leaf chains to.
 
     With the CA's files on this host (ca_path) the CA is planned with the leaf and signs its CSR in the same
     call; with only the CA host's certificate (ca_certificate) the CSR is returned and the certificate comes
     in a later call."""
     if params.get("ca_path"):
         ca_plan = _plan_ca_in(params, now)
-        return ca_plan, ca_plan.certificate, _local_signer(params, ca_plan)
+        trusted = tuple(ca.certificate for ca in ca_plan.trusted)
+        return ca_plan, ca_plan.certificate, trusted, _local_signer(params, ca_plan)
     if params.get("ca_certificate"):
-        return None, _given_ca_certificate(params["ca_certificate"]), None
+        ca_cert = _given_ca_certificate(params["ca_certificate"])
+        return None, ca_cert, _given_bundle(params.get("ca_bundle"), ca_cert), None
     raise CertError("role=%s needs ca_certificate (the CA's PEM) or ca_path (a CA on this host)" % params["role"])
 
 
@@ -243,6 +252,22 @@ def _given_ca_certificate(pem: str):
         raise CertError("ca_certificate is not a PEM certificate; pass the CA host's ca_certificate result") from None
     crypto.check_ca(ca_cert, None, "ca_certificate")
     return ca_cert
+
+
+def _given_bundle(pem: str | None, ca_cert) -> tuple:
+    """The CAs root.crt holds (ca_bundle; by default ca_certificate alone): CA certificates, ca_certificate among
+    them, none twice."""
+    if not pem:
+        return (ca_cert,)
+    try:
+        bundle = crypto.load_certificates(pem)
+    except CertError:
+        raise CertError("ca_bundle is not PEM certificates; pass the CA host's ca_bundle result") from None
+    for cert in bundle:
+        crypto.check_ca(cert, None, "ca_bundle")
+    if ca_cert not in bundle or len(set(bundle)) != len(bundle):
+        raise CertError("ca_bundle must hold ca_certificate, and each CA once; pass the CA host's ca_bundle result")
+    return tuple(bundle)
 
 
 def _certificate_to_install(params: dict):
@@ -306,7 +331,7 @@ def _leaf_result(params: dict, ca_plan: CAPlan | None, plan: Plan, leaf: LeafPla
     return result
 
 
-def _leaf_request(params: dict, ca_cert) -> LeafRequest:
+def _leaf_request(params: dict, ca_cert, trusted: tuple = ()) -> LeafRequest:
     role = params["role"]
     key_mode = params.get("key_mode") or DEFAULT_KEY_MODE[role]
     key_attributes = private_file_attributes(params["key_owner"], params["key_group"], key_mode, "key")
@@ -322,21 +347,25 @@ def _leaf_request(params: dict, ca_cert) -> LeafRequest:
         pfx_password=params["pfx_password"] or "",
         pfx_friendly_name=crypto.validate_common_name(params["pfx_friendly_name"], "pfx_friendly_name"),
         rotate_key=params["rotate_key"],
-        crl=_leaf_crl(params, ca_cert),
+        trusted=trusted or (ca_cert,),
+        crls=_leaf_crls(params, trusted or (ca_cert,)),
     )
 
 
-def _leaf_crl(params: dict, ca_cert):
-    """The CA's CRL handed in (option crl), or None; one the CA of this call did not sign is refused."""
+def _leaf_crls(params: dict, trusted: tuple) -> tuple:
+    """The CAs' CRLs handed in (option crl), one per CA of root.crt in its order, or (); a CRL no CA of this call
+    signed, or a CA without its CRL, is refused (PostgreSQL would refuse every certificate of that CA)."""
     if not params.get("crl"):
-        return None
-    crl = revocation.crl_of(params["crl"], ca_cert)
-    if crl is None:
-        raise CertError(
-            "crl is not a CRL of the CA in %s (corrupt or foreign); nothing was changed"
-            % ("ca_path" if params.get("ca_path") else "ca_certificate")
-        )
-    return crl
+        return ()
+    where = "ca_path" if params.get("ca_path") else "ca_certificate" if len(trusted) == 1 else "ca_bundle"
+    # the CA host's own call in check mode sees the CA's files as they were: a CA the CA call would add is left out
+    crls = revocation.crls_of(params["crl"], trusted, foreign_ok=bool(params.get("ca_path")))
+    if crls is None:
+        raise CertError("crl is not a CRL of the CA in %s (corrupt or foreign); nothing was changed" % where)
+    missing = [ca.subject.rfc4514_string() for ca, crl in zip(trusted, crls) if crl is None]
+    if missing:
+        raise CertError("crl holds no CRL of %s (a CA in %s); nothing was changed" % (", ".join(missing), where))
+    return tuple(crls)
 
 
 def _tracking_id(params: dict) -> str:
@@ -374,13 +403,13 @@ def _tracking_plan(params: dict, request: LeafRequest, leaf: LeafPlan) -> Plan:
     # the records loaded are what this part was made from: one that appears or moves is looked at again
     read = [store.path(request_id) for request_id in (desired.id, earlier_id) if request_id]
     plan = Plan(([record] if record else []) + moved, read=read)
-    if request.crl is not None:
-        plan.include(_crl_tracking_plan(params, request.path(CA_CERT), request.crl, leaf, now_utc()))
-    plan.changes[:0] = store.directory_changes(TrackedCRL if request.crl is not None else TrackedRequest)
+    if request.crl_list:
+        plan.include(_crl_tracking_plan(params, request.path(CA_CERT), request.crl_list, leaf, now_utc()))
+    plan.changes[:0] = store.directory_changes(TrackedCRL if request.crl_list else TrackedRequest)
     return plan
 
 
-def _crl_tracking_plan(params: dict, ca_cert_path: str, crl, applied: Plan, now) -> Plan:
+def _crl_tracking_plan(params: dict, ca_cert_path: str, crls, applied: Plan, now) -> Plan:
     """Register the CRL this call installs (root.crl beside ``ca_cert_path``) for the certkeeper timer: with the CA on
     this host it is re-signed in time and installed again, else it is reported once due (_tracking/crl.py).
     ``applied``: the plan that writes the CRL; a CRL it installs, or one not due, ends a stale NEED_CA."""
@@ -398,7 +427,8 @@ def _crl_tracking_plan(params: dict, ca_cert_path: str, crl, applied: Plan, now)
     if any(change.path == crl_path and change.data is not None for change in applied.changes):
         reset = "CRL installed by this run"
     else:
-        reset = "" if revocation.crl_due_reason(crl, now) else "the CRL in force is not due"
+        due = any(revocation.crl_due_reason(crl, now) for crl in crls)
+        reset = "" if due else "the CRL in force is not due"
     record = store.record_change(desired, reset)
     return Plan([record] if record else [], read=[store.path(desired.id, TrackedCRL)])
 
@@ -469,13 +499,14 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
     _finish_ca_plan(params, plan, now)
     if params.get("track"):  # the CA's own CRL, re-signed in time by the certkeeper timer on this host
         plan.changes += Store(params["track"]["store"]).directory_changes(TrackedCRL)
-        plan.include(_crl_tracking_plan(params, os.path.join(params["path"], CA_CERT), plan.crl, plan, now))
+        plan.include(_crl_tracking_plan(params, os.path.join(params["path"], CA_CERT), [plan.crl], plan, now))
     for days in sorted(server_days):
         plan.warnings += server_validity_warnings(params, days)
     if not check_mode:
         apply_plan(plan)
     result = _ca_result(params["path"], plan, certificates, refused)
-    if not check_mode:
+    if not check_mode and not plan.rollover.state.under_way:
+        # while a CA key rolls over, the CA call plans every run: its next step depends on what the hosts confirmed
         # a reissued root's warning is said once; so is what this call revoked
         unchanged = dict(result, certificates={}, refused={}, warnings=[], revoked=[], **_UNCHANGED)
         stamp_record.record(params["path"], params, os.path.join(params["path"], CA_KEY), plan, unchanged)
@@ -484,9 +515,20 @@ def _run_ca(params: dict, check_mode: bool) -> dict:
 
 def _check_ca_options(params: dict) -> None:
     """The options of a server or client have no meaning for the CA: refused rather than ignored."""
-    for option in ("certificate", "ca_certificate", "ca_path", "identity", "crl", "postgresql_conf", "pg_hba_conf"):
+    for option in (
+        "certificate",
+        "ca_certificate",
+        "ca_bundle",
+        "ca_path",
+        "identity",
+        "crl",
+        "postgresql_conf",
+        "pg_hba_conf",
+    ):
         if params.get(option):
             raise CertError("%s does not apply to role=ca" % option)
+    if params.get("rollover_report") and (params.get("sign") or params.get("revoke") or params.get("rekey")):
+        raise CertError("rollover_report is recorded alone: no sign, revoke or rekey in the same call")
     for option in ("id", "post_save_command"):
         if (params.get("track") or {}).get(option):
             raise CertError("track.%s does not apply to role=ca (the CA's CRL is tracked under its own id)" % option)
@@ -553,18 +595,35 @@ def _signing_request(params: dict, entry: dict) -> SigningRequest:
     )
 
 
+def _rollover_result(plan: CAPlan) -> dict:
+    """Where a CA key rollover stands: the generation, the phase and step, the CAs trusted, what it waits for."""
+    state = plan.rollover.state
+    return {
+        "generation": state.generation,
+        "phase": state.phase,
+        "step": rollover.STEP[state.phase] if state.under_way else 0,
+        "trusted": [
+            dict(generation=ca.generation, signs=ca.signs, **certificate_facts(ca.certificate)) for ca in plan.trusted
+        ],
+        "waiting_for": plan.rollover.waiting_for,
+        "holdouts": plan.rollover.holdouts,
+    }
+
+
 def _ca_result(directory: str, plan: CAPlan, certificates: dict, refused: dict) -> dict:
     """What the CA's call reports: its certificate and CRL, what it revoked, the batch signed (a change), a warning
     per request refused."""
     result = plan.result()
     result.update(
         ca_certificate=crypto.certificate_pem(plan.certificate).decode(),
+        ca_bundle="".join(crypto.certificate_pem(ca.certificate).decode() for ca in plan.trusted),
         certificates=certificates,
         refused=refused,
         certificate=certificate_facts(plan.certificate),
-        crl=revocation.crl_pem(plan.crl).decode(),
-        crl_next_update=revocation.crl_next_update(plan.crl),
+        crl="".join(revocation.crl_pem(crl).decode() for crl in plan.crls),
+        crl_next_update=min(revocation.crl_next_update(crl) for crl in plan.crls),
         revoked=plan.records.revoked,
+        rollover=_rollover_result(plan),
     )
     result["warnings"] += ["not signed for %s: %s" % item for item in sorted(refused.items())]
     if certificates:
