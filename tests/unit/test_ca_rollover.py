@@ -1,0 +1,239 @@
+"""A CA key rollover through the module's work, as the role drives it (one CA call, each host's call, a batch signed,
+the hosts' confirmation), without Ansible: the three steps, the files of each, what holds a step back, the errors,
+and a run cut short in the middle of the switch."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from cryptography import x509
+
+from ansible_collections.certkeeper.pki.plugins.module_utils._ca import rollover
+from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto, files
+from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import CertError
+from tests.unit.test_pg_mtls import run
+from tests.unit.test_pg_mtls_revocation import client_request
+
+HOSTS = ["db1", "app1", "app2"]
+
+
+class Fleet:
+    """The CA host db1 (also the server, ca_path) and clients app1, app2 that get the CA's PEMs."""
+
+    def __init__(self, tmp_path):
+        self.ca = str(tmp_path / "ca")
+        self.ca_call = dict(role="ca", path=self.ca, rollover_hosts=HOSTS)
+        self.server = dict(role="server", path=str(tmp_path / "db1"), ca_path=self.ca, common_name="localhost",
+                           identity="db1")
+        self.clients = {name: dict(role="client", path=str(tmp_path / name), common_name="user_" + name)
+                        for name in HOSTS[1:]}
+
+    def run(self, generation: int = 1, hosts=None, report: bool = True, **ca_options) -> dict:
+        """One playbook run over ``hosts``: the CA call, every host's call, a batch signed and installed, and the
+        hosts' confirmation (the role's last task). Returns each call's result."""
+        hosts = hosts or HOSTS
+        ca = run(**dict(self.ca_call, ca_generation=generation, **ca_options))
+        results = {"ca": ca}
+        given = dict(ca_certificate=ca["ca_certificate"], ca_bundle=ca["ca_bundle"], crl=ca["crl"])
+        if "db1" in hosts:
+            results["db1"] = run(**dict(self.server, ca_generation=generation, crl=ca["crl"]))
+        csrs = {}
+        for name in hosts[1:] if "db1" in hosts else hosts:
+            results[name] = run(**dict(self.clients[name], **given))
+            if results[name].get("csr"):
+                csrs[name] = results[name]["csr"]
+        if csrs:
+            signed = run(**dict(self.ca_call, ca_generation=generation, **ca_options,
+                                sign=[client_request(name, csr) for name, csr in csrs.items()]))
+            for name in csrs:
+                results["asked " + name] = results[name]
+                results[name] = run(**dict(self.clients[name], certificate=signed["certificates"][name], **given))
+        if report and ca["rollover"]["phase"] != "done":
+            served = {name: results[name]["certificate"]["serial_number"] for name in hosts}
+            run(**dict(self.ca_call, ca_generation=generation, **ca_options, rollover_report=dict(
+                generation=ca["rollover"]["generation"], phase=ca["rollover"]["phase"], hosts=served)))
+        return results
+
+    def leaf(self, name: str) -> x509.Certificate:
+        path = self.server["path"] if name == "db1" else self.clients[name]["path"]
+        return crypto.load_certificate(open(os.path.join(path, "server.crt" if name == "db1" else "client.crt"),
+                                            "rb").read())
+
+    def key(self, name: str) -> bytes:
+        path = self.server["path"] if name == "db1" else self.clients[name]["path"]
+        return open(os.path.join(path, "server.key" if name == "db1" else "client.key"), "rb").read()
+
+    def bundle(self, name: str) -> list:
+        path = self.server["path"] if name == "db1" else self.clients[name]["path"]
+        return crypto.load_certificates(open(os.path.join(path, "root.crt"), "rb").read())
+
+    def crls(self, name: str) -> str:
+        path = self.server["path"] if name == "db1" else self.clients[name]["path"]
+        return open(os.path.join(path, "root.crl")).read()
+
+    def state(self) -> dict:
+        return json.load(open(os.path.join(self.ca, "rollover.json")))
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    fleet = Fleet(tmp_path)
+    fleet.run()
+    return fleet
+
+
+def test_a_rollover_takes_three_runs_each_safe_on_its_own_then_nothing_changes(fleet):
+    g1 = crypto.load_certificate(open(os.path.join(fleet.ca, "root.crt"), "rb").read())
+    keys = {name: fleet.key(name) for name in HOSTS}
+
+    step1 = fleet.run(generation=2, ca_key_type="ecdsa")
+    assert step1["ca"]["rollover"]["phase"] == "trust" and step1["ca"]["rollover"]["step"] == 1
+    g2 = crypto.load_certificate(open(os.path.join(fleet.ca, "next", "root.crt"), "rb").read())
+    assert g2.subject.rfc4514_string() == "CN=certkeeper.pki PostgreSQL CA,OU=generation 2"
+    assert crypto.KeySpec.of(crypto.load_private_key(open(os.path.join(fleet.ca, "next", "root.key"), "rb").read())) \
+        == crypto.KeySpec("ecdsa", 256)
+    assert os.stat(os.path.join(fleet.ca, "next", "root.key")).st_mode & 0o777 == 0o600
+    for name in HOSTS:
+        assert fleet.bundle(name) == [g1, g2], name
+        assert fleet.crls(name).count("BEGIN X509 CRL") == 2, name
+        assert crypto.issued_by(fleet.leaf(name), g1), name  # the old CA keeps signing in step 1
+    assert sorted(fleet.state()["holding"]) == sorted(HOSTS)
+
+    step2 = fleet.run(generation=2, ca_key_type="ecdsa")
+    assert step2["ca"]["rollover"]["phase"] == "sign"
+    assert crypto.load_certificate(open(os.path.join(fleet.ca, "root.crt"), "rb").read()) == g2
+    assert crypto.load_certificate(open(os.path.join(fleet.ca, "previous", "root.crt"), "rb").read()) == g1
+    for name in HOSTS:
+        assert crypto.issued_by(fleet.leaf(name), g2), name
+        assert fleet.key(name) == keys[name], name  # the leaf keys stay: every instant, certificate and key match
+        assert fleet.bundle(name) == [g1, g2], name
+    assert any("issued by the CA that signed until the CA rollover" in reason
+               for reason in step2["asked app1"]["certificate_reasons"])
+    assert sorted(fleet.state()["moved"]) == sorted(HOSTS)
+
+    step3 = fleet.run(generation=2, ca_key_type="ecdsa")
+    assert step3["ca"]["rollover"]["phase"] == "done"
+    for name in HOSTS:
+        assert fleet.bundle(name) == [g2], name
+        assert fleet.crls(name).count("BEGIN X509 CRL") == 1, name
+    archived = [os.path.join(fleet.ca, "archive", d) for d in os.listdir(os.path.join(fleet.ca, "archive"))]
+    assert len(archived) == 1 and os.path.basename(archived[0]).startswith("g1-")
+    assert os.stat(os.path.join(archived[0], "root.key")).st_mode & 0o777 == 0o600
+    assert not os.path.exists(os.path.join(fleet.ca, "previous", "root.key"))
+    assert not os.path.exists(os.path.join(fleet.ca, "next", "root.key"))
+
+    again = fleet.run(generation=2, ca_key_type="ecdsa")
+    assert not any(result["changed"] for result in again.values()), {k: v["changes"] for k, v in again.items()}
+
+
+def test_step_two_waits_for_a_host_no_run_confirmed_and_step_three_for_a_host_that_has_not_moved(fleet):
+    fleet.run(generation=2, hosts=["db1", "app1"])  # app2 outside --limit
+    waiting = fleet.run(generation=2, hosts=["db1", "app1"])
+    assert waiting["ca"]["rollover"]["phase"] == "trust" and waiting["ca"]["rollover"]["waiting_for"] == ["app2"]
+    assert any("step 2 of 3 waits" in w and "app2" in w for w in waiting["ca"]["warnings"])
+    fleet.run(generation=2)  # app2 confirmed: the next run switches
+    switched = fleet.run(generation=2, hosts=["db1", "app1"])
+    assert switched["ca"]["rollover"]["phase"] == "sign"
+    held = fleet.run(generation=2, hosts=["db1", "app1"])
+    assert held["ca"]["rollover"]["phase"] == "sign" and list(held["ca"]["rollover"]["holdouts"]) == ["app2"]
+    assert any("step 3 of 3 waits" in w and "app2" in w for w in held["ca"]["warnings"])
+    assert len(fleet.bundle("app1")) == 2  # the old CA stays trusted while app2 presents its certificate
+    waived = fleet.run(generation=2, hosts=["db1", "app1"], rollover_waive=["app2"])
+    assert waived["ca"]["rollover"]["phase"] == "done"
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(generation=3), "ca_generation is 3 but the rollover to generation 2"),
+    (dict(generation=2, ca_key_type="ecdsa"), "ask for ECDSA"),
+    (dict(generation=1), "ca_generation is 1 but the rollover to generation 2"),
+])
+def test_other_parameters_while_a_rollover_runs_are_refused_and_nothing_changes(fleet, options, message):
+    fleet.run(generation=2)
+    before = snapshot(fleet.ca)
+    with pytest.raises(CertError, match=message):
+        run(**dict(fleet.ca_call, ca_generation=options.pop("generation"), **options))
+    assert snapshot(fleet.ca) == before
+
+
+def test_a_generation_taken_back_or_skipped_is_refused(fleet):
+    with pytest.raises(CertError, match="raise it by one"):
+        run(**dict(fleet.ca_call, ca_generation=3))
+    for _ in range(3):
+        fleet.run(generation=2)
+    with pytest.raises(CertError, match="never taken back"):
+        run(**dict(fleet.ca_call, ca_generation=1))
+
+
+def test_a_key_type_changed_without_a_new_generation_only_warns(fleet):
+    result = run(**dict(fleet.ca_call, ca_key_type="ecdsa"))
+    assert not result["changed"]
+    assert any("a CA key changes only by a rollover" in w for w in result["warnings"])
+
+
+def test_a_lost_key_of_the_previous_ca_is_an_error_and_nothing_changes(fleet):
+    fleet.run(generation=2)
+    fleet.run(generation=2)  # step 2: generation 1 in previous/
+    os.unlink(os.path.join(fleet.ca, "previous", "root.key"))
+    before = snapshot(fleet.ca)
+    with pytest.raises(CertError, match="key of CA generation 1 .* is found nowhere"):
+        run(**dict(fleet.ca_call, ca_generation=2))
+    assert snapshot(fleet.ca) == before
+
+
+def test_a_corrupt_rollover_record_is_an_error_never_started_anew(fleet):
+    fleet.run(generation=2)
+    with open(os.path.join(fleet.ca, "rollover.json"), "w") as handle:
+        handle.write("{not json")
+    with pytest.raises(CertError, match="rollover.json cannot be read .* not started anew"):
+        run(**dict(fleet.ca_call, ca_generation=2))
+
+
+@pytest.mark.parametrize("cut", range(7))  # rollover.json, previous/ (3 files), then root.crl, root.crt, root.key
+def test_a_switch_cut_short_after_any_rename_is_completed_by_the_next_run(fleet, monkeypatch, cut):
+    fleet.run(generation=2)
+    g2 = open(os.path.join(fleet.ca, "next", "root.key"), "rb").read()
+    renames = []
+    real_rename = os.rename
+
+    def rename(source, target):
+        if len(renames) == cut:
+            raise KeyboardInterrupt("killed")
+        renames.append(target)
+        real_rename(source, target)
+
+    monkeypatch.setattr(files.os, "rename", rename)
+    with pytest.raises(KeyboardInterrupt):
+        run(**dict(fleet.ca_call, ca_generation=2))
+    monkeypatch.setattr(files.os, "rename", real_rename)
+    completed = run(**dict(fleet.ca_call, ca_generation=2))
+    assert completed["rollover"]["phase"] == "sign"
+    assert open(os.path.join(fleet.ca, "root.key"), "rb").read() == g2
+    assert not os.path.exists(os.path.join(fleet.ca, "next", "root.key"))
+    assert os.path.exists(os.path.join(fleet.ca, "previous", "root.key"))
+    assert not run(**dict(fleet.ca_call, ca_generation=2))["changed"]
+
+
+def test_each_crl_lists_only_its_own_cas_revocations(fleet):
+    fleet.run(generation=2)
+    fleet.run(generation=2, report=False)  # step 2: app1 holds a generation-2 certificate, not confirmed yet
+    revoked = run(**dict(fleet.ca_call, ca_generation=2, revoke=[dict(name="app1", reason="keyCompromise")]))
+    crls = revocation_lists(revoked["crl"])
+    assert [len(crl) for crl in crls] == [0, 1]  # generation 1's CRL, generation 2's (which issued app1's)
+    assert rollover.STEP["sign"] == 2
+
+
+def snapshot(directory: str) -> dict:
+    found = {}
+    for base, _dirs, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(base, name)
+            if name != ".certkeeper-stamp.json":
+                found[path] = open(path, "rb").read()
+    return found
+
+
+def revocation_lists(pem: str) -> list:
+    marker = "-----BEGIN X509 CRL-----"
+    return [x509.load_pem_x509_crl((marker + part).encode()) for part in pem.split(marker)[1:]]
