@@ -89,8 +89,10 @@ class Lab:
         result = {}
         for top in [self.ssl_dir, self.ca_dir, self.client_dir("app1"), self.client_dir("app2"),
                     os.path.join(self.cluster.data, "postgresql.conf"), os.path.join(self.cluster.data, "pg_hba.conf")]:
-            paths = [top] if os.path.isfile(top) else [os.path.join(top, n) for n in sorted(os.listdir(top))] \
-                if os.path.isdir(top) else []
+            paths = [top] if os.path.isfile(top) else []
+            for base, directories, names in os.walk(top):  # the CA's rollover directories (next/, archive/...) too
+                paths += [os.path.join(base, name) for name in names]
+                result.update({os.path.join(base, d): os.stat(os.path.join(base, d)).st_mode for d in directories})
             for path in paths:
                 if os.path.basename(path) == STAMP_NAME:
                     continue
@@ -139,15 +141,20 @@ def lab():
 
 
 @pytest.fixture(scope="session")
-def java(tmp_path_factory):
-    """The probes in java/ compiled once against Debian's pgjdbc; java(Class, *args) runs one."""
+def java_classpath(tmp_path_factory) -> str:
+    """The probes in java/ compiled once against Debian's pgjdbc: the class path to run them with."""
     jar = "/usr/share/java/postgresql.jar"
     out = str(tmp_path_factory.mktemp("java"))
     sources = [os.path.join(HERE, "java", name) for name in sorted(os.listdir(os.path.join(HERE, "java")))]
     subprocess.run(["javac", "-cp", jar, "-d", out, *sources], check=True)
+    return "%s:%s" % (jar, out)
 
+
+@pytest.fixture(scope="session")
+def java(java_classpath):
+    """java(Class, *args) runs one of the probes in java/."""
     def run(main_class: str, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["java", "-cp", "%s:%s" % (jar, out), main_class, *args],
+        return subprocess.run(["java", "-cp", java_classpath, main_class, *args],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120, check=False)
     return run
 

@@ -402,9 +402,9 @@ def crl_of(data, ca_cert) -> x509.CertificateRevocationList | None:
     return crl if crl.issuer == ca_cert.subject and crl.is_signature_valid(ca_cert.public_key()) else None
 
 
-def crls_of(data, ca_certs, foreign_ok: bool = False) -> list | None:
+def crls_of(data, ca_certs) -> list | None:
     """The CRL of each of ``ca_certs`` found in ``data`` (PEM CRLs, concatenated), None for a CA without one; None
-    altogether when ``data`` is not PEM CRLs, or holds one no CA of ``ca_certs`` signed (unless ``foreign_ok``)."""
+    altogether when ``data`` is not PEM CRLs, or holds one no CA of ``ca_certs`` signed."""
     text = data if isinstance(data, str) else data.decode("ascii", "replace")
     marker = "-----BEGIN X509 CRL-----"
     blocks = [marker + part for part in text.split(marker)[1:]]
@@ -413,7 +413,7 @@ def crls_of(data, ca_certs, foreign_ok: bool = False) -> list | None:
     found: list = [None] * len(ca_certs)
     for block in blocks:
         signers = [position for position, ca in enumerate(ca_certs) if crl_of(block, ca) is not None]
-        if not signers and not foreign_ok:
+        if not signers:
             return None
         for position in signers[:1]:
             found[position] = load_crl(block)

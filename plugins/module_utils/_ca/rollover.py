@@ -200,7 +200,7 @@ def decide(state: RolloverState, ask: Ask, index, signer_key, now) -> Decision:
             "them, or list them in %s" % (
                 state.old.number,
                 ", ".join("%s (%s)" % item for item in sorted(decision.holdouts.items())),
-                ask.option.replace("generation", "rollover_waive"),
+                "rollover_waive",
             )
         )
     else:

@@ -100,5 +100,5 @@ ARGUMENT_SPEC = dict(
 ARGUMENT_RULES = dict(
     required_if=[("role", "server", ("common_name",)), ("role", "client", ("common_name",))],
     required_together=[("postgresql_conf", "postgresql_conf_block"), ("pg_hba_conf", "pg_hba_block")],
-    mutually_exclusive=[("ca_certificate", "ca_path"), ("ca_bundle", "ca_path")],
+    mutually_exclusive=[("ca_certificate", "ca_path")],
 )

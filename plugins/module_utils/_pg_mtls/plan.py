@@ -238,12 +238,9 @@ def _decide(plan: CAPlan, request: CARequest, current: RolloverState, state: Cal
             )
         decision.reasons.append(
             "CA rollover to generation %d (%s), step 1 of 3: new CA made beside generation %d, which keeps signing; "
-            "every host gets root.crt with both CAs and root.crl with a CRL of each"
-            % (request.generation, request.key_spec, old_generation)
-        )
-        plan.warnings.append(
-            "CA rollover to generation %d started: systems outside this inventory that pinned root.crt need the new "
-            "CA too (SHA-256 fingerprint %s) before step 2" % (request.generation, crypto.fingerprint_sha256(cert))
+            "every host gets root.crt with both CAs and root.crl with a CRL of each; systems outside this inventory "
+            "that pinned root.crt need the new CA too (SHA-256 fingerprint %s) before the next run"
+            % (request.generation, request.key_spec, old_generation, crypto.fingerprint_sha256(cert))
         )
     elif decision.transition == "switch":
         new_state.phase, new_state.switched = rollover.SIGN, now.isoformat()
@@ -257,7 +254,7 @@ def _decide(plan: CAPlan, request: CARequest, current: RolloverState, state: Cal
             "CA rollover step 3 of 3: no host that has not moved holds a current certificate of generation %d: it "
             "leaves root.crt and root.crl everywhere; its key is archived, root-only" % new_state.old.number
         )
-    plan.warnings += decision.warnings
+    plan.warnings += decision.reasons + decision.warnings  # a rollover's steps are said on every run, -v or not
     return decision
 
 

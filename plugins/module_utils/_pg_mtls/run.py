@@ -221,11 +221,14 @@ def _leaf_ca(params: dict, now) -> tuple:
     in a later call."""
     if params.get("ca_path"):
         ca_plan = _plan_ca_in(params, now)
+        # the CA call's bundle when the role hands it over: in check mode the CA's files are not moved yet
         trusted = tuple(ca.certificate for ca in ca_plan.trusted)
+        if params.get("ca_bundle"):
+            trusted = _given_bundle(params["ca_bundle"], ca_plan.certificate, "ca_path")
         return ca_plan, ca_plan.certificate, trusted, _local_signer(params, ca_plan)
     if params.get("ca_certificate"):
         ca_cert = _given_ca_certificate(params["ca_certificate"])
-        return None, ca_cert, _given_bundle(params.get("ca_bundle"), ca_cert), None
+        return None, ca_cert, _given_bundle(params.get("ca_bundle"), ca_cert, "ca_certificate"), None
     raise CertError("role=%s needs ca_certificate (the CA's PEM) or ca_path (a CA on this host)" % params["role"])
 
 
@@ -254,9 +257,9 @@ def _given_ca_certificate(pem: str):
     return ca_cert
 
 
-def _given_bundle(pem: str | None, ca_cert) -> tuple:
-    """The CAs root.crt holds (ca_bundle; by default ca_certificate alone): CA certificates, ca_certificate among
-    them, none twice."""
+def _given_bundle(pem: str | None, ca_cert, signer_option: str) -> tuple:
+    """The CAs root.crt holds (ca_bundle; by default the CA that signs alone): CA certificates, the one that signs
+    among them, none twice."""
     if not pem:
         return (ca_cert,)
     try:
@@ -266,7 +269,9 @@ def _given_bundle(pem: str | None, ca_cert) -> tuple:
     for cert in bundle:
         crypto.check_ca(cert, None, "ca_bundle")
     if ca_cert not in bundle or len(set(bundle)) != len(bundle):
-        raise CertError("ca_bundle must hold ca_certificate, and each CA once; pass the CA host's ca_bundle result")
+        raise CertError(
+            "ca_bundle must hold the CA of %s, and each CA once; pass the CA host's ca_bundle result" % signer_option
+        )
     return tuple(bundle)
 
 
@@ -358,8 +363,7 @@ def _leaf_crls(params: dict, trusted: tuple) -> tuple:
     if not params.get("crl"):
         return ()
     where = "ca_path" if params.get("ca_path") else "ca_certificate" if len(trusted) == 1 else "ca_bundle"
-    # the CA host's own call in check mode sees the CA's files as they were: a CA the CA call would add is left out
-    crls = revocation.crls_of(params["crl"], trusted, foreign_ok=bool(params.get("ca_path")))
+    crls = revocation.crls_of(params["crl"], trusted)
     if crls is None:
         raise CertError("crl is not a CRL of the CA in %s (corrupt or foreign); nothing was changed" % where)
     missing = [ca.subject.rfc4514_string() for ca, crl in zip(trusted, crls) if crl is None]
