@@ -92,7 +92,16 @@ options:
       - PEM of the CA certificate the host's certificate must chain to (the CA host returns it as
         RV(ca_certificate)). Written to C(root.crt).
       - Required for O(role=server) and O(role=client) unless O(ca_path) is set.
+      - While the CA key rolls over (O(ca_generation)), the CA that signs now; C(root.crt) holds O(ca_bundle).
     type: str
+  ca_bundle:
+    description:
+      - PEM of every CA C(root.crt) holds (the CA call returns it as RV(ca_bundle)). Defaults to O(ca_certificate)
+        alone. It must hold the CA that signs (O(ca_certificate), or the CA in O(ca_path)), each CA once.
+      - While a CA key rolls over it holds both CAs, so that certificates of either are trusted. A certificate
+        issued by another CA of the bundle than the one that signs is replaced for the same key.
+    type: str
+    version_added: 0.3.0
   ca_path:
     description:
       - CA directory on this same host. The CA is created there when missing and this host's
@@ -121,12 +130,65 @@ options:
         Defaults to O(renew_before).
     type: int
   ca_key_type:
-    description: Key type of a new CA (an existing CA key is never replaced). Defaults to O(key_type).
+    description:
+      - Key type of a new CA, and of the next generation when O(ca_generation) is raised (an existing CA key is
+        never replaced otherwise; a different one only warns). Defaults to O(key_type).
     type: str
     choices: [rsa, ecdsa]
   ca_key_size:
     description: Key size of a new CA; defaults to O(key_size) when O(ca_key_type) is unset, else 2048 (RSA) or 256 (ECDSA).
     type: int
+  ca_generation:
+    description:
+      - For O(role=ca), the CA generation asked for. One more than the CA's starts a rollover to a new CA key
+        (O(ca_key_type), O(ca_key_size)), carried out over the next O(role=ca) calls, each at the start of a run.
+      - Step 1, the new CA is made in C(next/) beside the one in force, which keeps signing; RV(ca_bundle) and RV(crl)
+        hold both CAs. Step 2, once every host of O(rollover_hosts) confirmed it holds both (O(rollover_report)), the
+        new CA moves to C(root.key)/C(root.crt) and signs, the old one to C(previous/). Step 3, once no host of
+        O(rollover_hosts) that has not moved (and is not in O(rollover_waive)) holds a current certificate of the old
+        CA in the index, the old CA leaves the bundle and its files move to C(archive/g<N>-<key digest>/).
+      - Lower than the CA's, more than one above it, or another value or key while a rollover runs, is an error and
+        nothing changes. A run cut short in a step is completed by the next call.
+    type: int
+    default: 1
+    version_added: 0.3.0
+  rollover_hosts:
+    description:
+      - For O(role=ca), the hosts a CA rollover waits for (the C(pg_mtls) role gives every host of the servers' and
+        clients' groups of the inventory, whatever C(--limit) says).
+    type: list
+    elements: str
+    default: []
+    version_added: 0.3.0
+  rollover_waive:
+    description:
+      - For O(role=ca), hosts of O(rollover_hosts) step 3 of a CA rollover does not wait for.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.3.0
+  rollover_report:
+    description:
+      - For O(role=ca), what the hosts of a run confirmed once their files were in place and PostgreSQL reloaded
+        (filter P(certkeeper.pki.pg_mtls_rollover_report#filter)). Recorded in C(rollover.json), nothing else: a step
+        moves on at the next call. A report of another generation or phase counts for nothing; a serial the index
+        does not hold for that host is not counted.
+      - Work to do, never answered from the stamp; no O(sign), O(revoke) or O(rekey) in the same call.
+    type: dict
+    version_added: 0.3.0
+    suboptions:
+      generation:
+        description: The generation RV(rollover) named.
+        type: int
+        required: true
+      phase:
+        description: The phase RV(rollover) named.
+        type: str
+        required: true
+      hosts:
+        description: Each host that succeeded, mapped to the serial number (hex) of the certificate it presents.
+        type: dict
+        default: {}
   ca_reissue:
     description:
       - When C(root.crt) is missing or unreadable beside an intact CA key, certify the same key anew (a warning
@@ -241,6 +303,8 @@ options:
         O(path) with the owner and mode of C(root.crt) and rewritten only when it differs. PostgreSQL reads it through
         C(ssl_crl_file), libpq through C(sslcrl).
       - It must be signed by the CA of O(ca_certificate) (or of O(ca_path)), or the call fails and changes nothing.
+        With O(ca_bundle), it holds one CRL of each CA of the bundle, concatenated (PostgreSQL refuses the
+        certificates of a trusted CA without its CRL).
       - When it lists this host's certificate, the certificate is due (RV(certificate_reasons) says it is revoked, and
         why) and a new key is made whatever O(rotate_key) says; the CSR (or, with O(ca_path), the certificate) follows
         as for any due certificate.
@@ -460,10 +524,27 @@ certificates:
   returned: when O(role=ca)
   type: dict
 crl:
-  description: PEM of the CA's CRL as this call leaves it; hand it to servers and clients as O(crl).
+  description:
+    - PEM of the CA's CRL as this call leaves it; hand it to servers and clients as O(crl).
+    - While a CA key rolls over, one CRL of each CA of RV(ca_bundle), in its order.
   returned: when O(role=ca)
   type: str
   version_added: 0.2.0
+ca_bundle:
+  description: PEM of every CA the hosts trust (the CA, or both CAs while its key rolls over); hand it over as
+    O(ca_bundle).
+  returned: when O(role=ca)
+  type: str
+  version_added: 0.3.0
+rollover:
+  description:
+    - Where a CA key rollover stands. C(generation), C(phase) (C(trust), C(sign) or C(done)), C(step) (1 to 3,
+      0 when none runs), C(trusted) (each CA of the bundle with C(generation), C(signs) and its certificate's facts),
+      C(waiting_for) (hosts step 2 waits for) and C(holdouts) (host and what of the old CA it still holds).
+  returned: when O(role=ca)
+  type: dict
+  sample: {"generation": 2, "phase": "sign", "step": 2, "waiting_for": [], "holdouts": {"app2": "serial 1f, expires 2027-03-01"}}
+  version_added: 0.3.0
 crl_next_update:
   description: When the CRL stops being valid (its nextUpdate), ISO 8601 UTC. It is re-signed well before.
   returned: when O(role=ca)

@@ -4,6 +4,7 @@ and a run cut short in the middle of the switch."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 
@@ -13,6 +14,8 @@ from cryptography import x509
 from ansible_collections.certkeeper.pki.plugins.module_utils._ca import rollover
 from ansible_collections.certkeeper.pki.plugins.module_utils._core import crypto, files
 from ansible_collections.certkeeper.pki.plugins.module_utils._core.crypto import CertError
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.store import Store
+from ansible_collections.certkeeper.pki.plugins.module_utils._tracking.verbs import renew
 from tests.unit.test_pg_mtls import run
 from tests.unit.test_pg_mtls_revocation import client_request
 
@@ -26,7 +29,7 @@ class Fleet:
         self.ca = str(tmp_path / "ca")
         self.ca_call = dict(role="ca", path=self.ca, rollover_hosts=HOSTS)
         self.server = dict(role="server", path=str(tmp_path / "db1"), ca_path=self.ca, common_name="localhost",
-                           identity="db1")
+                           identity="db1", track=dict(store=str(tmp_path / "store-db1"), post_save_command="true"))
         self.clients = {name: dict(role="client", path=str(tmp_path / name), common_name="user_" + name)
                         for name in HOSTS[1:]}
 
@@ -239,3 +242,19 @@ def snapshot(directory: str) -> dict:
 def revocation_lists(pem: str) -> list:
     marker = "-----BEGIN X509 CRL-----"
     return [x509.load_pem_x509_crl((marker + part).encode()) for part in pem.split(marker)[1:]]
+
+
+@pytest.mark.parametrize("steps", [1, 2])
+def test_the_ca_hosts_timer_keeps_the_crl_of_each_trusted_ca_fresh_never_only_the_signers(fleet, steps):
+    for _ in range(steps):
+        fleet.run(generation=2)
+    served = os.path.join(fleet.server["path"], "root.crl")
+    in_window = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=21)
+    outcomes = [o for o in renew(Store(fleet.server["track"]["store"]), now=in_window) if o.id.startswith("crl-")]
+    assert [o.action for o in outcomes] == ["renewed"], outcomes
+    crls = revocation_lists(open(served).read())
+    cas = crypto.load_certificates(open(os.path.join(fleet.server["path"], "root.crt"), "rb").read())
+    assert [crl.issuer for crl in crls] == [ca.subject for ca in cas] and len(crls) == 2
+    assert all(crl.next_update_utc > in_window + datetime.timedelta(days=20) for crl in crls)
+    # a playbook run then finds the same bytes: timer and playbook never flip the file
+    assert not run(**dict(fleet.server, ca_generation=2, crl=open(served).read()))["changed"]

@@ -36,7 +36,6 @@ from .._core.files import (
     read_state,
 )
 from .._core.option_specs import DEFAULT_CRL_VALID_DAYS, REVOCATION_REASONS
-from .local import load_ca
 
 INDEX_NAME = "index.json"
 CRL_NAME = "root.crl"
@@ -447,17 +446,6 @@ def crl_problem(crl, ca_cert, revoked: list, now, valid_days: int = DEFAULT_CRL_
     if next_update is None or next_update - now < datetime.timedelta(days=valid_days) / 3:
         return "expires %s: inside its renewal window" % (next_update.isoformat() if next_update else "never")
     return None
-
-
-def refresh_crl(ca_cert_path: str, ca_key_path: str, now, valid_days: int = DEFAULT_CRL_VALID_DAYS) -> tuple:
-    """(the CA's CRL in force, the changes that keep it so): what the certkeeper timer on the CA host does between
-    playbook runs. The CA's files are pg_mtls's layout (index.json and root.crl beside its key); the CRL is signed
-    anew exactly when a CA call would sign it (crl_problem), the index keeping the new CRL number."""
-    ca_key, ca_cert = load_ca(ca_cert_path, ca_key_path, now)
-    directory = os.path.dirname(ca_key_path)
-    records = CARecords.read(read_state(os.path.join(directory, INDEX_NAME)))
-    crl, crl_change = records.plan_crl(ca_key, ca_cert, read_state(os.path.join(directory, CRL_NAME)), now, valid_days)
-    return crl, [change for change in (records.index_change(), crl_change) if change is not None]
 
 
 def crl_due_reason(crl, now) -> str | None:

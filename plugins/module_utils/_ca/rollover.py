@@ -27,8 +27,17 @@ from dataclasses import asdict, dataclass, field
 from .._core import crypto
 from .._core.crypto import KeySpec
 from .._core.errors import CertError
-from .._core.files import ROOT_ONLY_DIRECTORY, ROOT_ONLY_FILE, Attributes, Change, FileState, describe_before
-from .revocation import CRL_ATTRIBUTES, CRL_NAME, key_digest, load_crl
+from .._core.files import (
+    ROOT_ONLY_DIRECTORY,
+    ROOT_ONLY_FILE,
+    Attributes,
+    Change,
+    FileState,
+    describe_before,
+    read_state,
+)
+from .local import load_ca
+from .revocation import CRL_ATTRIBUTES, CRL_NAME, INDEX_NAME, CARecords, key_digest, load_crl
 
 ROLLOVER_NAME = "rollover.json"
 KEY_NAME, CERT_NAME = "root.key", "root.crt"
@@ -404,3 +413,23 @@ def paths_read(directory: str, state: RolloverState | None = None) -> list:
     return paths
 
 
+
+
+def refresh_crls(directory: str, now, valid_days: int) -> tuple:
+    """(the CRL of every CA the hosts trust, in bundle order; the changes that keep them so): what the certkeeper timer
+    on the CA host does between playbook runs. Each CA's CRL is signed anew exactly when a CA call would sign it
+    (crl_problem), in its own directory, the index keeping the CRL number; the CA directory's files are pg_mtls's
+    layout. Every CRL, not only the signing CA's: a host that trusts two CAs needs a current CRL of each."""
+    state = RolloverState.parse(read_state(os.path.join(directory, ROLLOVER_NAME)))
+    records = CARecords.read(read_state(os.path.join(directory, INDEX_NAME)))
+    records.by_issuer = state.new is not None
+    subs = sorted(locations(state).items(), key=lambda item: item[1].number) or [("", None)]
+    crls, changes = [], []
+    for sub, _generation in subs:
+        ca_key, ca_cert = load_ca(
+            os.path.join(directory, sub, CERT_NAME), os.path.join(directory, sub, KEY_NAME), now
+        )
+        crl, change = records.plan_crl(ca_key, ca_cert, read_state(os.path.join(directory, sub, CRL_NAME)), now, valid_days)
+        crls.append(crl)
+        changes.append(change)
+    return crls, [change for change in [records.index_change()] + changes if change is not None]

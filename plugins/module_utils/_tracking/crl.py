@@ -4,9 +4,9 @@
 """A tracked CRL: the CRL a host serves (PostgreSQL's ssl_crl_file, libpq's sslcrl, or the CA's own), kept from
 lapsing by the certkeeper timer. An expired CRL makes PostgreSQL refuse every certificate of its CA.
 
-With the CA on the host (``ca_key_path``) each tick re-signs the CA's CRL when it is due (revocation.refresh_crl,
-the same rule as a playbook run) and installs it where the host serves it, then runs the post-save command
-(PostgreSQL reads ssl_crl_file at reload only). Without the CA, a tick reports the CRL as NEED_CA once it enters
+With the CA on the host (``ca_key_path``) each tick re-signs the CA's CRL when it is due (rollover.refresh_crls,
+the same rule as a playbook run; while a CA key rolls over, the CRL of each CA) and installs them where the host
+serves them, then runs the post-save command (PostgreSQL reads ssl_crl_file at reload only). Without the CA, a tick reports the CRL as NEED_CA once it enters
 its renewal window (the next playbook run brings the CA's new one) and says so louder once it expired."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .._ca import revocation
+from .._ca import revocation, rollover
 from .._core import crypto
 from .._core.commands import run_command
 from .._core.crypto import CertError
@@ -108,14 +108,21 @@ class CRLCheck:
         r = self.record
         if r.signed_here:
             return self._refresh()
-        crl = revocation.crl_of(
-            _required(r.crl_path, "CRL"), crypto.load_certificate(_required(r.ca_cert_path, "CA certificate"))
-        )
-        if crl is None:
+        cas = crypto.load_certificates(_required(r.ca_cert_path, "CA certificate"))
+        crls = revocation.crls_of(_required(r.crl_path, "CRL"), cas)
+        if crls is None:
             return self._finish(
                 "failed", NEED_GUIDANCE, "%s is not a CRL of the CA in %s" % (r.crl_path, r.ca_cert_path)
             )
-        due = revocation.crl_due_reason(crl, self.now)
+        missing = [ca.subject.rfc4514_string() for ca, crl in zip(cas, crls) if crl is None]
+        if missing:
+            return self._finish(
+                "failed",
+                NEED_GUIDANCE,
+                "%s has no CRL of %s (a CA in %s): PostgreSQL refuses its certificates"
+                % (r.crl_path, ", ".join(missing), r.ca_cert_path),
+            )
+        due = next((reason for reason in (revocation.crl_due_reason(crl, self.now) for crl in crls) if reason), None)
         if due:
             return self._finish("waiting", NEED_CA, "%s; the next playbook run installs the CA's current CRL" % due)
         return self._finish("not due", MONITORING, "")
@@ -125,8 +132,9 @@ class CRLCheck:
         run the post-save command; one that failed is run again on the next tick (the service still holds the old
         CRL)."""
         r = self.record
-        crl, changes = revocation.refresh_crl(r.ca_cert_path, r.ca_key_path, self.now, r.valid_days)
-        installed = self._installed_copy(crl)
+        crls, changes = rollover.refresh_crls(os.path.dirname(r.ca_key_path), self.now, r.valid_days)
+        installed = self._installed_copy(crls)
+        crl = max(crls, key=revocation.crl_number)  # the one signed last
         if installed is not None:
             changes.append(installed)
         if changes:
@@ -152,12 +160,13 @@ class CRLCheck:
         )
         return self._finish("renewed", MONITORING, "", message)
 
-    def _installed_copy(self, crl) -> Change | None:
-        """root.crl where this host serves it, when it is not the CA's own file and its bytes differ."""
+    def _installed_copy(self, crls: list) -> Change | None:
+        """root.crl where this host serves it (every CA's CRL, as a playbook run writes it), when it is not the CA's own
+        file and its bytes differ."""
         r = self.record
         if r.crl_path == r.ca_crl_path:
             return None
-        state, data = read_state(r.crl_path), revocation.crl_pem(crl)
+        state, data = read_state(r.crl_path), b"".join(revocation.crl_pem(crl) for crl in crls)
         if state.data == data and not existing_problem(state):
             return None
         return Change(
@@ -166,7 +175,7 @@ class CRLCheck:
             revocation.CRL_ATTRIBUTES,
             data,
             before=describe_before(state, "CRL"),
-            after=revocation.crl_line(crl, revocation.CRL_ATTRIBUTES),
+            after="".join(revocation.crl_line(crl, revocation.CRL_ATTRIBUTES) for crl in crls),
         )
 
     def _finish(self, action: str, status: str, error: str, message: str = ""):
