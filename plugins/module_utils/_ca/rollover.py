@@ -133,7 +133,7 @@ class Ask:
     hosts: tuple = ()  # every inventory host of the servers' and clients' groups
     waive: tuple = ()  # hosts step 3 does not wait for
     option: str = "ca_generation"  # names in messages
-    key_option: str = "ca_key_type/ca_key_size"
+    key_option: str = "ca_key_type and ca_key_size"
 
 
 @dataclass
@@ -148,8 +148,14 @@ class Decision:
     waiting_for: list = field(default_factory=list)  # hosts not confirmed holding both CAs (step 1)
 
 
-def check_ask(state: RolloverState, ask: Ask, current_spec: KeySpec) -> None:
-    """Errors before anything changes: a generation taken back or skipped, other parameters mid-way."""
+def check_ask(state: RolloverState, ask: Ask) -> None:
+    """Errors before anything changes: a generation taken back or skipped, other parameters mid-way, a waiver for a
+    host the rollover does not wait for (a typo would waive nothing)."""
+    unknown = sorted(set(ask.waive) - set(ask.hosts))
+    if unknown:
+        raise CertError(
+            "rollover_waive names %s, not a server or client of the inventory; nothing was changed" % ", ".join(unknown)
+        )
     if state.under_way:
         if ask.generation != state.generation:
             raise CertError(
@@ -172,16 +178,12 @@ def check_ask(state: RolloverState, ask: Ask, current_spec: KeySpec) -> None:
             "%s is %d but the CA is at generation %d: raise it by one (each rollover takes its own runs); nothing "
             "was changed" % (ask.option, ask.generation, state.generation)
         )
-    unknown = sorted(set(ask.waive) - set(ask.hosts))
-    if unknown:
-        raise CertError("%s names %s, not a server or client of the inventory" % ("rollover_waive", ", ".join(unknown)))
-    del current_spec
 
 
 def decide(state: RolloverState, ask: Ask, index, signer_key, now) -> Decision:
     """The transition the CA call makes at the start of a run, from what the last run's hosts confirmed."""
     current_spec = KeySpec.of(signer_key)
-    check_ask(state, ask, current_spec)
+    check_ask(state, ask)
     decision = Decision(_copy(state))
     if state.phase == DONE:
         if ask.generation == state.generation + 1:
