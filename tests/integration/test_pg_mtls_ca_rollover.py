@@ -5,13 +5,18 @@ variables of the CA host db1, as the docs tell users to set them; each step is l
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import io
+import json
 import os
 
 import pytest
 import yaml
 from cryptography import x509
 
+from ansible_collections.certkeeper.pki.plugins.module_utils._host.cli import main as certkeeper
+from ansible_collections.certkeeper.pki.plugins.module_utils._report.host import host_report
 from tests.support.connection_loops import ConnectionLoops
 
 pytestmark = pytest.mark.integration
@@ -60,6 +65,27 @@ G1 = "CN=certkeeper.pki PostgreSQL CA"
 G2 = "CN=certkeeper.pki PostgreSQL CA,OU=generation 2"
 
 
+def listed(lab, host: str, *args: str) -> str:
+    """certkeeper list on ``host``'s store, as the command prints it."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert certkeeper(["--store", os.path.join(lab.base, "store-" + host), "list", *args]) == 0
+    return out.getvalue()
+
+
+def cas_reported(lab, host: str) -> list:
+    """The CA certificates the fleet report's host part finds on ``host``."""
+    rows = host_report(os.path.join(lab.base, "store-" + host), [])["certificates"]
+    return sorted({row["certificate"]["subject"] for row in rows if row["source"] == "ca"})
+
+
+def crl_issuers(lab, host: str) -> list:
+    """The issuers of the CRLs ``host`` serves, as certkeeper list --json shows them (not the CA's own CRL)."""
+    served = os.path.join(lab.ssl_dir if host == "db1" else lab.client_dir(host), "root.crl")
+    (crl,) = [item for item in json.loads(listed(lab, host, "--crls", "--json")) if item.get("crl_location") == served]
+    return sorted(entry["issuer"] for entry in crl["crls"])
+
+
 def test_a_ca_rollover_takes_three_runs_and_no_connection_fails(lab, java_classpath):
     first = lab.run()
     assert first.returncode == 0, first.output
@@ -95,6 +121,12 @@ def test_a_ca_rollover_takes_three_runs_and_no_connection_fails(lab, java_classp
                     assert open(os.path.join(lab.client_dir(user), "client.key"), "rb").read() == keys[user]
                 assert len(pem_certificates(os.path.join(lab.ssl_dir, "root.crt"))) == 2
                 assert os.path.exists(os.path.join(lab.ca_dir, "previous", "root.key"))
+                # certkeeper list and the fleet report show both CAs while the rollover runs
+                for host in ("db1", "app1"):
+                    assert crl_issuers(lab, host) == sorted([G1, G2]), host
+                    assert cas_reported(lab, host) == sorted([G1, G2]), host
+                assert "CRLs: 2" in listed(lab, "app1", "--crls")
+                assert "issuer: %s" % G2 in listed(lab, "app1")  # app1's certificate, from the new CA
             if step == 3:  # the old CA leaves every bundle; its key is archived root-only
                 for directory in trust_files(lab):
                     assert [c.subject.rfc4514_string() for c in pem_certificates(os.path.join(directory, "root.crt"))] \
@@ -103,6 +135,8 @@ def test_a_ca_rollover_takes_three_runs_and_no_connection_fails(lab, java_classp
                 archived = glob.glob(os.path.join(lab.ca_dir, "archive", "g1-*", "root.key"))
                 assert len(archived) == 1 and os.stat(archived[0]).st_mode & 0o777 == 0o600
                 assert not os.path.exists(os.path.join(lab.ca_dir, "previous", "root.key"))
+                for host in ("db1", "app1"):
+                    assert crl_issuers(lab, host) == [G2] and cas_reported(lab, host) == [G2], host
             assert loops.results_so_far()["app1"].failed == 0, loops.results_so_far()
         again = lab.run(inventory=rollover)
         assert again.returncode == 0, again.output

@@ -401,21 +401,30 @@ def crl_of(data, ca_cert) -> x509.CertificateRevocationList | None:
     return crl if crl.issuer == ca_cert.subject and crl.is_signature_valid(ca_cert.public_key()) else None
 
 
+def load_crls(data) -> list:
+    """Every CRL of a PEM file (several CAs' CRLs concatenated while a CA key rolls over); an error when there is none
+    or anything else is in it."""
+    text = data if isinstance(data, str) else data.decode("ascii", "replace")
+    marker = "-----BEGIN X509 CRL-----"
+    before, *blocks = text.split(marker)
+    if not blocks or before.strip():
+        raise CertError("not a PEM certificate revocation list")
+    return [load_crl(marker + block) for block in blocks]
+
+
 def crls_of(data, ca_certs) -> list | None:
     """The CRL of each of ``ca_certs`` found in ``data`` (PEM CRLs, concatenated), None for a CA without one; None
     altogether when ``data`` is not PEM CRLs, or holds one no CA of ``ca_certs`` signed."""
-    text = data if isinstance(data, str) else data.decode("ascii", "replace")
-    marker = "-----BEGIN X509 CRL-----"
-    blocks = [marker + part for part in text.split(marker)[1:]]
-    if not blocks or text.split(marker)[0].strip():
+    try:
+        crls = load_crls(data)
+    except CertError:
         return None
     found: list = [None] * len(ca_certs)
-    for block in blocks:
-        signers = [position for position, ca in enumerate(ca_certs) if crl_of(block, ca) is not None]
+    for crl in crls:
+        signers = [i for i, ca in enumerate(ca_certs) if crl.issuer == ca.subject and crl.is_signature_valid(ca.public_key())]
         if not signers:
             return None
-        for position in signers[:1]:
-            found[position] = load_crl(block)
+        found[signers[0]] = crl
     return found
 
 

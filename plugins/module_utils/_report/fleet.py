@@ -22,7 +22,11 @@ def fleet_document(results: dict, unreachable: list, now: datetime.datetime) -> 
             dict(_certificate_row(host, row, now), last_check=last_check)
             for row in results[host].get("certificates", [])
         ]
-        crls += [dict(_crl_row(host, row, now), last_check=last_check) for row in results[host].get("crls", [])]
+        crls += [
+            dict(_crl_row(host, dict(row, **entry), now), last_check=last_check)
+            for row in results[host].get("crls", [])
+            for entry in row.get("crls") or [{}]  # a row per CA's CRL: two while a CA key rolls over
+        ]
     certificates.sort(key=lambda row: (row["not_after"] or "9999", row["host"], row["path"]))
     crls.sort(key=lambda row: (row["next_update"] or "9999", row["host"], row["path"]))
     return {

@@ -205,19 +205,25 @@ def describe_crl(record) -> dict:
         revoked=None,
         last_update="",
         next_update="",
+        crls=[],
     )
     state = read_state(record.crl_path)
     try:
-        crl = revocation.load_crl(state.data or b"")
+        crls = revocation.load_crls(state.data or b"")
     except CertError:
         return listing
-    listing.update(
-        issuer=crl.issuer.rfc4514_string(),
-        crl_number=revocation.crl_number(crl),
-        revoked=len(crl),
-        last_update=crl.last_update_utc.isoformat(),
-        next_update=revocation.crl_next_update(crl),
-    )
+    entries = [
+        dict(
+            issuer=crl.issuer.rfc4514_string(),
+            crl_number=revocation.crl_number(crl),
+            revoked=len(crl),
+            last_update=crl.last_update_utc.isoformat(),
+            next_update=revocation.crl_next_update(crl),
+        )
+        for crl in crls
+    ]
+    # the CRL that lapses first speaks for the file; each CA's own (two while a CA key rolls over) in crls
+    listing.update(min(entries, key=lambda entry: entry["next_update"] or "9999"), crls=entries)
     return listing
 
 

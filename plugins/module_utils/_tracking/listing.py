@@ -141,16 +141,19 @@ def _crl_lines(item: dict) -> list:
     if item["last_error"]:
         lines.append("\tca-error: %s" % item["last_error"])
     signer = "re-signed on this host" if item["ca"] == "local" else "signed on the CA host, installed by playbook runs"
-    return lines + [
-        "\tCRL: type=FILE,location='%s'" % item["crl_location"],
-        "\tCA: %s (%s)" % (item["ca"], signer),
-        "\tissuer: %s" % item["issuer"],
-        "\tCRL number: %s" % ("" if item["crl_number"] is None else item["crl_number"]),
-        "\trevoked: %s" % ("" if item["revoked"] is None else item["revoked"]),
-        "\tthis update: %s" % _getcert_time(item["last_update"]),
-        "\tnext update: %s" % _getcert_time(item["next_update"]),
-        "\tpost-save command: %s" % item["post_save_command"],
-    ]
+    lines += ["\tCRL: type=FILE,location='%s'" % item["crl_location"], "\tCA: %s (%s)" % (item["ca"], signer)]
+    entries = item.get("crls") or [item]
+    if len(entries) > 1:  # one CRL per trusted CA while a CA key rolls over
+        lines.append("\tCRLs: %d" % len(entries))
+    for entry in entries:
+        lines += [
+            "\tissuer: %s" % entry["issuer"],
+            "\tCRL number: %s" % ("" if entry["crl_number"] is None else entry["crl_number"]),
+            "\trevoked: %s" % ("" if entry["revoked"] is None else entry["revoked"]),
+            "\tthis update: %s" % _getcert_time(entry["last_update"]),
+            "\tnext update: %s" % _getcert_time(entry["next_update"]),
+        ]
+    return lines + ["\tpost-save command: %s" % item["post_save_command"]]
 
 
 def _getcert_time(iso: str) -> str:

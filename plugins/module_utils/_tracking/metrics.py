@@ -73,10 +73,11 @@ def _request_samples(samples: dict, item: dict) -> None:
 
 def _crl_samples(samples: dict, item: dict) -> None:
     crl = {"id": item["request_id"]}
-    if item.get("next_update"):
-        labels = dict(crl, path=item["crl_location"], issuer=item["issuer"])
-        samples["certkeeper_crl_next_update_timestamp_seconds"].append((labels, _seconds(item["next_update"])))
-        samples["certkeeper_crl_last_update_timestamp_seconds"].append((labels, _seconds(item["last_update"])))
+    for entry in item.get("crls") or []:  # one per trusted CA (two while a CA key rolls over): labels differ by issuer
+        if entry.get("next_update"):
+            labels = dict(crl, path=item["crl_location"], issuer=entry["issuer"])
+            samples["certkeeper_crl_next_update_timestamp_seconds"].append((labels, _seconds(entry["next_update"])))
+            samples["certkeeper_crl_last_update_timestamp_seconds"].append((labels, _seconds(entry["last_update"])))
     _status_samples(samples["certkeeper_crl_status"], crl, item["status"])
 
 
