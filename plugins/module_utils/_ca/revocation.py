@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass, field
 
 from .._core import crypto
@@ -33,7 +32,6 @@ from .._core.files import (
     attribute_change,
     describe_before,
     existing_problem,
-    read_state,
 )
 from .._core.option_specs import DEFAULT_CRL_VALID_DAYS, REVOCATION_REASONS
 
@@ -421,7 +419,9 @@ def crls_of(data, ca_certs) -> list | None:
         return None
     found: list = [None] * len(ca_certs)
     for crl in crls:
-        signers = [i for i, ca in enumerate(ca_certs) if crl.issuer == ca.subject and crl.is_signature_valid(ca.public_key())]
+        signers = [
+            i for i, ca in enumerate(ca_certs) if crl.issuer == ca.subject and crl.is_signature_valid(ca.public_key())
+        ]
         if not signers:
             return None
         found[signers[0]] = crl

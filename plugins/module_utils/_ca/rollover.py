@@ -208,7 +208,8 @@ def decide(state: RolloverState, ask: Ask, index, signer_key, now) -> Decision:
     if decision.holdouts:
         decision.warnings.append(
             "CA rollover step 3 of 3 waits: generation %d stays trusted while %s have not moved; run the playbook for "
-            "them, or list them in %s" % (
+            "them, or list them in %s"
+            % (
                 state.old.number,
                 ", ".join("%s (%s)" % item for item in sorted(decision.holdouts.items())),
                 "rollover_waive",
@@ -239,7 +240,8 @@ def holdouts(state: RolloverState, ask: Ask, index, now) -> dict:
 
 def _old_holders(state: RolloverState, index, now) -> set:
     return {
-        e.name for e in index.certificates
+        e.name
+        for e in index.certificates
         if e.issuer_key_sha256 == state.old.key_sha256 and e.status == "valid" and not e.expired(now)
     }
 
@@ -261,7 +263,7 @@ def record_report(state: RolloverState, report: dict, index) -> list:
     CA moved on since) counts for nothing; a serial the CA did not issue to that host is not counted. Warnings."""
     if not state.under_way or report.get("generation") != state.generation or report.get("phase") != state.phase:
         return []
-    warnings = []
+    warnings: list = []
     hosts = report.get("hosts") or {}
     if state.phase == TRUST:
         state.holding = sorted(set(state.holding) | set(hosts))
@@ -306,7 +308,9 @@ class Material:
 def find_material(states: dict) -> dict:
     """key digest -> Material, from every file read (path -> FileState) in the CA directory and its sub-directories:
     a run cut short between two renames left each file in one place or the other."""
-    keys, certs, crls = {}, {}, []
+    keys: dict = {}
+    certs: dict = {}
+    crls: list = []
     for path, state in sorted(states.items()):
         if state.data is None or state.error:
             continue
@@ -325,8 +329,11 @@ def find_material(states: dict) -> dict:
     for digest, key in keys.items():
         cert_data, cert = certs.get(digest, (None, None))
         crl = next(
-            (data for data, crl in crls if cert is not None and crl.issuer == cert.subject
-             and crl.is_signature_valid(cert.public_key())),
+            (
+                data
+                for data, crl in crls
+                if cert is not None and crl.issuer == cert.subject and crl.is_signature_valid(cert.public_key())
+            ),
             None,
         )
         found[digest] = Material(key, cert_data, crl)
@@ -339,8 +346,9 @@ def layout_changes(directory: str, state: RolloverState, states: dict, found: di
     Writes go where a file is missing or holds another generation's bytes, removals where a generation no longer
     belongs; the retired generation goes to its archive directory first. ``virtual`` maps each path the CA reads to
     the state it has once the changes are applied, for the CA's plan to go on from."""
-    changes, virtual = [], dict(states)
-    wanted = {sub: gen for sub, gen in locations(state).items()}
+    changes: list = []
+    virtual = dict(states)
+    wanted = dict(locations(state))
     if retiring is not None:
         wanted[archive_directory(retiring)] = retiring
     for sub in sorted(wanted, key=lambda s: s == ""):  # the CA directory's own files last: they are what signs
@@ -356,7 +364,8 @@ def layout_changes(directory: str, state: RolloverState, states: dict, found: di
             changes.append(
                 Change(
                     path,
-                    "generation %d's %s %s" % (generation.number, name, "(archived)" if sub.startswith(ARCHIVE) else ""),
+                    "generation %d's %s %s"
+                    % (generation.number, name, "(archived)" if sub.startswith(ARCHIVE) else ""),
                     FILE_ATTRIBUTES[name],
                     data,
                     before=describe_before(current, "file"),
@@ -372,8 +381,14 @@ def layout_changes(directory: str, state: RolloverState, states: dict, found: di
             current = states.get(path)
             if current is not None and current.data is not None:
                 changes.append(
-                    Change(path, "moved on: %s/ holds no CA in this phase" % sub, FILE_ATTRIBUTES[name],
-                           before=describe_before(current, "file"), after="absent\n", remove=True)
+                    Change(
+                        path,
+                        "moved on: %s/ holds no CA in this phase" % sub,
+                        FILE_ATTRIBUTES[name],
+                        before=describe_before(current, "file"),
+                        after="absent\n",
+                        remove=True,
+                    )
                 )
                 virtual[path] = FileState(path)
     return changes, virtual
@@ -385,19 +400,30 @@ def required_material(found: dict, generation: Generation, directory: str, sub: 
         raise CertError(
             "the key of CA generation %d (%s, recorded in %s) is found nowhere in %s; restore %s from a backup "
             "of the CA directory; nothing was changed"
-            % (generation.number, generation.subject, ROLLOVER_NAME, directory,
-               os.path.join(directory, sub, KEY_NAME if material is None else CERT_NAME))
+            % (
+                generation.number,
+                generation.subject,
+                ROLLOVER_NAME,
+                directory,
+                os.path.join(directory, sub, KEY_NAME if material is None else CERT_NAME),
+            )
         )
     return material
 
 
 def _directory(changes: list, path: str, states: dict) -> None:
     state = states.get(path)
-    if state is None or state.data is None and not state.is_directory:
+    if state is None or (state.data is None and not state.is_directory):
         if not any(c.path == path for c in changes):
             changes.append(
-                Change(path, "CA rollover directory missing", ROOT_ONLY_DIRECTORY, before="absent\n",
-                       after="directory, %s\n" % ROOT_ONLY_DIRECTORY.describe(), directory=True)
+                Change(
+                    path,
+                    "CA rollover directory missing",
+                    ROOT_ONLY_DIRECTORY,
+                    before="absent\n",
+                    after="directory, %s\n" % ROOT_ONLY_DIRECTORY.describe(),
+                    directory=True,
+                )
             )
 
 
@@ -415,8 +441,6 @@ def paths_read(directory: str, state: RolloverState | None = None) -> list:
     return paths
 
 
-
-
 def refresh_crls(directory: str, now, valid_days: int) -> tuple:
     """(the CRL of every CA the hosts trust, in bundle order; the changes that keep them so): what the certkeeper timer
     on the CA host does between playbook runs. Each CA's CRL is signed anew exactly when a CA call would sign it
@@ -428,10 +452,10 @@ def refresh_crls(directory: str, now, valid_days: int) -> tuple:
     subs = sorted(locations(state).items(), key=lambda item: item[1].number) or [("", None)]
     crls, changes = [], []
     for sub, _generation in subs:
-        ca_key, ca_cert = load_ca(
-            os.path.join(directory, sub, CERT_NAME), os.path.join(directory, sub, KEY_NAME), now
+        ca_key, ca_cert = load_ca(os.path.join(directory, sub, CERT_NAME), os.path.join(directory, sub, KEY_NAME), now)
+        crl, change = records.plan_crl(
+            ca_key, ca_cert, read_state(os.path.join(directory, sub, CRL_NAME)), now, valid_days
         )
-        crl, change = records.plan_crl(ca_key, ca_cert, read_state(os.path.join(directory, sub, CRL_NAME)), now, valid_days)
         crls.append(crl)
         changes.append(change)
     return crls, [change for change in [records.index_change()] + changes if change is not None]

@@ -222,7 +222,9 @@ def _decide(plan: CAPlan, request: CARequest, current: RolloverState, state: Cal
         cert = crypto.issue_ca_certificate(key, subject, request.valid_days, now)
         old_generation = current.generation
         new_state.old = rollover.Generation(
-            old_generation, revocation.key_digest(top.public_key()), str(KeySpec.of(top)),
+            old_generation,
+            revocation.key_digest(top.public_key()),
+            str(KeySpec.of(top)),
             rollover.ca_subject(request.common_name, old_generation).rfc4514_string(),
         )
         new_state.new = rollover.Generation(
@@ -287,9 +289,10 @@ def _plan_rollover_layout(
     record = []
     if target.serialize() != as_read.serialize():
         path = request.path(rollover.ROLLOVER_NAME)
-        reason = "; ".join(decision.reasons) or "record what the hosts confirmed (step %d of 3)" % rollover.STEP[
-            target.phase
-        ]
+        reason = (
+            "; ".join(decision.reasons)
+            or "record what the hosts confirmed (step %d of 3)" % rollover.STEP[target.phase]
+        )
         record.append(
             Change(
                 path,
@@ -320,7 +323,7 @@ def _trust(plan: CAPlan, request: CARequest, target: RolloverState) -> None:
             cert = crypto.load_certificate(plan.states[request.path(sub, CA_CERT)].data)
             plan.trusted.append(TrustedCA(generation.number, key, cert, request.path(sub, CRL), False))
     plan.trusted.sort(key=lambda ca: ca.generation)
-    plan.records.signer_key_sha256 = revocation.key_digest(plan.key.public_key())
+    plan.records.signer_key_sha256 = revocation.key_digest(plan.certificate.public_key())
     plan.records.by_issuer = target.new is not None
 
 
@@ -903,7 +906,9 @@ def _certificate_problem(cert, key, request: LeafRequest, now, renewal_window: b
         if earlier is None:
             return "not issued by the CA in root.crt"
         return "%s (%s); %s signs now: a new certificate for the same key" % (
-            ROLLED_OVER, earlier.subject.rfc4514_string(), request.ca_certificate.subject.rfc4514_string()
+            ROLLED_OVER,
+            earlier.subject.rfc4514_string(),
+            request.ca_certificate.subject.rfc4514_string(),
         )
     revoked = _revocation_problem(request, cert)
     if revoked:
