@@ -170,7 +170,7 @@ options:
   rollover_report:
     description:
       - For O(role=ca), what the hosts of a run confirmed once their files were in place and PostgreSQL reloaded
-        (filter P(certkeeper.pki.pg_mtls_rollover_report#filter)). Recorded in C(rollover.json), nothing else: a step
+        (filter P(certkeeper.pki.pg_mtls_rollover_report#filter)). Recorded in C(rollover.json), nothing else; a step
         moves on at the next call. A report of another generation or phase counts for nothing; a serial the index
         does not hold for that host is not counted.
       - Work to do, never answered from the stamp; no O(sign), O(revoke) or O(rekey) in the same call.

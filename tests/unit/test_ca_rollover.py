@@ -258,3 +258,20 @@ def test_the_ca_hosts_timer_keeps_the_crl_of_each_trusted_ca_fresh_never_only_th
     assert all(crl.next_update_utc > in_window + datetime.timedelta(days=20) for crl in crls)
     # a playbook run then finds the same bytes: timer and playbook never flip the file
     assert not run(**dict(fleet.server, ca_generation=2, crl=open(served).read()))["changed"]
+
+
+def test_a_host_that_reports_another_hosts_serial_or_a_stale_step_moves_nothing(fleet):
+    fleet.run(generation=2)
+    fleet.run(generation=2, report=False)  # step 2: every host holds a certificate of generation 2, none confirmed
+    app1 = "%x" % fleet.leaf("app1").serial_number
+    state = fleet.state()
+    for report, warned in (
+        (dict(generation=2, phase="sign", hosts={"app2": app1}), "app2 reports serial %s, which the CA did not issue "
+                                                                "to it: not counted" % app1),
+        (dict(generation=2, phase="trust", hosts={"app1": app1}), None),  # a step the CA has left: nothing counts
+        (dict(generation=3, phase="sign", hosts={"app1": app1}), None),
+    ):
+        result = run(**dict(fleet.ca_call, ca_generation=2, rollover_report=report))
+        assert fleet.state()["moved"] == state["moved"] == {}, report
+        assert (warned in result["warnings"]) if warned else not result["warnings"], result["warnings"]
+    assert run(**dict(fleet.ca_call, ca_generation=2))["rollover"]["phase"] == "sign"  # still waiting for every host
