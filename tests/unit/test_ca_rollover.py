@@ -275,3 +275,14 @@ def test_a_host_that_reports_another_hosts_serial_or_a_stale_step_moves_nothing(
         assert fleet.state()["moved"] == state["moved"] == {}, report
         assert (warned in result["warnings"]) if warned else not result["warnings"], result["warnings"]
     assert run(**dict(fleet.ca_call, ca_generation=2))["rollover"]["phase"] == "sign"  # still waiting for every host
+
+
+def test_a_new_ca_asked_at_generation_two_is_made_at_it_without_a_rollover(tmp_path):
+    fleet = Fleet(tmp_path)
+    first = fleet.run(generation=2)
+    assert first["ca"]["rollover"] | {"trusted": []} == dict(generation=2, phase="done", step=0, trusted=[],
+                                                          waiting_for=[], holdouts={})
+    assert fleet.bundle("app1")[0].subject.rfc4514_string() == "CN=certkeeper.pki PostgreSQL CA,OU=generation 2"
+    assert fleet.state()["generation"] == 2 and fleet.state()["phase"] == "done"
+    again = fleet.run(generation=2)
+    assert not any(result["changed"] for result in again.values())

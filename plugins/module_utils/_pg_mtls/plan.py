@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .._ca import local, revocation, rollover
 from .._ca.revocation import CARecords
@@ -132,7 +132,7 @@ class TrustedCA:
 
 @dataclass
 class CAPlan(Plan):
-    key: object = None
+    key: Any = None  # the signing CA's private key
     certificate: x509.Certificate = None
     records: CARecords = None  # the CA index as read, and what this call changes in it
     crl: x509.CertificateRevocationList = None  # the signing CA's CRL in force after applying (plan_ca_records)
@@ -198,6 +198,7 @@ def plan_ca(request: CARequest, states: dict, now=None) -> CAPlan:
         raise CertError("cannot read CA key %s: %s" % (key_state.path, key_state.error))
     if key_state.data is None:
         reason = _plan_new_ca_key(plan, request, key_state, cert_state, state(CA_INDEX))
+        _new_ca_generation(plan, request, state(rollover.ROLLOVER_NAME))
     else:
         reason = _plan_existing_ca_key(plan, request, key_state, cert_state, now)
     if reason is None:
@@ -288,23 +289,44 @@ def _plan_rollover_layout(
     changes, plan.states = rollover.layout_changes(request.directory, target, states, found, retiring)
     record = []
     if target.serialize() != as_read.serialize():
-        path = request.path(rollover.ROLLOVER_NAME)
         reason = (
             "; ".join(decision.reasons)
             or "record what the hosts confirmed (step %d of 3)" % rollover.STEP[target.phase]
         )
-        record.append(
-            Change(
-                path,
-                reason,
-                ROOT_ONLY_FILE,
-                target.serialize(),
-                before=describe_before(states.get(path) or FileState(path), "rollover record"),
-                after="rollover record: generation %d, step %d of 3 (%s), %s\n"
-                % (target.generation, rollover.STEP[target.phase], target.phase, ROOT_ONLY_FILE.describe()),
-            )
-        )
+        record.append(_rollover_record(request, target, states, reason))
     plan.changes += record + changes if decision.transition == "switch" else changes + record
+
+
+def _rollover_record(request: CARequest, target: RolloverState, states: dict, reason: str) -> Change:
+    """rollover.json as ``target`` says."""
+    path = request.path(rollover.ROLLOVER_NAME)
+    return Change(
+        path,
+        reason,
+        ROOT_ONLY_FILE,
+        target.serialize(),
+        before=describe_before(states.get(path) or FileState(path), "rollover record"),
+        after="rollover record: generation %d, step %d of 3 (%s), %s\n"
+        % (target.generation, rollover.STEP[target.phase], target.phase, ROOT_ONLY_FILE.describe()),
+    )
+
+
+def _new_ca_generation(plan: CAPlan, request: CARequest, record_state: FileState) -> None:
+    """A new CA asked for at a generation above 1 is made at that generation (no rollover to go through), and
+    rollover.json says so."""
+    if not request.transitions or request.generation < 2 or plan.rollover.state.new is not None:
+        return
+    subject = rollover.ca_subject(request.common_name, request.generation)
+    target = RolloverState(generation=request.generation)
+    target.new = rollover.Generation(
+        request.generation,
+        revocation.key_digest(plan.key.public_key()),
+        str(request.key_spec),
+        subject.rfc4514_string(),
+    )
+    plan.rollover = Decision(target)
+    reason = "missing: a new CA at generation %d" % request.generation
+    plan.changes.append(_rollover_record(request, target, {record_state.path: record_state}, reason))
 
 
 def _signing_generation(plan: CAPlan) -> int:
