@@ -144,9 +144,9 @@ options:
         (O(ca_key_type), O(ca_key_size)), carried out over the next O(role=ca) calls, each at the start of a run.
       - Step 1, the new CA is made in C(next/) beside the one in force, which keeps signing; RV(ca_bundle) and RV(crl)
         hold both CAs. Step 2, once every host of O(rollover_hosts) confirmed it holds both (O(rollover_report)), the
-        new CA moves to C(root.key)/C(root.crt) and signs, the old one to C(previous/). Step 3, once no host of
-        O(rollover_hosts) that has not moved (and is not in O(rollover_waive)) holds a current certificate of the old
-        CA in the index, the old CA leaves the bundle and its files move to C(archive/g<N>-<key digest>/).
+        new CA moves to C(root.key)/C(root.crt) and signs, the old one to C(previous/). Step 3, once every host of
+        O(rollover_hosts) not in O(rollover_waive) confirmed a certificate of the new CA (O(rollover_report)), the
+        old CA leaves the bundle and its files move to C(archive/g<N>-<key digest>/).
       - Lower than the CA's, more than one above it, or another value or key while a rollover runs, is an error and
         nothing changes. A run cut short in a step is completed by the next call.
     type: int
@@ -155,7 +155,7 @@ options:
   rollover_hosts:
     description:
       - For O(role=ca), the hosts a CA rollover waits for (the C(pg_mtls) role gives every host of the servers' and
-        clients' groups of the inventory, whatever C(--limit) says).
+        clients' groups of the inventory, whatever C(--limit) says). A rollover without them is refused.
     type: list
     elements: str
     default: []
@@ -172,7 +172,7 @@ options:
       - For O(role=ca), what the hosts of a run confirmed once their files were in place and PostgreSQL reloaded
         (filter P(certkeeper.pki.pg_mtls_rollover_report#filter)). Recorded in C(rollover.json), nothing else; a step
         moves on at the next call. A report of another generation or phase counts for nothing; a serial the index
-        does not hold for that host is not counted.
+        holds for another host, or from the old CA, is not counted.
       - Work to do, never answered from the stamp; no O(sign), O(revoke) or O(rekey) in the same call.
     type: dict
     version_added: 0.3.0

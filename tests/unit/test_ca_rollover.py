@@ -267,7 +267,7 @@ def test_a_host_that_reports_another_hosts_serial_or_a_stale_step_moves_nothing(
     state = fleet.state()
     for report, warned in (
         (dict(generation=2, phase="sign", hosts={"app2": app1}), "app2 reports serial %s, which the CA did not issue "
-                                                                "to it: not counted" % app1),
+                                                                "to it from generation 2: not counted" % app1),
         (dict(generation=2, phase="trust", hosts={"app1": app1}), None),  # a step the CA has left: nothing counts
         (dict(generation=3, phase="sign", hosts={"app1": app1}), None),
     ):
@@ -286,3 +286,51 @@ def test_a_new_ca_asked_at_generation_two_is_made_at_it_without_a_rollover(tmp_p
     assert fleet.state()["generation"] == 2 and fleet.state()["phase"] == "done"
     again = fleet.run(generation=2)
     assert not any(result["changed"] for result in again.values())
+
+
+def blank_issuers(ca: str) -> None:
+    """index.json as a CA before any rollover wrote it (or as a run cut short before it was written left it)."""
+    path = os.path.join(ca, "index.json")
+    index = json.load(open(path))
+    for entry in index["certificates"]:
+        entry["issuer_key_sha256"] = ""
+    with open(path, "w") as handle:
+        json.dump(index, handle)
+
+
+def test_a_revocation_from_before_the_rollover_stays_on_the_old_cas_crl_even_if_the_start_was_cut_short(fleet):
+    app2 = fleet.leaf("app2").serial_number
+    run(**dict(fleet.ca_call, revoke=[dict(name="app2", reason="keyCompromise")]))
+    blank_issuers(fleet.ca)  # an index written before rollovers existed
+    fleet.run(generation=2, hosts=["db1", "app1"])
+    blank_issuers(fleet.ca)  # the start's index.json lost: rollover.json is written first
+    result = run(**dict(fleet.ca_call, ca_generation=2))
+    assert [[entry.serial_number for entry in crl] for crl in revocation_lists(result["crl"])] == [[app2], []]
+
+
+def test_a_serial_revoked_without_an_index_entry_is_listed_by_every_trusted_ca(fleet):
+    fleet.run(generation=2)
+    fleet.run(generation=2, report=False)  # step 2
+    result = run(**dict(fleet.ca_call, ca_generation=2, revoke=[dict(name="gone", serial="5eed", reason="superseded")]))
+    assert [[entry.serial_number for entry in crl] for crl in revocation_lists(result["crl"])] == [[0x5EED], [0x5EED]]
+
+
+def test_only_the_runs_first_ca_call_moves_a_rollover_on_and_a_rollover_needs_its_hosts(fleet):
+    fleet.run(generation=2)  # every host confirmed both CAs: the next plain CA call would switch
+    csr = crypto.csr_pem(crypto.build_csr(crypto.KeySpec().generate(), "user_app9")).decode()
+    batch = run(**dict(fleet.ca_call, ca_generation=2, sign=[client_request("app9", csr)]))
+    assert batch["rollover"]["phase"] == "trust"
+    with pytest.raises(CertError, match="needs rollover_hosts"):
+        run(**dict(fleet.ca_call, ca_generation=2, rollover_hosts=[]))
+
+
+def test_a_waiver_naming_a_host_gone_from_the_inventory_stops_nothing_once_no_rollover_runs(fleet):
+    result = run(**dict(fleet.ca_call, rollover_waive=["app9"]))
+    assert not result["changed"]
+
+
+def test_check_mode_on_the_ca_host_takes_the_ca_calls_bundle_with_a_root_certified_anew(fleet):
+    os.unlink(os.path.join(fleet.ca, "root.crt"))
+    ca = run(check_mode=True, **dict(fleet.ca_call, ca_reissue=True))
+    server = run(check_mode=True, **dict(fleet.server, ca_reissue=True, ca_bundle=ca["ca_bundle"], crl=ca["crl"]))
+    assert server["changed"]

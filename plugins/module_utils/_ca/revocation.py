@@ -40,6 +40,7 @@ CRL_NAME = "root.crl"
 CRL_ATTRIBUTES = Attributes(0o644, 0, 0)  # public, as the CA certificate
 REASONS = REVOCATION_REASONS
 VALID, REVOKED = "valid", "revoked"
+ANY_ISSUER = "*"  # listed on the CRL of every CA
 
 
 @dataclass
@@ -55,7 +56,8 @@ class IssuedCertificate:
     reason: str = ""
     key_sha256: str = ""  # of its public key: a revoked key is never certified again ("" in entries before 0.2)
     # the key digest of the CA that issued it: several CAs share the index while a CA key rolls over (_ca/rollover.py);
-    # "" in entries written before any rollover, all of the CA key then in place
+    # "" in entries written before any rollover, all of the CA key then in place; ANY_ISSUER for a serial revoked
+    # before the CA kept an index, whose issuer is not known
     issuer_key_sha256: str = ""
 
     def expired(self, now) -> bool:
@@ -129,7 +131,9 @@ class CAIndex:
         return [
             entry
             for entry in self.certificates
-            if entry.status == REVOKED and not entry.expired(now) and issuer in (None, entry.issuer_key_sha256)
+            if entry.status == REVOKED
+            and not entry.expired(now)
+            and (issuer is None or entry.issuer_key_sha256 in (issuer, ANY_ISSUER))
         ]
 
     def attribute_unknown_issuers(self, issuer: str) -> int:
@@ -240,7 +244,7 @@ class CARecords:
                     status=REVOKED,
                     revoked_at=now.isoformat(),
                     reason=reason,
-                    issuer_key_sha256=self.signer_key_sha256,
+                    issuer_key_sha256=ANY_ISSUER,
                 )
             )
             self.revoked.append({"name": identity, "serial": serial, "reason": reason})

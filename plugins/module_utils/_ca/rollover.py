@@ -151,8 +151,14 @@ class Decision:
 def check_ask(state: RolloverState, ask: Ask) -> None:
     """Errors before anything changes: a generation taken back or skipped, other parameters mid-way, a waiver for a
     host the rollover does not wait for (a typo would waive nothing)."""
+    rolling = state.under_way or ask.generation > state.generation
+    if rolling and not ask.hosts:
+        raise CertError(
+            "%s %d asks for a CA rollover, which needs rollover_hosts: the hosts that must trust the new CA before it "
+            "signs; nothing was changed" % (ask.option, ask.generation)
+        )
     unknown = sorted(set(ask.waive) - set(ask.hosts))
-    if unknown:
+    if unknown and rolling:
         raise CertError(
             "rollover_waive names %s, not a server or client of the inventory; nothing was changed" % ", ".join(unknown)
         )
@@ -227,14 +233,18 @@ def decide(state: RolloverState, ask: Ask, index, signer_key, now) -> Decision:
 
 
 def holdouts(state: RolloverState, ask: Ask, index, now) -> dict:
-    """host: its current certificates of the old CA, for each host of the fleet, not waived, not yet moved."""
+    """host: what it may still present, for each host of the fleet not waived that has not run with the new CA.
+
+    Every host counts, not only those the index shows with a current certificate of the old CA: the index does not
+    hold every certificate a host may present (one the CA host's timer renewed, one issued before the index)."""
     found = {}
     for host in ask.hosts:
-        if host in ask.waive or _moved(state, index, host):
+        if host in ask.waive or host in state.moved:
             continue
         old = [e for e in index.current(host, now) if e.issuer_key_sha256 == state.old.key_sha256]
-        if old:
-            found[host] = ", ".join("serial %s, expires %s" % (e.serial, e.not_after[:10]) for e in old)
+        found[host] = ", ".join("serial %s, expires %s" % (e.serial, e.not_after[:10]) for e in old) or (
+            "no run has confirmed a certificate of generation %d" % state.generation
+        )
     return found
 
 
@@ -246,21 +256,15 @@ def _old_holders(state: RolloverState, index, now) -> set:
     }
 
 
-def _moved(state: RolloverState, index, host: str) -> bool:
-    serial = state.moved.get(host)
-    return bool(serial) and any(
-        e.serial == serial and e.issuer_key_sha256 == state.new.key_sha256 for e in index.issued_to(host)
-    )
-
-
 def _copy(state: RolloverState) -> RolloverState:
     return RolloverState.parse(FileState("", state.serialize()))
 
 
 def record_report(state: RolloverState, report: dict, index) -> list:
     """Take what the hosts of a run confirmed (report: generation, phase, hosts {name: serial in force}): in step 1
-    that they hold both CAs, in step 2 which certificate of the new CA they present. A report of another phase (the
-    CA moved on since) counts for nothing; a serial the CA did not issue to that host is not counted. Warnings."""
+    that they hold both CAs, in step 2 that they present a certificate of the new CA (their own call checked it
+    against the CA that signs). A report of another phase (the CA moved on since) counts for nothing; a serial the
+    index holds for another host, or from the old CA, is not counted. Warnings."""
     if not state.under_way or report.get("generation") != state.generation or report.get("phase") != state.phase:
         return []
     warnings: list = []
@@ -269,13 +273,17 @@ def record_report(state: RolloverState, report: dict, index) -> list:
         state.holding = sorted(set(state.holding) | set(hosts))
         return warnings
     for host, serial in sorted(hosts.items()):
-        ours = [e for e in index.issued_to(host) if e.serial == serial]
-        if not ours:
-            if serial:
-                warnings.append("%s reports serial %s, which the CA did not issue to it: not counted" % (host, serial))
+        known = next((e for e in index.certificates if e.serial == serial), None)
+        if not serial or (
+            known is not None
+            and (known not in index.issued_to(host) or known.issuer_key_sha256 == state.old.key_sha256)
+        ):
+            warnings.append(
+                "%s reports serial %s, which the CA did not issue to it from generation %d: not counted"
+                % (host, serial, state.generation)
+            )
             continue
-        if ours[0].issuer_key_sha256 == state.new.key_sha256:
-            state.moved[host] = serial
+        state.moved[host] = serial  # one the index lacks: the CA host's timer renewed it with the CA that signs
     return warnings
 
 
@@ -441,6 +449,19 @@ def paths_read(directory: str, state: RolloverState | None = None) -> list:
     return paths
 
 
+def attribute_issuers(records: CARecords, state: RolloverState) -> None:
+    """Once a CA key rolled over, each CA's CRL lists only its own certificates: an index entry without an issuer
+    (written before the first rollover) is the old generation's. Done on every call, not only when the rollover
+    starts: a run cut short before index.json was written must not leave one out of every CRL."""
+    records.by_issuer = state.new is not None
+    if state.old is not None:
+        attributed = records.index.attribute_unknown_issuers(state.old.key_sha256)
+        if attributed:
+            records.reasons.append(
+                "record generation %d as the issuer of %d certificates" % (state.old.number, attributed)
+            )
+
+
 def refresh_crls(directory: str, now, valid_days: int) -> tuple:
     """(the CRL of every CA the hosts trust, in bundle order; the changes that keep them so): what the certkeeper timer
     on the CA host does between playbook runs. Each CA's CRL is signed anew exactly when a CA call would sign it
@@ -448,7 +469,7 @@ def refresh_crls(directory: str, now, valid_days: int) -> tuple:
     layout. Every CRL, not only the signing CA's: a host that trusts two CAs needs a current CRL of each."""
     state = RolloverState.parse(read_state(os.path.join(directory, ROLLOVER_NAME)))
     records = CARecords.read(read_state(os.path.join(directory, INDEX_NAME)))
-    records.by_issuer = state.new is not None
+    attribute_issuers(records, state)
     subs = sorted(locations(state).items(), key=lambda item: item[1].number) or [("", None)]
     crls, changes = [], []
     for sub, _generation in subs:

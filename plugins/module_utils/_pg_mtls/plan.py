@@ -234,11 +234,6 @@ def _decide(plan: CAPlan, request: CARequest, current: RolloverState, state: Cal
         new_state.generation, new_state.phase, new_state.holding, new_state.moved = request.generation, TRUST, [], {}
         new_state.started, new_state.switched, new_state.finished = now.isoformat(), "", ""
         found[new_state.new.key_sha256] = rollover.Material(crypto.pkcs8_pem(key), crypto.certificate_pem(cert))
-        attributed = plan.records.index.attribute_unknown_issuers(new_state.old.key_sha256)
-        if attributed:
-            plan.records.reasons.append(
-                "record generation %d as the issuer of %d certificates" % (old_generation, attributed)
-            )
         decision.reasons.append(
             "CA rollover to generation %d (%s), step 1 of 3: new CA made beside generation %d, which keeps signing; "
             "every host gets root.crt with both CAs and root.crl with a CRL of each; systems outside this inventory "
@@ -254,8 +249,9 @@ def _decide(plan: CAPlan, request: CARequest, current: RolloverState, state: Cal
     elif decision.transition == "retire":
         new_state.phase, new_state.finished = rollover.DONE, now.isoformat()
         decision.reasons.append(
-            "CA rollover step 3 of 3: no host that has not moved holds a current certificate of generation %d: it "
-            "leaves root.crt and root.crl everywhere; its key is archived, root-only" % new_state.old.number
+            "CA rollover step 3 of 3: every server and client ran with generation %d signing (or is waived): "
+            "generation %d leaves root.crt and root.crl everywhere; its key is archived, root-only"
+            % (new_state.generation, new_state.old.number)
         )
     plan.warnings += decision.reasons + decision.warnings  # a rollover's steps are said on every run, -v or not
     return decision
@@ -346,7 +342,7 @@ def _trust(plan: CAPlan, request: CARequest, target: RolloverState) -> None:
             plan.trusted.append(TrustedCA(generation.number, key, cert, request.path(sub, CRL), False))
     plan.trusted.sort(key=lambda ca: ca.generation)
     plan.records.signer_key_sha256 = revocation.key_digest(plan.certificate.public_key())
-    plan.records.by_issuer = target.new is not None
+    rollover.attribute_issuers(plan.records, target)
 
 
 def _plan_new_ca_key(

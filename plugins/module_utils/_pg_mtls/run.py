@@ -85,7 +85,8 @@ def _ca_request(params: dict, directory: str) -> CARequest:
         generation=params.get("ca_generation") or 1,
         rollover_hosts=tuple(params.get("rollover_hosts") or ()),
         rollover_waive=tuple(params.get("rollover_waive") or ()),
-        transitions=params["role"] == "ca" and not params.get("rollover_report"),
+        # the run's first CA call moves a rollover on; its batch and the hosts' report come later in the same run
+        transitions=params["role"] == "ca" and not params.get("rollover_report") and not params.get("sign"),
         report=params.get("rollover_report"),
     )
 
@@ -225,6 +226,10 @@ def _leaf_ca(params: dict, now) -> tuple:
         trusted = tuple(ca.certificate for ca in ca_plan.trusted)
         if params.get("ca_bundle"):
             trusted = _given_bundle(params["ca_bundle"], ca_plan.certificate, "ca_path")
+            signer = next(
+                ca for ca in trusted if crypto.same_public_key(ca.public_key(), ca_plan.certificate.public_key())
+            )
+            return ca_plan, signer, trusted, _local_signer(params, ca_plan)
         return ca_plan, ca_plan.certificate, trusted, _local_signer(params, ca_plan)
     if params.get("ca_certificate"):
         ca_cert = _given_ca_certificate(params["ca_certificate"])
@@ -268,7 +273,8 @@ def _given_bundle(pem: str | None, ca_cert, signer_option: str) -> tuple:
         raise CertError("ca_bundle is not PEM certificates; pass the CA host's ca_bundle result") from None
     for cert in bundle:
         crypto.check_ca(cert, None, "ca_bundle")
-    if ca_cert not in bundle or len(set(bundle)) != len(bundle):
+    signs = [ca for ca in bundle if crypto.same_public_key(ca.public_key(), ca_cert.public_key())]
+    if len(signs) != 1 or len(set(bundle)) != len(bundle):
         raise CertError(
             "ca_bundle must hold the CA of %s, and each CA once; pass the CA host's ca_bundle result" % signer_option
         )
