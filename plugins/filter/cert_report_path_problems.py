@@ -13,15 +13,13 @@ version_added: 0.3.0
 description:
   - Used by the C(cert_report) role to check every host's C(cert_report_paths) in one task on the controller
     (one task for the play instead of one per host). Each problem names the host and the variable.
+extends_documentation_fragment:
+  - certkeeper.pki.hostvars
 options:
   _input:
     description: The hosts of the play (C(ansible_play_hosts)).
     type: list
     elements: str
-    required: true
-  hostvars:
-    description: The C(hostvars) magic variable.
-    type: dict
     required: true
 """
 

@@ -18,15 +18,13 @@ description:
     C(signing_cert_subject) or C(cert_track_requests) facts would choose its own certificate.
   - Used by the collection's roles before they change anything. Returns C(true) when no host's facts carry a
     C(pg_mtls_*), C(signing_cert_*) or C(cert_track_*) variable; otherwise fails, naming the host and the variables.
+extends_documentation_fragment:
+  - certkeeper.pki.hostvars
 options:
   _input:
     description: Inventory host names to look at (this host, and the host a task is delegated to).
     type: list
     elements: str
-    required: true
-  hostvars:
-    description: The C(hostvars) magic variable.
-    type: dict
     required: true
 """
 

@@ -13,15 +13,13 @@ description:
   - Names (profile, CN, SANs) are taken from the C(identity) that the C(pg_mtls_certs) action sets on the
     controller from the task's own arguments (the inventory); only the CSR comes from the host, so a host
     cannot ask for another host's or user's name.
+extends_documentation_fragment:
+  - certkeeper.pki.hostvars
 options:
   _input:
     description: Inventory host names to look at (usually C(ansible_play_hosts)).
     type: list
     elements: str
-    required: true
-  hostvars:
-    description: The C(hostvars) magic variable.
-    type: dict
     required: true
   result_var:
     description: Name of the variable holding each host's C(pg_mtls_certs) result.

@@ -22,15 +22,13 @@ description:
   - So does a run where the facts of the asking host or of the CA host carry any of the collection's role variables
     (C(pg_mtls_*), C(signing_cert_*), C(cert_track_*)), since a managed host may not choose the CA or the names it
     signs.
+extends_documentation_fragment:
+  - certkeeper.pki.hostvars
 options:
   _input:
     description:
       - The CA settings as the asking host sees them, a dict of variable names and values. C(pg_mtls_ca_host) among
         them is checked to name the CA host for the CA host too.
-    type: dict
-    required: true
-  hostvars:
-    description: The C(hostvars) magic variable.
     type: dict
     required: true
   ca_host:

@@ -21,6 +21,8 @@ description:
     must leave the inventory's groups.
   - Adds C(rekey), one C({name, token}) for each host of the play whose C(pg_mtls_rekey) is set (inventory or extra
     variables; never facts, which the role refuses first).
+extends_documentation_fragment:
+  - certkeeper.pki.hostvars
 options:
   _input:
     description: The CA call's arguments, C(revoke) as C(pg_mtls_revoked) holds it.
@@ -30,10 +32,6 @@ options:
     description: The hosts of the play (C(ansible_play_hosts)).
     type: list
     elements: str
-    required: true
-  hostvars:
-    description: The C(hostvars) magic variable.
-    type: dict
     required: true
   groups:
     description: The C(groups) magic variable.

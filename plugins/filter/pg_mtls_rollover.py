@@ -12,16 +12,15 @@ description:
   - Used by the C(pg_mtls) role once every host installed its files and PostgreSQL reloaded, for the CA host to record
     which hosts hold both CAs (step 1 of a rollover) and which certificate each presents (step 2).
   - A host counts only if it is still in the play (its tasks succeeded) and its C(pg_mtls_certs) call ran as a server
-    or a client. The serial it presents is checked by the CA against what it issued to that very host.
+    or a client (which checked its certificate against the CA that signs). The CA does not count a serial its index
+    holds for another host, or from the old CA.
+extends_documentation_fragment:
+  - certkeeper.pki.hostvars
 options:
   _input:
     description: Inventory host names (C(ansible_play_hosts)).
     type: list
     elements: str
-    required: true
-  hostvars:
-    description: The C(hostvars) magic variable.
-    type: dict
     required: true
   rollover:
     description: The C(rollover) result of the CA call (C(generation), C(phase)).

@@ -33,6 +33,16 @@ def on_ca_host(lab, name: str, **variables) -> str:
     return path
 
 
+def none_failed(results: dict, during: str) -> None:
+    """Print what each loop attempted (the closing note's numbers) and assert that no connection failed."""
+    print("\nconnections during %s:" % during)
+    for result in results.values():
+        print("  %-10s attempted %5d  failed %d" % (result.name, result.attempted, result.failed))
+    for result in results.values():
+        assert result.failed == 0, result.failures
+        assert result.attempted >= 100, result  # about 10 a second: the loops ran through every run
+
+
 def conninfo(lab, user: str) -> str:
     directory = lab.client_dir(user)
     return ("host=localhost port=%d dbname=postgres user=%s sslmode=verify-full connect_timeout=10 "
@@ -142,9 +152,4 @@ def test_a_ca_rollover_takes_three_runs_and_no_connection_fails(lab, java_classp
         assert again.returncode == 0, again.output
         assert again.changed == {}, again.output
         results = loops.stop()
-    print("\nconnections during the rollover (3 runs, 3 check runs, a rerun):")
-    for result in results.values():
-        print("  %-10s attempted %5d  failed %d" % (result.name, result.attempted, result.failed))
-    for result in results.values():
-        assert result.failed == 0, result.failures
-        assert result.attempted >= 100, result
+    none_failed(results, "the rollover (3 runs, 3 check runs, a rerun)")

@@ -13,8 +13,8 @@ import os
 import pytest
 from cryptography import x509
 
-from tests.integration.test_pg_mtls_ca_rollover import G1, G2, ROLLOVER, conninfo, issuer, leaves, on_ca_host, \
-    pem_certificates
+from tests.integration.test_pg_mtls_ca_rollover import G1, G2, ROLLOVER, conninfo, issuer, leaves, none_failed, \
+    on_ca_host, pem_certificates
 from tests.support.connection_loops import ConnectionLoops
 
 pytestmark = pytest.mark.integration
@@ -103,9 +103,4 @@ def test_a_full_run_moves_the_rest_the_next_retires_the_old_ca_and_a_rerun_chang
     assert again.returncode == 0 and again.changed == {}, again.output
     refused(lab, lab.inventory, "pg_mtls_ca_generation is 1 but the CA is at generation 2",
             "never taken back")
-    results = loops.stop()
-    print("\nconnections during the --limit rollover:")
-    for result in results.values():
-        print("  %-10s attempted %5d  failed %d" % (result.name, result.attempted, result.failed))
-    for result in results.values():
-        assert result.failed == 0, result.failures
+    none_failed(loops.stop(), "the --limit rollover")
