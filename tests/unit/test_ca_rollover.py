@@ -163,7 +163,7 @@ def test_other_parameters_while_a_rollover_runs_are_refused_and_nothing_changes(
 def test_a_generation_taken_back_or_skipped_is_refused(fleet):
     with pytest.raises(CertError, match="raise it by one"):
         run(**dict(fleet.ca_call, ca_generation=3))
-    for _ in range(3):
+    for _step in range(3):
         fleet.run(generation=2)
     with pytest.raises(CertError, match="never taken back"):
         run(**dict(fleet.ca_call, ca_generation=1))
@@ -246,7 +246,7 @@ def revocation_lists(pem: str) -> list:
 
 @pytest.mark.parametrize("steps", [1, 2])
 def test_the_ca_hosts_timer_keeps_the_crl_of_each_trusted_ca_fresh_never_only_the_signers(fleet, steps):
-    for _ in range(steps):
+    for _step in range(steps):
         fleet.run(generation=2)
     served = os.path.join(fleet.server["path"], "root.crl")
     in_window = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=21)
@@ -266,8 +266,8 @@ def test_a_host_that_reports_another_hosts_serial_or_a_stale_step_moves_nothing(
     app1 = "%x" % fleet.leaf("app1").serial_number
     state = fleet.state()
     for report, warned in (
-        (dict(generation=2, phase="sign", hosts={"app2": app1}), "app2 reports serial %s, which the CA did not issue "
-                                                                "to it from generation 2: not counted" % app1),
+        (dict(generation=2, phase="sign", hosts={"app2": app1}),
+         "app2 reports serial %s, which the CA did not issue to it from generation 2: not counted" % app1),
         (dict(generation=2, phase="trust", hosts={"app1": app1}), None),  # a step the CA has left: nothing counts
         (dict(generation=3, phase="sign", hosts={"app1": app1}), None),
     ):
@@ -280,8 +280,8 @@ def test_a_host_that_reports_another_hosts_serial_or_a_stale_step_moves_nothing(
 def test_a_new_ca_asked_at_generation_two_is_made_at_it_without_a_rollover(tmp_path):
     fleet = Fleet(tmp_path)
     first = fleet.run(generation=2)
-    assert first["ca"]["rollover"] | {"trusted": []} == dict(generation=2, phase="done", step=0, trusted=[],
-                                                          waiting_for=[], holdouts={})
+    expected = dict(generation=2, phase="done", step=0, trusted=[], waiting_for=[], holdouts={})
+    assert first["ca"]["rollover"] | {"trusted": []} == expected
     assert fleet.bundle("app1")[0].subject.rfc4514_string() == "CN=certkeeper.pki PostgreSQL CA,OU=generation 2"
     assert fleet.state()["generation"] == 2 and fleet.state()["phase"] == "done"
     again = fleet.run(generation=2)

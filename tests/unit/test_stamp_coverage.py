@@ -170,8 +170,8 @@ def test_the_stamp_covers_the_files_the_ca_and_the_leaf_were_planned_from(tmp_pa
         os.path.join(srv, "server.key.pending"), os.path.join(srv, "root.crl"),
         ca, os.path.join(ca, "root.key"), os.path.join(ca, "root.crt"), os.path.join(ca, "root.crl"),
         os.path.join(ca, "rollover.json"),  # a CA key rollover's record and layout: each step moves this host on
-        *(os.path.join(ca, sub, *name) for sub in ("next", "previous") for name in ((), ("root.key",), ("root.crt",),
-                                                                                   ("root.crl",))),
+        *(os.path.join(ca, sub, *name)
+          for sub in ("next", "previous") for name in ((), ("root.key",), ("root.crt",), ("root.crl",))),
     }  # not the CA index: the CA call's stamp covers it (a batch the CA signs leaves this stamp standing)
     os.chmod(os.path.join(ca, "root.crt"), 0o600)  # the CA part of the plan moved
     assert recorded_result(srv, options) is None
