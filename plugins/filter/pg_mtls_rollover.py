@@ -26,6 +26,13 @@ options:
     description: The C(rollover) result of the CA call (C(generation), C(phase)).
     type: dict
     required: true
+  result_vars:
+    description:
+      - Names of the variables holding each host's C(pg_mtls_certs) results of the run, the last call first (the
+        install, then the first call); the first that ran tells the certificate in force.
+    type: list
+    elements: str
+    default: [pg_mtls_installed, pg_mtls_csr]
 """
 
 EXAMPLES = r"""
@@ -34,7 +41,9 @@ EXAMPLES = r"""
     role: ca
     path: /root/certkeeper-ca/postgresql
     ca_generation: 2
-    rollover_report: "{{ ansible_play_hosts | certkeeper.pki.pg_mtls_rollover_report(hostvars, pg_mtls_ca.rollover) }}"
+    rollover_report: >-
+      {{ ansible_play_hosts | certkeeper.pki.pg_mtls_rollover_report(hostvars, pg_mtls_ca.rollover,
+                                                                     ['client_installed', 'client_tls']) }}
   delegate_to: db1
   run_once: true
 """
@@ -42,26 +51,31 @@ EXAMPLES = r"""
 RETURN = r"""
 _value:
   description: The C(rollover_report) option of C(pg_mtls_certs), C({generation, phase, hosts}); C(hosts) maps each
-    host to the serial number of the certificate in force (hex).
+    host whose call succeeded to the serial number of the certificate in force (hex; empty while it waits for one).
   type: dict
 """
 
 
-def _serial(result) -> str | None:
-    """The serial of the certificate a pg_mtls_certs call left in force, or None (skipped, or no certificate)."""
-    if not isinstance(result, dict) or result.get("skipped") or result.get("failed"):
+def _leaf_result(result) -> dict | None:
+    """A pg_mtls_certs result of a server's or client's call that ran and succeeded, or None."""
+    if (
+        not isinstance(result, dict)
+        or result.get("skipped")
+        or result.get("failed")
+        or "certificate_needed" not in result
+    ):
         return None
-    certificate = result.get("certificate")
-    return certificate.get("serial_number") if isinstance(certificate, dict) else None
+    return result
 
 
-def pg_mtls_rollover_report(hosts, hostvars, rollover):
+def pg_mtls_rollover_report(hosts, hostvars, rollover, result_vars=("pg_mtls_installed", "pg_mtls_csr")):
     served = {}
     for host in hosts:
-        variables = hostvars[host]
-        serial = _serial(variables.get("pg_mtls_installed")) or _serial(variables.get("pg_mtls_csr"))
-        if serial:
-            served[host] = serial
+        results = [_leaf_result(hostvars[host].get(name)) for name in result_vars]
+        result = next((found for found in results if found is not None), None)
+        if result is not None:
+            certificate = result.get("certificate")
+            served[host] = certificate.get("serial_number", "") if isinstance(certificate, dict) else ""
     return {"generation": rollover["generation"], "phase": rollover["phase"], "hosts": served}
 
 

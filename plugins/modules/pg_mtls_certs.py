@@ -476,6 +476,42 @@ EXAMPLES = r"""
     ca_certificate: "{{ hostvars['db1'].server_tls.ca_certificate }}"
     crl: "{{ ca_crl.crl }}"
   when: inventory_hostname in groups['pg_clients']
+
+# A new CA key (docs/pg_mtls.md, Changing the CA key; the pg_mtls role does all of this): the first CA call of a run
+# moves the rollover on by one step; every host then gets both CAs, and reports back once they are in place.
+- name: Start a rollover to an ECDSA CA key (step 1 of 3; the CA keeps signing with the old key)
+  certkeeper.pki.pg_mtls_certs:
+    role: ca
+    path: /root/certkeeper-ca
+    ca_generation: 2
+    ca_key_type: ecdsa
+    rollover_hosts: "{{ groups['pg_servers'] + groups['pg_clients'] }}"
+  delegate_to: db1
+  run_once: true
+  register: ca_rollover
+
+- name: Trust both CAs on the client (root.crt bundle, a CRL of each in root.crl, both in client.pfx's chain)
+  certkeeper.pki.pg_mtls_certs:
+    role: client
+    path: /etc/certkeeper/postgresql
+    common_name: app
+    ca_certificate: "{{ ca_rollover.ca_certificate }}"
+    ca_bundle: "{{ ca_rollover.ca_bundle }}"
+    crl: "{{ ca_rollover.crl }}"
+  register: client_trust
+  when: inventory_hostname in groups['pg_clients']
+
+- name: Record that the clients hold both CAs; the next run's first CA call then lets the new CA sign
+  certkeeper.pki.pg_mtls_certs:
+    role: ca
+    path: /root/certkeeper-ca
+    ca_generation: 2
+    ca_key_type: ecdsa
+    rollover_hosts: "{{ groups['pg_servers'] + groups['pg_clients'] }}"
+    rollover_report: >-
+      {{ ansible_play_hosts | certkeeper.pki.pg_mtls_rollover_report(hostvars, ca_rollover.rollover, ['client_trust']) }}
+  delegate_to: db1
+  run_once: true
 """
 
 RETURN = r"""

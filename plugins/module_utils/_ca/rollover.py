@@ -273,10 +273,11 @@ def record_report(state: RolloverState, report: dict, index) -> list:
         state.holding = sorted(set(state.holding) | set(hosts))
         return warnings
     for host, serial in sorted(hosts.items()):
+        if not serial:
+            continue  # waits for its certificate: not moved yet
         known = next((e for e in index.certificates if e.serial == serial), None)
-        if not serial or (
-            known is not None
-            and (known not in index.issued_to(host) or known.issuer_key_sha256 == state.old.key_sha256)
+        if known is not None and (
+            known not in index.issued_to(host) or known.issuer_key_sha256 == state.old.key_sha256
         ):
             warnings.append(
                 "%s reports serial %s, which the CA did not issue to it from generation %d: not counted"
