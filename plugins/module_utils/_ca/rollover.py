@@ -10,8 +10,8 @@ peers break):
    ``root.crt`` with both CAs and ``root.crl`` with a CRL of each (PostgreSQL checks every trusted CA's CRL).
 2. ``sign``: once every host of the fleet confirmed it holds both CAs, the new CA moves to ``root.*`` and signs;
    the old one moves to ``previous/``, still trusted, its CRL still signed; each leaf of the old CA is reissued.
-3. ``done``: once no host that has not moved holds a current certificate of the old CA, the old CA leaves the
-   bundles and its key moves to ``archive/g<N>-<fingerprint>/``, root-only, never deleted.
+3. ``done``: once every host of the fleet presents a certificate of the new CA (or is waived), the old CA leaves the
+   bundles and its key moves to ``archive/g<N>-<key digest>/``, root-only, never deleted.
 
 ``root.key``/``root.crt``/``root.crl`` are the signing CA's in every phase, so everything that signs (the CA call,
 the certkeeper timer's ``ca: local`` renewals and CRLs) keeps its paths. ``rollover.json`` (root-only) records the
@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 
 from .._core import crypto
 from .._core.crypto import KeySpec
+from .._core.cryptography_import import NameOID, x509
 from .._core.errors import CertError
 from .._core.files import (
     ROOT_ONLY_DIRECTORY,
@@ -54,8 +55,8 @@ def ca_subject(common_name: str, generation: int):
     name = crypto.common_name_subject(common_name)
     if generation < 2:
         return name
-    ou = crypto.x509.NameAttribute(crypto.NameOID.ORGANIZATIONAL_UNIT_NAME, "generation %d" % generation)
-    return crypto.x509.Name([ou] + list(name))
+    ou = x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "generation %d" % generation)
+    return x509.Name([ou] + list(name))
 
 
 @dataclass
@@ -214,12 +215,8 @@ def decide(state: RolloverState, ask: Ask, index, signer_key, now) -> Decision:
     if decision.holdouts:
         decision.warnings.append(
             "CA rollover step 3 of 3 waits: generation %d stays trusted while %s have not moved; run the playbook for "
-            "them, or list them in %s"
-            % (
-                state.old.number,
-                ", ".join("%s (%s)" % item for item in sorted(decision.holdouts.items())),
-                "rollover_waive",
-            )
+            "them, or list them in rollover_waive"
+            % (state.old.number, ", ".join("%s (%s)" % item for item in sorted(decision.holdouts.items())))
         )
     else:
         decision.transition = "retire"
@@ -373,8 +370,7 @@ def layout_changes(directory: str, state: RolloverState, states: dict, found: di
             changes.append(
                 Change(
                     path,
-                    "generation %d's %s %s"
-                    % (generation.number, name, "(archived)" if sub.startswith(ARCHIVE) else ""),
+                    "generation %d's %s%s" % (generation.number, name, ", archived" if sub.startswith(ARCHIVE) else ""),
                     FILE_ATTRIBUTES[name],
                     data,
                     before=describe_before(current, "file"),
