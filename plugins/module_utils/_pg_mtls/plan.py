@@ -183,14 +183,14 @@ def plan_ca(request: CARequest, states: dict, now=None) -> CAPlan:
         changes=directory_changes(state(), ROOT_ONLY_DIRECTORY, "CA directory", enforce=True), read=sorted(states)
     )
     plan.records = CARecords.read(state(CA_INDEX))
-    as_read = rollover.RolloverState.parse(state(rollover.ROLLOVER_NAME))
+    as_read = rollover.RolloverState.parse(state(rollover.ROLLOVER_NAME))  # rollover.json is written if it moves on
     current = rollover.RolloverState.parse(state(rollover.ROLLOVER_NAME))
     if request.report:
         plan.warnings += rollover.record_report(current, request.report, plan.records.index)
     found = rollover.find_material(states)
     decision = _decide(plan, request, current, state, found, now) if request.transitions else Decision(current)
     plan.rollover = decision
-    _plan_rollover_layout(plan, request, as_read, decision, states, found, now)
+    _plan_rollover_layout(plan, request, as_read, decision, states, found)
     key_state, cert_state = plan.states.get(request.path(CA_KEY)), plan.states.get(request.path(CA_CERT))
     key_state = key_state or state(CA_KEY)
     cert_state = cert_state or state(CA_CERT)
@@ -205,7 +205,7 @@ def plan_ca(request: CARequest, states: dict, now=None) -> CAPlan:
         _keep_ca_certificate(plan, request, cert_state)
     else:
         _certify_ca_key(plan, request, cert_state, reason, now, anew=key_state.data is not None)
-    _trust(plan, request, decision.state)
+    _trust(plan, request, plan.rollover.state)
     return _until_ca_renewal(plan, request)
 
 
@@ -270,7 +270,7 @@ def _top_key(key_state: FileState, found: dict, current: RolloverState):
 
 
 def _plan_rollover_layout(
-    plan: CAPlan, request: CARequest, as_read: RolloverState, decision: Decision, states: dict, found: dict, now
+    plan: CAPlan, request: CARequest, as_read: RolloverState, decision: Decision, states: dict, found: dict
 ) -> None:
     """Each generation's files where its phase wants them, and rollover.json: written before the files move at the
     switch (the target first), after them when a step adds or archives a CA (the files first), so that a run cut
