@@ -334,3 +334,20 @@ def test_check_mode_on_the_ca_host_takes_the_ca_calls_bundle_with_a_root_certifi
     ca = run(check_mode=True, **dict(fleet.ca_call, ca_reissue=True))
     server = run(check_mode=True, **dict(fleet.server, ca_reissue=True, ca_bundle=ca["ca_bundle"], crl=ca["crl"]))
     assert server["changed"]
+
+
+def test_the_old_key_is_durable_in_previous_before_the_new_one_replaces_it_and_before_anything_is_removed(
+    fleet, monkeypatch
+):
+    fleet.run(generation=2)
+    events = []
+    real_rename, real_unlink, real_fsync = os.rename, os.unlink, files._fsync_directory
+    monkeypatch.setattr(files.os, "rename", lambda a, b: (events.append(("rename", b)), real_rename(a, b))[1])
+    monkeypatch.setattr(files.os, "unlink", lambda a, **kw: (events.append(("unlink", a)), real_unlink(a, **kw))[1])
+    monkeypatch.setattr(files, "_fsync_directory", lambda d: (events.append(("fsync", d)), real_fsync(d))[1])
+    assert run(**dict(fleet.ca_call, ca_generation=2))["rollover"]["phase"] == "sign"
+    previous, top = os.path.join(fleet.ca, "previous"), fleet.ca
+    synced = events.index(("fsync", previous))
+    assert synced < events.index(("rename", os.path.join(top, "root.key")))
+    removals = [i for i, (kind, path) in enumerate(events) if kind == "unlink" and "/next/" in path]
+    assert removals and min(removals) > max(synced, events.index(("fsync", top)))

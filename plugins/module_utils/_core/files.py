@@ -367,10 +367,10 @@ def apply_plan(plan: Plan) -> None:
         for _temp, path, fd in staged:
             _saw(path, os.fstat(fd))  # the inode written, as it is after its rename
         _drop_kept(kept)
+        for directory in sorted({os.path.dirname(final) for _temp, final, _fd in staged}):
+            _fsync_directory(directory)  # what was written is durable before anything is removed
         _remove_files(plan.changes)
         _fix_attributes(fixes)
-        for directory in sorted({os.path.dirname(final) for _temp, final, _fd in staged}):
-            _fsync_directory(directory)
     finally:
         for _change, fd in fixes:
             os.close(fd)
@@ -402,13 +402,18 @@ def _prepare(changes: list, fixes: list, staged: list, kept: list) -> None:
 
 
 def _rename_staged(staged: list, kept: list) -> None:
-    """Each staged file in place, in order; a failed rename puts back the files already replaced."""
+    """Each staged file in place, in order; a failed rename puts back the files already replaced. Before the renames
+    move on to another directory, this one's are made durable: a later rename may replace the only other copy of
+    what it holds (a CA key moving to previous/ before the new one takes its place)."""
     for index, (temp, path, _fd) in enumerate(staged):
         try:
             os.rename(temp, path)
         except OSError as exc:
             _roll_back(staged, kept, index)
             raise CertError("cannot replace %s: %s; nothing was changed" % (path, exc.strerror)) from None
+        following = staged[index + 1][1] if index + 1 < len(staged) else None
+        if following is not None and os.path.dirname(following) != os.path.dirname(path):
+            _fsync_directory(os.path.dirname(path))
 
 
 def _drop_kept(kept: list) -> None:
