@@ -100,7 +100,8 @@ def test_a_ca_rollover_takes_three_runs_and_no_connection_fails(lab, java_classp
     first = lab.run()
     assert first.returncode == 0, first.output
     rollover = on_ca_host(lab, "rollover.yml", **ROLLOVER)
-    keys = {user: open(os.path.join(lab.client_dir(user), "client.key"), "rb").read() for user in ("app1", "app2")}
+    keys = {user: [open(os.path.join(lab.client_dir(user), name), "rb").read() for name in ("client.key", "client.pk8")]
+            for user in ("app1", "app2")}
     with ConnectionLoops() as loops:
         for user in ("app1", "app2"):
             loops.add_psql(user, conninfo(lab, user))
@@ -127,8 +128,9 @@ def test_a_ca_rollover_takes_three_runs_and_no_connection_fails(lab, java_classp
                 assert os.stat(os.path.join(lab.ca_dir, "next", "root.key")).st_mode & 0o777 == 0o600
             if step == 2:  # the new CA signs: every leaf reissued by it, leaf keys kept; both CAs still trusted
                 assert {name: issuer(path) for name, path in leaves(lab).items()} == dict.fromkeys(leaves(lab), G2)
-                for user in ("app1", "app2"):
-                    assert open(os.path.join(lab.client_dir(user), "client.key"), "rb").read() == keys[user]
+                for user in ("app1", "app2"):  # the key and its PKCS#8 form stay: only the certificate moves
+                    assert [open(os.path.join(lab.client_dir(user), name), "rb").read()
+                            for name in ("client.key", "client.pk8")] == keys[user]
                 assert len(pem_certificates(os.path.join(lab.ssl_dir, "root.crt"))) == 2
                 assert os.path.exists(os.path.join(lab.ca_dir, "previous", "root.key"))
                 # certkeeper list and the fleet report show both CAs while the rollover runs

@@ -351,3 +351,12 @@ def test_the_old_key_is_durable_in_previous_before_the_new_one_replaces_it_and_b
     assert synced < events.index(("rename", os.path.join(top, "root.key")))
     removals = [i for i, (kind, path) in enumerate(events) if kind == "unlink" and "/next/" in path]
     assert removals and min(removals) > max(synced, events.index(("fsync", top)))
+
+
+def test_a_host_removed_from_the_inventory_is_not_waited_for_and_the_retiring_run_says_so(fleet):
+    fleet.run(generation=2)
+    fleet.run(generation=2, hosts=["db1", "app1"])  # step 2: app2 never moves, then leaves the inventory
+    retired = run(**dict(fleet.ca_call, ca_generation=2, rollover_hosts=["db1", "app1"]))
+    assert retired["rollover"]["phase"] == "done"
+    assert any("generation 1 certificates of app2 (no longer servers or clients of the inventory) stop being trusted"
+               in warning for warning in retired["warnings"]), retired["warnings"]
