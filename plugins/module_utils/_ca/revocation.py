@@ -414,22 +414,30 @@ def load_crls(data) -> list:
     return [load_crl(marker + block) for block in blocks]
 
 
-def crls_of(data, ca_certs) -> list | None:
-    """The CRL of each of ``ca_certs`` found in ``data`` (PEM CRLs, concatenated), None for a CA without one; None
-    altogether when ``data`` is not PEM CRLs, or holds one no CA of ``ca_certs`` signed."""
+def crls_per_ca(data, ca_certs, what: str, where: str) -> tuple:
+    """The CRL of each of ``ca_certs`` in ``data`` (PEM CRLs, concatenated), in their order. An error names ``what``
+    (the CRL option or file) and ``where`` (the CAs') when ``data`` is not PEM CRLs, holds one no CA of ``ca_certs``
+    signed, or lacks one of a CA: PostgreSQL refuses every certificate of a trusted CA without its CRL."""
+    foreign = CertError("%s is not a CRL of the CA in %s (corrupt or foreign)" % (what, where))
     try:
         crls = load_crls(data)
     except CertError:
-        return None
+        raise foreign from None
     found: list = [None] * len(ca_certs)
     for crl in crls:
         signers = [
             i for i, ca in enumerate(ca_certs) if crl.issuer == ca.subject and crl.is_signature_valid(ca.public_key())
         ]
         if not signers:
-            return None
+            raise foreign
         found[signers[0]] = crl
-    return found
+    missing = [ca.subject.rfc4514_string() for ca, crl in zip(ca_certs, found) if crl is None]
+    if missing:
+        raise CertError(
+            "%s holds no CRL of %s (a CA in %s): PostgreSQL refuses its certificates"
+            % (what, ", ".join(missing), where)
+        )
+    return tuple(found)
 
 
 def listed_reason(crl, serial_number: int) -> str | None:

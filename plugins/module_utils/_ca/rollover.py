@@ -104,6 +104,9 @@ class RolloverState:
     def serialize(self) -> bytes:
         return (json.dumps(asdict(self), indent=1, sort_keys=True) + "\n").encode("utf-8")
 
+    def copy(self) -> RolloverState:
+        return RolloverState.parse(FileState("", self.serialize()))
+
     @property
     def under_way(self) -> bool:
         return self.phase in (TRUST, SIGN)
@@ -191,7 +194,7 @@ def decide(state: RolloverState, ask: Ask, index, signer_key, now) -> Decision:
     """The transition the CA call makes at the start of a run, from what the last run's hosts confirmed."""
     current_spec = KeySpec.of(signer_key)
     check_ask(state, ask)
-    decision = Decision(_copy(state))
+    decision = Decision(state.copy())
     if state.phase == DONE:
         if ask.generation == state.generation + 1:
             decision.transition = "start"
@@ -251,10 +254,6 @@ def _old_holders(state: RolloverState, index, now) -> set:
         for e in index.certificates
         if e.issuer_key_sha256 == state.old.key_sha256 and e.status == "valid" and not e.expired(now)
     }
-
-
-def _copy(state: RolloverState) -> RolloverState:
-    return RolloverState.parse(FileState("", state.serialize()))
 
 
 def record_report(state: RolloverState, report: dict, index) -> list:

@@ -102,18 +102,14 @@ class LeafRequest:
     pfx_password: str = ""
     pfx_friendly_name: str = "user"
     rotate_key: bool = True  # a certificate that is replaced gets a new key (the timer's renewals do the same)
-    crl: x509.CertificateRevocationList | None = None  # the CA's CRL, verified: kept as root.crl, its serials replaced
-    # while a CA key rolls over: every CA root.crt holds (ca_certificate among them) and one CRL of each, in that order
+    # every CA root.crt holds (ca_certificate among them; both while a CA key rolls over; empty: ca_certificate alone)
     trusted: tuple = ()
+    # the CAs' CRLs, verified, one per CA of the bundle in its order: kept as root.crl, the serials they list replaced
     crls: tuple = ()
 
     @property
     def bundle(self) -> tuple:
         return self.trusted or (self.ca_certificate,)
-
-    @property
-    def crl_list(self) -> tuple:
-        return self.crls or ((self.crl,) if self.crl is not None else ())
 
     def path(self, name: str) -> str:
         return os.path.join(self.directory, name)
@@ -184,7 +180,7 @@ def plan_ca(request: CARequest, states: dict, now=None) -> CAPlan:
     )
     plan.records = CARecords.read(state(CA_INDEX))
     as_read = rollover.RolloverState.parse(state(rollover.ROLLOVER_NAME))  # rollover.json is written if it moves on
-    current = rollover.RolloverState.parse(state(rollover.ROLLOVER_NAME))
+    current = as_read.copy()
     if request.report:
         plan.warnings += rollover.record_report(current, request.report, plan.records.index)
     found = rollover.find_material(states)
@@ -553,18 +549,19 @@ def plan_ca_records(plan: CAPlan, crl_valid_days: int, now) -> CAPlan:
     """index.json and each trusted CA's root.crl as the call leaves them, once it revoked and signed what it had to:
     the index written when what it records changed, a CRL (valid ``crl_valid_days``) signed anew only when
     crl_problem says so. The plan holds until the first CRL enters its renewal window."""
-    plan.crls = []
+    plan.crls, crl_changes = [], []
     for ca in plan.trusted:
         crl_state = plan.states.get(ca.crl_path) or FileState(ca.crl_path)
         crl, change = plan.records.plan_crl(ca.key, ca.certificate, crl_state, now, crl_valid_days)
         if change is not None and change.data is not None:  # signed anew: it replaces what the layout put there
             plan.changes = [c for c in plan.changes if c.path != ca.crl_path]
-        plan.crls.append((ca, crl, change))
+        plan.crls.append(crl)
+        crl_changes.append(change)
         plan.deadlines.append(revocation.crl_due_at(crl, plan.records.revoked_by(ca.key, now), crl_valid_days))
+        if ca.signs:
+            plan.crl = crl
     index_change = plan.records.index_change()  # the index first: it is the source of truth
-    plan.changes += [c for c in [index_change] + [change for _ca, _crl, change in plan.crls] if c is not None]
-    plan.crls = [crl for _ca, crl, _change in plan.crls]
-    plan.crl = next(crl for ca, crl in zip(plan.trusted, plan.crls) if ca.signs)
+    plan.changes += [change for change in [index_change] + crl_changes if change is not None]
     return plan
 
 
@@ -767,8 +764,8 @@ def _pending_key_removal(request: LeafRequest, pending_state: FileState, install
 def _plan_trust(plan: LeafPlan, request: LeafRequest, states: dict, now) -> None:
     """root.crt, and root.crl when the call hands in the CA's CRL."""
     _plan_ca_certificate(plan, request, states)
-    if request.crl_list:
-        _plan_crl_file(plan, request, request.crl_list, states.get(CRL) or FileState(request.path(CRL)), now)
+    if request.crls:
+        _plan_crl_file(plan, request, request.crls, states.get(CRL) or FileState(request.path(CRL)), now)
 
 
 def _plan_crl_file(plan: LeafPlan, request: LeafRequest, crls: tuple, state: FileState, now) -> None:
@@ -947,7 +944,7 @@ def _certificate_problem(cert, key, request: LeafRequest, now, renewal_window: b
 
 def _revocation_problem(request: LeafRequest, cert) -> str | None:
     """Why the CRL of the CA that issued ``cert`` (option crl) rules it out, or None."""
-    for ca, crl in zip(request.bundle, request.crl_list):
+    for ca, crl in zip(request.bundle, request.crls):
         if crypto.issued_by(cert, ca):
             reason = revocation.listed_reason(crl, cert.serial_number)
             return None if reason is None else "revoked (%s) by the CA" % reason

@@ -222,18 +222,13 @@ def _leaf_ca(params: dict, now) -> tuple:
     in a later call."""
     if params.get("ca_path"):
         ca_plan = _plan_ca_in(params, now)
-        # the CA call's bundle when the role hands it over: in check mode the CA's files are not moved yet
-        trusted = tuple(ca.certificate for ca in ca_plan.trusted)
-        if params.get("ca_bundle"):
-            trusted = _given_bundle(params["ca_bundle"], ca_plan.certificate, "ca_path")
-            signer = next(
-                ca for ca in trusted if crypto.same_public_key(ca.public_key(), ca_plan.certificate.public_key())
-            )
-            return ca_plan, signer, trusted, _local_signer(params, ca_plan)
-        return ca_plan, ca_plan.certificate, trusted, _local_signer(params, ca_plan)
+        ca_cert, trusted = ca_plan.certificate, tuple(ca.certificate for ca in ca_plan.trusted)
+        if params.get("ca_bundle"):  # the CA call's bundle, as the role hands it over: in check mode the CA's files
+            ca_cert, trusted = _given_bundle(params["ca_bundle"], ca_plan.certificate, "ca_path")  # are not moved yet
+        return ca_plan, ca_cert, trusted, _local_signer(params, ca_plan)
     if params.get("ca_certificate"):
         ca_cert = _given_ca_certificate(params["ca_certificate"])
-        return None, ca_cert, _given_bundle(params.get("ca_bundle"), ca_cert, "ca_certificate"), None
+        return (None, *_given_bundle(params.get("ca_bundle"), ca_cert, "ca_certificate"), None)
     raise CertError("role=%s needs ca_certificate (the CA's PEM) or ca_path (a CA on this host)" % params["role"])
 
 
@@ -263,10 +258,11 @@ def _given_ca_certificate(pem: str):
 
 
 def _given_bundle(pem: str | None, ca_cert, signer_option: str) -> tuple:
-    """The CAs root.crt holds (ca_bundle; by default the CA that signs alone): CA certificates, the one that signs
-    among them, none twice."""
+    """(the CA that signs as the bundle holds it, the CAs root.crt holds): ca_bundle, by default ``ca_cert`` alone. CA
+    certificates, the one that signs among them (by its key: in check mode the CA call may certify it anew), none
+    twice."""
     if not pem:
-        return (ca_cert,)
+        return ca_cert, (ca_cert,)
     try:
         bundle = crypto.load_certificates(pem)
     except CertError:
@@ -278,7 +274,7 @@ def _given_bundle(pem: str | None, ca_cert, signer_option: str) -> tuple:
         raise CertError(
             "ca_bundle must hold the CA of %s, and each CA once; pass the CA host's ca_bundle result" % signer_option
         )
-    return tuple(bundle)
+    return signs[0], tuple(bundle)
 
 
 def _certificate_to_install(params: dict):
@@ -344,6 +340,7 @@ def _leaf_result(params: dict, ca_plan: CAPlan | None, plan: Plan, leaf: LeafPla
 
 def _leaf_request(params: dict, ca_cert, trusted: tuple = ()) -> LeafRequest:
     role = params["role"]
+    trusted = trusted or (ca_cert,)
     key_mode = params.get("key_mode") or DEFAULT_KEY_MODE[role]
     key_attributes = private_file_attributes(params["key_owner"], params["key_group"], key_mode, "key")
     return LeafRequest(
@@ -358,8 +355,8 @@ def _leaf_request(params: dict, ca_cert, trusted: tuple = ()) -> LeafRequest:
         pfx_password=params["pfx_password"] or "",
         pfx_friendly_name=crypto.validate_common_name(params["pfx_friendly_name"], "pfx_friendly_name"),
         rotate_key=params["rotate_key"],
-        trusted=trusted or (ca_cert,),
-        crls=_leaf_crls(params, trusted or (ca_cert,)),
+        trusted=trusted,
+        crls=_leaf_crls(params, trusted),
     )
 
 
@@ -369,13 +366,10 @@ def _leaf_crls(params: dict, trusted: tuple) -> tuple:
     if not params.get("crl"):
         return ()
     where = "ca_path" if params.get("ca_path") else "ca_certificate" if len(trusted) == 1 else "ca_bundle"
-    crls = revocation.crls_of(params["crl"], trusted)
-    if crls is None:
-        raise CertError("crl is not a CRL of the CA in %s (corrupt or foreign); nothing was changed" % where)
-    missing = [ca.subject.rfc4514_string() for ca, crl in zip(trusted, crls) if crl is None]
-    if missing:
-        raise CertError("crl holds no CRL of %s (a CA in %s); nothing was changed" % (", ".join(missing), where))
-    return tuple(crls)
+    try:
+        return revocation.crls_per_ca(params["crl"], trusted, "crl", where)
+    except CertError as exc:
+        raise CertError("%s; nothing was changed" % exc) from None
 
 
 def _tracking_id(params: dict) -> str:
@@ -413,9 +407,9 @@ def _tracking_plan(params: dict, request: LeafRequest, leaf: LeafPlan) -> Plan:
     # the records loaded are what this part was made from: one that appears or moves is looked at again
     read = [store.path(request_id) for request_id in (desired.id, earlier_id) if request_id]
     plan = Plan(([record] if record else []) + moved, read=read)
-    if request.crl_list:
-        plan.include(_crl_tracking_plan(params, request.path(CA_CERT), request.crl_list, leaf, now_utc()))
-    plan.changes[:0] = store.directory_changes(TrackedCRL if request.crl_list else TrackedRequest)
+    if request.crls:
+        plan.include(_crl_tracking_plan(params, request.path(CA_CERT), request.crls, leaf, now_utc()))
+    plan.changes[:0] = store.directory_changes(TrackedCRL if request.crls else TrackedRequest)
     return plan
 
 

@@ -109,19 +109,9 @@ class CRLCheck:
         if r.signed_here:
             return self._refresh()
         cas = crypto.load_certificates(_required(r.ca_cert_path, "CA certificate"))
-        crls = revocation.crls_of(_required(r.crl_path, "CRL"), cas)
-        if crls is None:
-            return self._finish(
-                "failed", NEED_GUIDANCE, "%s is not a CRL of the CA in %s" % (r.crl_path, r.ca_cert_path)
-            )
-        missing = [ca.subject.rfc4514_string() for ca, crl in zip(cas, crls) if crl is None]
-        if missing:
-            return self._finish(
-                "failed",
-                NEED_GUIDANCE,
-                "%s has no CRL of %s (a CA in %s): PostgreSQL refuses its certificates"
-                % (r.crl_path, ", ".join(missing), r.ca_cert_path),
-            )
+        crls = revocation.crls_per_ca(
+            _required(r.crl_path, "CRL"), cas, r.crl_path, r.ca_cert_path
+        )  # else NEED_GUIDANCE
         due = next((reason for reason in (revocation.crl_due_reason(crl, self.now) for crl in crls) if reason), None)
         if due:
             return self._finish("waiting", NEED_CA, "%s; the next playbook run installs the CA's current CRL" % due)
