@@ -71,7 +71,7 @@ def test_the_timer_on_the_ca_host_re_signs_the_crl_in_its_window_and_not_before(
     crl = crl_of(ca_crl)
     assert revocation.crl_number(crl) == 2 == index_of(crl_lab["ca"]).crl_number
     assert crl.next_update_utc > IN_WINDOW + datetime.timedelta(days=29)
-    assert revocation.crl_of(read(ca_crl), ca_certificate(crl_lab)) is not None
+    assert revocation.crls_per_ca(read(ca_crl), [ca_certificate(crl_lab)], "root.crl", "root.crt")[0] is not None
     assert [o.action for o in renew(Store(crl_lab["stores"]["ca"]), now=IN_WINDOW)] == ["not due"]
 
 

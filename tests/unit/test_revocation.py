@@ -130,10 +130,14 @@ def test_a_crl_says_which_serials_it_lists_and_why(ca):
         "superseded", "unspecified", None]
 
 
-def test_crl_of_takes_only_a_crl_the_ca_key_signed(ca):
+def test_crls_per_ca_takes_only_a_crl_the_ca_key_signed(ca):
     crl = revocation.crl_pem(revocation.sign_crl(ca[0], ca[1], [], 1, NOW))
-    assert revocation.crl_of(crl, ca[1]) is not None
-    assert revocation.crl_of(b"-----BEGIN X509 CRL-----\n", ca[1]) is None
+    assert revocation.crls_per_ca(crl, [ca[1]], "crl", "ca_certificate")[0] is not None
+    with pytest.raises(CertError, match=r"^crl is not a CRL of the CA in ca_certificate \(corrupt or foreign\)$"):
+        revocation.crls_per_ca(b"-----BEGIN X509 CRL-----\n", [ca[1]], "crl", "ca_certificate")
     other_key = KeySpec().generate()
     other = crypto.issue_ca_certificate(other_key, "Test CA", 30, now=NOW)  # same name, another key
-    assert revocation.crl_of(crl, other) is None
+    with pytest.raises(CertError, match="is not a CRL of the CA in"):
+        revocation.crls_per_ca(crl, [other], "crl", "ca_certificate")
+    with pytest.raises(CertError, match="crl holds no CRL of CN=Test CA .*PostgreSQL refuses its certificates"):
+        revocation.crls_per_ca(crl, [ca[1], other], "crl", "ca_bundle")  # a trusted CA without its CRL

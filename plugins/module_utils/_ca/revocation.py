@@ -394,15 +394,6 @@ def crl_pem(crl) -> bytes:
     return crl.public_bytes(serialization.Encoding.PEM)
 
 
-def crl_of(data, ca_cert) -> x509.CertificateRevocationList | None:
-    """The CRL in ``data`` when it is one ``ca_cert``'s key signed, else None (corrupt, or another CA's)."""
-    try:
-        crl = load_crl(data)
-    except CertError:
-        return None
-    return crl if crl.issuer == ca_cert.subject and crl.is_signature_valid(ca_cert.public_key()) else None
-
-
 def load_crls(data) -> list:
     """Every CRL of a PEM file (several CAs' CRLs concatenated while a CA key rolls over); an error when there is none
     or anything else is in it."""
