@@ -360,3 +360,18 @@ def test_a_host_removed_from_the_inventory_is_not_waited_for_and_the_retiring_ru
     assert retired["rollover"]["phase"] == "done"
     assert any("generation 1 certificates of app2 (no longer servers or clients of the inventory) stop being trusted"
                in warning for warning in retired["warnings"]), retired["warnings"]
+
+
+@pytest.mark.parametrize("bundle, message", [
+    ("not a certificate", "ca_bundle is not PEM certificates"),
+    ("foreign", "ca_bundle must hold the CA of ca_certificate, and each CA once"),
+    ("twice", "ca_bundle must hold the CA of ca_certificate, and each CA once"),
+])
+def test_a_bad_ca_bundle_is_refused_naming_it_and_the_client_keeps_its_files(fleet, bundle, message):
+    ca = run(**fleet.ca_call)
+    foreign = crypto.certificate_pem(crypto.issue_ca_certificate(crypto.KeySpec().generate(), "Other CA", 30)).decode()
+    given = {"not a certificate": bundle, "foreign": foreign, "twice": ca["ca_certificate"] * 2}[bundle]
+    before = snapshot(fleet.clients["app1"]["path"])
+    with pytest.raises(CertError, match=message):
+        run(**dict(fleet.clients["app1"], ca_certificate=ca["ca_certificate"], ca_bundle=given, crl=ca["crl"]))
+    assert snapshot(fleet.clients["app1"]["path"]) == before
